@@ -1,0 +1,271 @@
+//! A loaded, validated model: immutable, `Send + Sync`, shared by every session.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::err;
+use crate::error::{Error, Status};
+use crate::format::{self, DType, Layout, LinearRef, TensorRef};
+use crate::hash;
+use crate::spec::{FieldKind, ModelConfig, Side};
+use crate::storage::{cast, Storage};
+
+#[cfg(target_endian = "big")]
+compile_error!(
+    "camoe reads little-endian tensors in place and supports little-endian targets only"
+);
+
+/// A weight matrix `[rows][cols]` in its stored type.
+#[derive(Clone, Copy)]
+pub(crate) enum Mat<'a> {
+    F32(&'a [f32]),
+    F16(&'a [u16]),
+    /// int8 values and one scale per row.
+    I8(&'a [i8], &'a [f32]),
+}
+
+/// A linear layer view: `y = W x + b`, W is `[out][in]`.
+#[derive(Clone, Copy)]
+pub(crate) struct Linear<'a> {
+    pub w: Mat<'a>,
+    pub inputs: usize,
+    pub outputs: usize,
+    pub bias: Option<&'a [f32]>,
+}
+
+/// Where each field lands in x0 and how it is hashed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FieldSlot {
+    /// Offset in the request part (request fields) or candidate part (candidate fields).
+    pub offset: usize,
+    pub width: usize,
+    pub seed: u64,
+}
+
+/// Numeric mode of a model: the type of its linear layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    F32 = 0,
+    F16 = 1,
+    Int8 = 2,
+    Mixed = 3,
+}
+
+pub struct Model {
+    storage: Storage,
+    layout: Layout,
+    pub(crate) slots: Vec<FieldSlot>,
+    pub(crate) request_width: usize,
+    pub(crate) x0_width: usize,
+    mode: Mode,
+}
+
+impl Model {
+    /// Loads a model file, memory-mapped where the platform allows.
+    pub fn load(path: impl AsRef<Path>) -> Result<Arc<Model>, Error> {
+        Model::from_storage(Storage::map_file(path.as_ref())?)
+    }
+
+    /// Loads from bytes that live as long as the program (used in place).
+    pub fn from_static(bytes: &'static [u8]) -> Result<Arc<Model>, Error> {
+        // SAFETY: a 'static slice is readable and never freed.
+        Model::from_storage(unsafe { Storage::borrow_or_copy(bytes.as_ptr(), bytes.len()) })
+    }
+
+    /// Loads from a copy of `bytes` (one aligned allocation).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Arc<Model>, Error> {
+        Model::from_storage(Storage::copy_of(bytes))
+    }
+
+    /// Loads from a caller's buffer, in place when it is 16-byte aligned (copied otherwise).
+    ///
+    /// # Safety
+    /// `ptr[..len]` must stay readable and unmodified until the model is dropped.
+    pub unsafe fn from_raw(ptr: *const u8, len: usize) -> Result<Arc<Model>, Error> {
+        // SAFETY: forwarded caller contract.
+        Model::from_storage(unsafe { Storage::borrow_or_copy(ptr, len) })
+    }
+
+    fn from_storage(storage: Storage) -> Result<Arc<Model>, Error> {
+        let bytes = storage.bytes();
+        let layout = format::parse(bytes)?;
+        let cfg = &layout.config;
+        let mut slots = vec![
+            FieldSlot {
+                offset: 0,
+                width: 0,
+                seed: 0
+            };
+            cfg.fields.len()
+        ];
+        let (mut req, mut cand) = (0, 0);
+        for i in cfg.x0_order() {
+            let f = &cfg.fields[i];
+            let at = if f.side == Side::Request {
+                &mut req
+            } else {
+                &mut cand
+            };
+            slots[i] = FieldSlot {
+                offset: *at,
+                width: f.width(),
+                seed: hash::field_seed(cfg.hash_seed, i as u32),
+            };
+            *at += f.width();
+        }
+        // Scales and biases feed every score: refuse non-finite or non-positive ones here.
+        let check = |off: usize, n: usize, positive: bool, what: &str| -> Result<(), Error> {
+            let v: &[f32] = cast(bytes, off, n);
+            match v
+                .iter()
+                .find(|x| !x.is_finite() || (positive && **x <= 0.0))
+            {
+                Some(x) => Err(err!(Status::BadModel, "{what} holds an invalid value {x}")),
+                None => Ok(()),
+            }
+        };
+        let tensors = layout
+            .embeddings
+            .iter()
+            .flatten()
+            .chain(layout.linears.iter().map(|l| &l.weight));
+        for t in tensors {
+            if let Some(s) = t.scales {
+                check(s, t.rows, true, "a scale tensor")?;
+            }
+        }
+        for l in &layout.linears {
+            if let Some(b) = l.bias {
+                check(b, l.weight.rows, false, "a bias")?;
+            }
+        }
+        let types: Vec<DType> = layout.linears.iter().map(|l| l.weight.dtype).collect();
+        let mode = match types[0] {
+            t if types.iter().any(|&u| u != t) => Mode::Mixed,
+            DType::F32 => Mode::F32,
+            DType::F16 => Mode::F16,
+            DType::I8 => Mode::Int8,
+        };
+        Ok(Arc::new(Model {
+            request_width: req,
+            x0_width: req + cand,
+            slots,
+            layout,
+            storage,
+            mode,
+        }))
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.layout.config
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Size of the model file in bytes.
+    pub fn file_size(&self) -> usize {
+        self.layout.file_len
+    }
+
+    /// True when the tensors are read in place (memory map or caller's buffer).
+    pub fn is_zero_copy(&self) -> bool {
+        self.storage.is_zero_copy()
+    }
+
+    pub fn x0_width(&self) -> usize {
+        self.x0_width
+    }
+
+    pub fn request_width(&self) -> usize {
+        self.request_width
+    }
+
+    /// Index of the field called `name`, if any.
+    pub fn field_index(&self, name: &str) -> Option<u32> {
+        self.config()
+            .fields
+            .iter()
+            .position(|f| f.name == name)
+            .map(|i| i as u32)
+    }
+
+    /// Index of the task called `name`, if any.
+    pub fn task_index(&self, name: &str) -> Option<u32> {
+        self.config()
+            .tasks
+            .iter()
+            .position(|t| t.name == name)
+            .map(|i| i as u32)
+    }
+
+    /// Index of the format called `name`, if any.
+    pub fn format_index(&self, name: &str) -> Option<u32> {
+        self.config()
+            .formats
+            .iter()
+            .position(|t| t == name)
+            .map(|i| i as u32)
+    }
+
+    /// Hashes a categorical value given as text to the 64-bit id the model uses.
+    pub fn hash_str(&self, value: &[u8]) -> u64 {
+        hash::hash_bytes(value, self.config().hash_seed)
+    }
+
+    /// Number of weights (embedding entries and linear weights and biases).
+    pub fn parameter_count(&self) -> u64 {
+        let emb: u64 = self
+            .config()
+            .fields
+            .iter()
+            .map(|f| match f.kind {
+                FieldKind::Categorical { vocab, dim } => vocab as u64 * dim as u64,
+                FieldKind::Dense { .. } => 0,
+            })
+            .sum();
+        let lin: u64 = self
+            .config()
+            .linear_shapes()
+            .iter()
+            .map(|&(i, o, b)| (i * o + if b { o } else { 0 }) as u64)
+            .sum();
+        emb + lin
+    }
+
+    pub(crate) fn mat(&self, t: &TensorRef) -> Mat<'_> {
+        let b = self.storage.bytes();
+        let n = t.rows * t.cols;
+        match t.dtype {
+            DType::F32 => Mat::F32(cast(b, t.offset, n)),
+            DType::F16 => Mat::F16(cast(b, t.offset, n)),
+            DType::I8 => Mat::I8(cast(b, t.offset, n), cast(b, t.scales.unwrap_or(0), t.rows)),
+        }
+    }
+
+    pub(crate) fn linear(&self, i: usize) -> Linear<'_> {
+        let l: &LinearRef = &self.layout.linears[i];
+        Linear {
+            w: self.mat(&l.weight),
+            inputs: l.weight.cols,
+            outputs: l.weight.rows,
+            bias: l
+                .bias
+                .map(|off| cast(self.storage.bytes(), off, l.weight.rows)),
+        }
+    }
+
+    pub(crate) fn embedding(&self, field: usize) -> Option<Mat<'_>> {
+        self.layout.embeddings[field].as_ref().map(|t| self.mat(t))
+    }
+}
+
+impl core::fmt::Debug for Model {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Model")
+            .field("name", &self.config().name)
+            .field("mode", &self.mode)
+            .finish()
+    }
+}

@@ -1,0 +1,75 @@
+//! Quantization references: int8 symmetric per row (weights per output channel,
+//! embedding rows, activations per row) and f16. The kernels must agree with these.
+
+use half::f16;
+
+/// Scale for symmetric int8 of a row: `max|x| / 127`, or 1 for an all-zero row.
+#[inline]
+pub fn row_scale(row: &[f32]) -> f32 {
+    let m = row.iter().fold(0.0f32, |m, &v| m.max(v.abs()));
+    if m > 0.0 && m.is_finite() {
+        m / 127.0
+    } else {
+        1.0
+    }
+}
+
+/// Quantizes one row to int8 with `scale` (round half away from zero, clamped to ±127).
+#[inline]
+pub fn quantize_row(row: &[f32], scale: f32, out: &mut [i8]) {
+    let inv = 1.0 / scale;
+    for (q, &v) in out.iter_mut().zip(row) {
+        *q = (v * inv).round().clamp(-127.0, 127.0) as i8;
+    }
+}
+
+/// Quantizes a `[rows][cols]` matrix per row; returns (values, scales).
+pub fn quantize_rows(m: &[f32], cols: usize) -> (Vec<i8>, Vec<f32>) {
+    if cols == 0 {
+        return (Vec::new(), vec![1.0; 0]);
+    }
+    let mut q = vec![0i8; m.len()];
+    let mut scales = Vec::with_capacity(m.len() / cols);
+    for (row, out) in m.chunks_exact(cols).zip(q.chunks_exact_mut(cols)) {
+        let s = row_scale(row);
+        quantize_row(row, s, out);
+        scales.push(s);
+    }
+    (q, scales)
+}
+
+pub fn to_f16_bits(m: &[f32]) -> Vec<u16> {
+    m.iter().map(|&v| f16::from_f32(v).to_bits()).collect()
+}
+
+#[inline]
+pub fn f16_bits_to_f32(b: u16) -> f32 {
+    f16::from_bits(b).to_f32()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int8_round_trip_within_half_step() {
+        let row = [0.5f32, -1.27, 0.0, 0.003, 1.0];
+        let s = row_scale(&row);
+        assert!((s - 1.27 / 127.0).abs() < 1e-7);
+        let mut q = [0i8; 5];
+        quantize_row(&row, s, &mut q);
+        assert_eq!(q[1], -127);
+        for (&v, &qv) in row.iter().zip(&q) {
+            assert!((v - qv as f32 * s).abs() <= s * 0.5 + 1e-7);
+        }
+        assert_eq!(row_scale(&[0.0; 3]), 1.0);
+    }
+
+    #[test]
+    fn f16_round_trip() {
+        for v in [0.0f32, 1.0, -2.5, 65504.0, 1e-3] {
+            let b = to_f16_bits(&[v])[0];
+            assert!((f16_bits_to_f32(b) - v).abs() <= v.abs() * 1e-3);
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! Sessions and ranking: score a request's candidates and order them.
+
+use std::sync::Arc;
+
+use crate::err;
+use crate::error::{Error, Status};
+use crate::features::{encode, Feature, FeatureList};
+use crate::forward::{experts, head, request_partials, sigmoid, Plan, Scratch};
+use crate::model::Model;
+use crate::spec::Side;
+
+/// One cached ad to score: its task (placement/format, from [`Model::task_index`]),
+/// its bid (used by [`Objective::ExpectedValue`]) and its candidate-side features.
+#[derive(Clone, Copy, Debug)]
+pub struct Candidate<'a> {
+    pub task: u32,
+    pub bid: f32,
+    pub features: &'a [Feature<'a>],
+}
+
+/// Candidates read by index (the Rust slice, or the C ABI's array).
+pub trait CandidateList {
+    type Features: FeatureList + ?Sized;
+    fn count(&self) -> usize;
+    fn task(&self, i: usize) -> u32;
+    fn bid(&self, i: usize) -> f32;
+    fn features(&self, i: usize) -> Result<&Self::Features, Error>;
+}
+
+impl<'a> CandidateList for [Candidate<'a>] {
+    type Features = [Feature<'a>];
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn task(&self, i: usize) -> u32 {
+        self[i].task
+    }
+    fn bid(&self, i: usize) -> f32 {
+        self[i].bid
+    }
+    fn features(&self, i: usize) -> Result<&[Feature<'a>], Error> {
+        Ok(self[i].features)
+    }
+}
+
+/// What the order sorts by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Objective {
+    /// Calibrated click probability.
+    Pctr = 0,
+    /// `bid × pCTR` (expected value); bids must be finite and non-negative.
+    ExpectedValue = 1,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RankOptions {
+    /// Keep only the best `top_k` (0 = every eligible candidate).
+    pub top_k: usize,
+    pub objective: Objective,
+    /// Bit `f` set = format `f` is eligible (e.g. only audio while the screen is off).
+    pub eligible_formats: u32,
+}
+
+impl Default for RankOptions {
+    fn default() -> Self {
+        RankOptions {
+            top_k: 0,
+            objective: Objective::Pctr,
+            eligible_formats: u32::MAX,
+        }
+    }
+}
+
+/// Per-thread ranking state for one model, sized once for at most `max_candidates`:
+/// [`Session::rank`] allocates nothing.
+pub struct Session {
+    model: Arc<Model>,
+    plan: Plan,
+    s: Scratch,
+    has_request: bool,
+    seen: Vec<bool>,
+    /// Batch row → candidate index (eligible candidates, grouped by head).
+    perm: Vec<u32>,
+    group_start: Vec<usize>,
+    keys: Vec<(f32, u32)>,
+}
+
+impl Session {
+    pub fn new(model: Arc<Model>, max_candidates: usize) -> Result<Session, Error> {
+        if max_candidates == 0 || max_candidates > 1 << 20 {
+            return Err(err!(
+                Status::InvalidArgument,
+                "max_candidates {max_candidates} must be in 1..=1048576"
+            ));
+        }
+        let plan = Plan::new(&model);
+        let s = Scratch::new(&model, &plan, max_candidates);
+        let groups = model.config().groups.len();
+        Ok(Session {
+            seen: vec![false; model.config().fields.len()],
+            perm: vec![0; max_candidates],
+            group_start: vec![0; groups + 1],
+            keys: vec![(0.0, 0); max_candidates],
+            has_request: false,
+            plan,
+            s,
+            model,
+        })
+    }
+
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    pub fn max_candidates(&self) -> usize {
+        self.s.max_rows
+    }
+
+    /// Sets the request's (user and context) features and precomputes everything that
+    /// depends only on them. On error the previous request is cleared.
+    pub fn set_request(&mut self, features: &[Feature<'_>]) -> Result<(), Error> {
+        self.set_request_from(features)
+    }
+
+    pub(crate) fn set_request_from<F: FeatureList + ?Sized>(
+        &mut self,
+        features: &F,
+    ) -> Result<(), Error> {
+        self.has_request = false;
+        encode(
+            &self.model,
+            Side::Request,
+            features,
+            &mut self.seen,
+            &mut self.s.x_req,
+            format_args!("request"),
+        )?;
+        request_partials(&self.model, &self.plan, &mut self.s);
+        self.has_request = true;
+        Ok(())
+    }
+
+    /// Scores `candidates` against the current request. On success `scores[i]` is the
+    /// pCTR of candidate `i` (NaN when its format is not eligible), `order` holds the
+    /// indices of the best `min(top_k or eligible, order.len())` candidates, best first
+    /// (ties: lower index first), and the count written to `order` is returned.
+    /// On error nothing is written.
+    pub fn rank(
+        &mut self,
+        candidates: &[Candidate<'_>],
+        opts: &RankOptions,
+        scores: &mut [f32],
+        order: &mut [u32],
+    ) -> Result<usize, Error> {
+        self.rank_from(candidates, opts, scores, order)
+    }
+
+    pub(crate) fn rank_from<C: CandidateList + ?Sized>(
+        &mut self,
+        candidates: &C,
+        opts: &RankOptions,
+        scores: &mut [f32],
+        order: &mut [u32],
+    ) -> Result<usize, Error> {
+        let n = candidates.count();
+        if n > self.s.max_rows {
+            return Err(err!(
+                Status::Capacity,
+                "{n} candidates, the session holds at most {}",
+                self.s.max_rows
+            ));
+        }
+        if scores.len() < n {
+            return Err(err!(
+                Status::Capacity,
+                "scores holds {} values for {n} candidates",
+                scores.len()
+            ));
+        }
+        if !self.has_request {
+            return Err(err!(
+                Status::BadFeature,
+                "no request set: call set_request first"
+            ));
+        }
+        let model = &*self.model;
+        let cfg = model.config();
+        let (d, dr) = (model.x0_width(), model.request_width());
+
+        // Eligible candidates, grouped by head (counting sort keeps index order).
+        self.group_start.fill(0);
+        for i in 0..n {
+            let (t, bid) = (candidates.task(i), candidates.bid(i));
+            let Some(task) = cfg.tasks.get(t as usize) else {
+                return Err(err!(
+                    Status::BadFeature,
+                    "candidate {i}: task {t} does not exist (model has {})",
+                    cfg.tasks.len()
+                ));
+            };
+            if opts.objective == Objective::ExpectedValue && !(bid.is_finite() && bid >= 0.0) {
+                return Err(err!(
+                    Status::BadFeature,
+                    "candidate {i}: bid {bid} is not a finite non-negative number"
+                ));
+            }
+            if eligible(opts, task.format) {
+                self.group_start[task.group as usize + 1] += 1;
+            }
+        }
+        for g in 0..cfg.groups.len() {
+            self.group_start[g + 1] += self.group_start[g];
+        }
+        let rows = self.group_start[cfg.groups.len()];
+        let mut fill = [0usize; crate::format::limits::GROUPS as usize];
+        fill[..cfg.groups.len()].copy_from_slice(&self.group_start[..cfg.groups.len()]);
+        for i in 0..n {
+            let task = &cfg.tasks[candidates.task(i) as usize];
+            if eligible(opts, task.format) {
+                let g = task.group as usize;
+                self.perm[fill[g]] = i as u32;
+                fill[g] += 1;
+            }
+        }
+
+        // x0 rows: the request part copied, the candidate part encoded.
+        for r in 0..rows {
+            let i = self.perm[r] as usize;
+            let row = &mut self.s.x0[r * d..(r + 1) * d];
+            row[..dr].copy_from_slice(&self.s.x_req);
+            encode(
+                model,
+                Side::Candidate,
+                candidates.features(i)?,
+                &mut self.seen,
+                &mut row[dr..],
+                format_args!("candidate {i}"),
+            )?;
+        }
+
+        experts(model, &self.plan, &mut self.s, rows);
+        for g in 0..cfg.groups.len() {
+            head(
+                model,
+                &self.plan,
+                &mut self.s,
+                g,
+                self.group_start[g],
+                self.group_start[g + 1],
+            );
+        }
+
+        // Calibrate, then order by the objective.
+        for r in 0..rows {
+            let i = self.perm[r] as usize;
+            let t = &cfg.tasks[candidates.task(i) as usize];
+            let p = sigmoid(t.calib_a * self.s.logits[r] + t.calib_b);
+            let key = match opts.objective {
+                Objective::Pctr => p,
+                Objective::ExpectedValue => candidates.bid(i) * p,
+            };
+            self.s.logits[r] = p;
+            self.keys[r] = (key, i as u32);
+        }
+        scores[..n].fill(f32::NAN);
+        for r in 0..rows {
+            scores[self.perm[r] as usize] = self.s.logits[r];
+        }
+        let want = if opts.top_k == 0 {
+            rows
+        } else {
+            opts.top_k.min(rows)
+        }
+        .min(order.len());
+        let keys = &mut self.keys[..rows];
+        let better = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        if want > 0 && want < rows {
+            keys.select_nth_unstable_by(want - 1, better);
+        }
+        keys[..want].sort_unstable_by(better);
+        for (o, k) in order.iter_mut().zip(&keys[..want]) {
+            *o = k.1;
+        }
+        Ok(want)
+    }
+}
+
+fn eligible(opts: &RankOptions, format: u32) -> bool {
+    format < 32 && opts.eligible_formats & (1 << format) != 0
+}

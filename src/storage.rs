@@ -1,0 +1,176 @@
+//! Where a model's bytes live: a read-only memory map, an aligned owned buffer, or a
+//! caller's buffer (C ABI), plus the one checked cast from bytes to typed slices.
+
+use crate::err;
+use crate::error::{Error, Status};
+
+/// Alignment the loader needs from a caller's buffer to use it in place.
+pub const MIN_ALIGN: usize = 16;
+
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+pub(crate) struct Block([u8; 64]);
+
+pub(crate) enum Storage {
+    Owned {
+        blocks: Vec<Block>,
+        len: usize,
+    },
+    /// A static or caller-owned buffer that outlives the model (the caller's promise).
+    Borrowed {
+        ptr: *const u8,
+        len: usize,
+    },
+    #[cfg(all(unix, target_pointer_width = "64"))]
+    Mapped {
+        ptr: *mut u8,
+        len: usize,
+    },
+}
+
+// SAFETY: every variant is read-only after construction; Borrowed and Mapped point at
+// memory that stays valid and unmodified while the Storage lives (the caller's promise
+// for Borrowed; a private read-only mapping for Mapped).
+unsafe impl Send for Storage {}
+unsafe impl Sync for Storage {}
+
+impl Storage {
+    pub(crate) fn copy_of(bytes: &[u8]) -> Storage {
+        let mut blocks = vec![Block([0; 64]); bytes.len().div_ceil(64)];
+        // SAFETY: `blocks` holds at least bytes.len() initialised bytes, and Block is
+        // plain bytes with no padding, so viewing it as a byte slice is sound.
+        let dst = unsafe {
+            core::slice::from_raw_parts_mut(blocks.as_mut_ptr() as *mut u8, blocks.len() * 64)
+        };
+        dst[..bytes.len()].copy_from_slice(bytes);
+        Storage::Owned {
+            blocks,
+            len: bytes.len(),
+        }
+    }
+
+    /// Uses `ptr[..len]` in place when it is aligned, otherwise copies it.
+    ///
+    /// # Safety
+    /// `ptr[..len]` must be readable and unmodified for the lifetime of the Storage.
+    pub(crate) unsafe fn borrow_or_copy(ptr: *const u8, len: usize) -> Storage {
+        if (ptr as usize) % MIN_ALIGN == 0 {
+            Storage::Borrowed { ptr, len }
+        } else {
+            // SAFETY: the caller guarantees ptr[..len] is readable.
+            Storage::copy_of(unsafe { core::slice::from_raw_parts(ptr, len) })
+        }
+    }
+
+    pub(crate) fn is_zero_copy(&self) -> bool {
+        !matches!(self, Storage::Owned { .. })
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            // SAFETY: blocks hold at least `len` initialised bytes (see copy_of).
+            Storage::Owned { blocks, len } => unsafe {
+                core::slice::from_raw_parts(blocks.as_ptr() as *const u8, *len)
+            },
+            // SAFETY: the caller promised ptr[..len] outlives the storage (borrow_or_copy).
+            Storage::Borrowed { ptr, len } => unsafe { core::slice::from_raw_parts(*ptr, *len) },
+            #[cfg(all(unix, target_pointer_width = "64"))]
+            // SAFETY: a successful read-only mapping of exactly `len` bytes.
+            Storage::Mapped { ptr, len } => unsafe { core::slice::from_raw_parts(*ptr, *len) },
+        }
+    }
+
+    /// Memory-maps a file read-only (falls back to reading it where mmap is unavailable).
+    pub(crate) fn map_file(path: &std::path::Path) -> Result<Storage, Error> {
+        let file = std::fs::File::open(path)
+            .map_err(|e| err!(Status::Io, "cannot open {}: {e}", path.display()))?;
+        let len = file
+            .metadata()
+            .map_err(|e| err!(Status::Io, "cannot stat {}: {e}", path.display()))?
+            .len();
+        let len = usize::try_from(len)
+            .map_err(|_| err!(Status::Io, "{} is too large", path.display()))?;
+        if len < crate::format::HEADER_LEN + crate::format::TRAILER_LEN {
+            return Err(err!(
+                Status::BadModel,
+                "{} is {len} bytes, shorter than a header",
+                path.display()
+            ));
+        }
+        #[cfg(all(unix, target_pointer_width = "64"))]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: a fresh private read-only mapping of a file we hold open; the
+            // result is checked against MAP_FAILED before use.
+            let ptr = unsafe {
+                sys::mmap(
+                    core::ptr::null_mut(),
+                    len,
+                    sys::PROT_READ,
+                    sys::MAP_PRIVATE,
+                    file.as_raw_fd(),
+                    0,
+                )
+            };
+            if ptr as isize != -1 && !ptr.is_null() {
+                return Ok(Storage::Mapped {
+                    ptr: ptr as *mut u8,
+                    len,
+                });
+            }
+        }
+        let bytes = std::fs::read(path)
+            .map_err(|e| err!(Status::Io, "cannot read {}: {e}", path.display()))?;
+        Ok(Storage::copy_of(&bytes))
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        #[cfg(all(unix, target_pointer_width = "64"))]
+        if let Storage::Mapped { ptr, len } = *self {
+            // SAFETY: unmapping exactly the region mmap returned, once.
+            unsafe { sys::munmap(ptr as *mut core::ffi::c_void, len) };
+        }
+    }
+}
+
+#[cfg(all(unix, target_pointer_width = "64"))]
+mod sys {
+    use core::ffi::{c_int, c_void};
+    pub const PROT_READ: c_int = 1;
+    pub const MAP_PRIVATE: c_int = 2;
+    extern "C" {
+        pub fn mmap(
+            addr: *mut c_void,
+            len: usize,
+            prot: c_int,
+            flags: c_int,
+            fd: c_int,
+            off: i64,
+        ) -> *mut c_void;
+        pub fn munmap(addr: *mut c_void, len: usize) -> c_int;
+    }
+}
+
+/// Plain-old-data element types a tensor section may hold: every bit pattern is valid.
+pub(crate) trait Pod: Copy {}
+impl Pod for f32 {}
+impl Pod for u16 {}
+impl Pod for i8 {}
+
+/// Views `bytes[offset..offset + count * size_of::<T>()]` as `&[T]`.
+/// Panics (a bug, never a bad file: the parser checked every range) if the range is
+/// out of bounds or misaligned.
+pub(crate) fn cast<T: Pod>(bytes: &[u8], offset: usize, count: usize) -> &[T] {
+    let size = core::mem::size_of::<T>();
+    let raw = &bytes[offset..offset + count * size];
+    assert_eq!(
+        raw.as_ptr() as usize % core::mem::align_of::<T>(),
+        0,
+        "misaligned tensor"
+    );
+    // SAFETY: `raw` is in bounds (sliced above), aligned for T (asserted), T is Pod
+    // so any bytes are a valid T, and the result borrows `bytes` immutably.
+    unsafe { core::slice::from_raw_parts(raw.as_ptr() as *const T, count) }
+}
