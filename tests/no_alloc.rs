@@ -1,0 +1,214 @@
+//! A session sized for N candidates performs no heap allocation in `set_request` or
+//! `rank`, on success and on the error path, through the Rust API and the C ABI.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+use camoe::ffi::*;
+use camoe::hash::SplitMix;
+use camoe::spec::{ModelSpec, Side};
+use camoe::{
+    write_model, Candidate, Feature, Model, ModelConfig, Objective, RankOptions, Session, Value,
+    WriteOptions,
+};
+use common::*;
+
+struct Counting;
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, SeqCst);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, SeqCst);
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made while `f` runs (tests in this file run one at a time: see main).
+fn allocations<R>(f: impl FnOnce() -> R) -> (usize, R) {
+    let before = ALLOCATIONS.load(SeqCst);
+    let r = f();
+    (ALLOCATIONS.load(SeqCst) - before, r)
+}
+
+#[test]
+fn rank_allocates_nothing() {
+    // One test function so no other test allocates concurrently.
+    for (cfg, opts) in [
+        (ModelConfig::demo(), WriteOptions::INT8),
+        (tiny_config(3, 3, 2, 4, &[8], &[4]), WriteOptions::F16),
+        (tiny_config(2, 2, 0, 0, &[8], &[]), WriteOptions::F32),
+    ] {
+        let spec = ModelSpec::random(cfg, 11);
+        let model = Model::from_bytes(&write_model(&spec, opts).unwrap()).unwrap();
+        let n = 200;
+        let mut session = Session::new(model.clone(), n).unwrap();
+        let mut rng = SplitMix(1);
+        let req = random_side(&spec.config, Side::Request, &mut rng);
+        let req = borrow(&req);
+        let cands: Vec<_> = (0..n)
+            .map(|_| random_side(&spec.config, Side::Candidate, &mut rng))
+            .collect();
+        let feats: Vec<Vec<Feature>> = cands.iter().map(|c| borrow(c)).collect();
+        let list: Vec<Candidate> = feats
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Candidate {
+                task: (i % spec.config.tasks.len()) as u32,
+                bid: 1.0,
+                features: f,
+            })
+            .collect();
+        let (mut scores, mut order) = (vec![0.0; n], vec![0; n]);
+        let opts = RankOptions {
+            top_k: 10,
+            objective: Objective::ExpectedValue,
+            eligible_formats: 0b101,
+        };
+
+        let (count, r) = allocations(|| {
+            session.set_request(&req).unwrap();
+            session
+                .rank(&list, &RankOptions::default(), &mut scores, &mut order)
+                .unwrap();
+            session.rank(&list, &opts, &mut scores, &mut order)
+        });
+        assert_eq!(r.unwrap(), 10);
+        assert_eq!(count, 0, "rank allocated {count} times");
+
+        // The error path allocates nothing either (messages live in fixed buffers).
+        let bad = [Feature {
+            field: 9999,
+            value: Value::Id(1),
+        }];
+        let (count, r) = allocations(|| {
+            session.rank(
+                &[Candidate {
+                    task: 0,
+                    bid: 1.0,
+                    features: &bad,
+                }],
+                &opts,
+                &mut scores,
+                &mut order,
+            )
+        });
+        assert!(r.is_err());
+        assert_eq!(count, 0, "a failing rank allocated {count} times");
+
+        // Through the C ABI.
+        let bytes = write_model(&spec, WriteOptions::INT8).unwrap();
+        let mut m = std::ptr::null_mut();
+        assert_eq!(
+            camoe_model_load_bytes(bytes.as_ptr(), bytes.len(), &mut m),
+            CAMOE_STATUS_OK
+        );
+        let mut s = std::ptr::null_mut();
+        assert_eq!(camoe_session_new(m, n, &mut s), CAMOE_STATUS_OK);
+        let cf: Vec<Vec<camoe_feature>> = feats
+            .iter()
+            .map(|f| {
+                f.iter()
+                    .map(|f| match f.value {
+                        Value::Str(t) => camoe_feature {
+                            text: t.as_ptr().cast(),
+                            text_len: t.len(),
+                            id: 0,
+                            field: f.field,
+                            kind: CAMOE_VALUE_STR,
+                            dense: 0.0,
+                        },
+                        Value::Id(i) => camoe_feature {
+                            text: std::ptr::null(),
+                            text_len: 0,
+                            id: i,
+                            field: f.field,
+                            kind: CAMOE_VALUE_ID,
+                            dense: 0.0,
+                        },
+                        Value::Dense(d) => camoe_feature {
+                            text: std::ptr::null(),
+                            text_len: 0,
+                            id: 0,
+                            field: f.field,
+                            kind: CAMOE_VALUE_DENSE,
+                            dense: d,
+                        },
+                        Value::Missing => camoe_feature {
+                            text: std::ptr::null(),
+                            text_len: 0,
+                            id: 0,
+                            field: f.field,
+                            kind: CAMOE_VALUE_MISSING,
+                            dense: 0.0,
+                        },
+                    })
+                    .collect()
+            })
+            .collect();
+        let cc: Vec<camoe_candidate> = cf
+            .iter()
+            .enumerate()
+            .map(|(i, f)| camoe_candidate {
+                features: f.as_ptr(),
+                n_features: f.len(),
+                task: (i % spec.config.tasks.len()) as u32,
+                bid: 2.0,
+            })
+            .collect();
+        let mut len = 0;
+        let (count, st) = allocations(|| {
+            assert_eq!(
+                camoe_session_set_request(s, std::ptr::null(), 0),
+                CAMOE_STATUS_OK
+            );
+            camoe_session_rank(
+                s,
+                cc.as_ptr(),
+                cc.len(),
+                std::ptr::null(),
+                scores.as_mut_ptr(),
+                order.as_mut_ptr(),
+                order.len(),
+                &mut len,
+            )
+        });
+        assert_eq!((st, len), (CAMOE_STATUS_OK, n));
+        assert_eq!(count, 0, "camoe_session_rank allocated {count} times");
+        let (count, st) = allocations(|| {
+            camoe_session_rank(
+                s,
+                cc.as_ptr(),
+                n + 1,
+                std::ptr::null(),
+                scores.as_mut_ptr(),
+                order.as_mut_ptr(),
+                order.len(),
+                &mut len,
+            )
+        });
+        assert_eq!(st, CAMOE_STATUS_CAPACITY);
+        assert_eq!(
+            count, 0,
+            "a failing camoe_session_rank allocated {count} times"
+        );
+        camoe_session_free(&mut s);
+        camoe_model_free(&mut m);
+
+        // Sanity: the counter does count.
+        let (count, v) = allocations(|| vec![1u8; 10]);
+        assert!(count >= 1 && v.len() == 10);
+    }
+}
