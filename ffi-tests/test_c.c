@@ -1,0 +1,170 @@
+/* test_c.c: a C11 consumer of camoe.h: loads the demo model, reads its info, ranks a
+ * request, and walks every error path. Usage: test_c MODEL.camoe */
+#include <math.h>
+#include <string.h>
+
+#include "camoe.h"
+#include "check.h"
+
+/* Defined in tu2.c: proves the header compiles in a second translation unit. */
+uint32_t second_unit_version(void);
+
+static uint32_t field(const camoe_model *m, const char *name) {
+    uint32_t i = UINT32_MAX;
+    CHECK_STATUS(camoe_model_field_index(m, name, strlen(name), &i), CAMOE_STATUS_OK);
+    return i;
+}
+
+static camoe_feature text(uint32_t f, const char *s) {
+    camoe_feature x;
+    memset(&x, 0, sizeof x);
+    x.field = f;
+    x.kind = CAMOE_VALUE_STR;
+    x.text = s;
+    x.text_len = strlen(s);
+    return x;
+}
+
+static camoe_feature dense(uint32_t f, float v) {
+    camoe_feature x;
+    memset(&x, 0, sizeof x);
+    x.field = f;
+    x.kind = CAMOE_VALUE_DENSE;
+    x.dense = v;
+    return x;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s MODEL.camoe\n", argv[0]);
+        return 2;
+    }
+    CHECK(camoe_abi_version() == CAMOE_VERSION_NUMBER);
+    CHECK(second_unit_version() == camoe_abi_version());
+
+    camoe_model *m = NULL;
+    CHECK_STATUS(camoe_model_load_file("/nonexistent/x.camoe", &m), CAMOE_STATUS_IO);
+    CHECK(m == NULL);
+    CHECK(strstr(camoe_last_error(), "/nonexistent/x.camoe") != NULL);
+    CHECK_STATUS(camoe_model_load_file(NULL, &m), CAMOE_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(camoe_model_load_file(argv[1], NULL), CAMOE_STATUS_NULL_ARGUMENT);
+
+    /* Corrupt bytes: a flipped byte fails the checksum; a truncated file is refused. */
+    size_t len = 0;
+    unsigned char *bytes = read_file(argv[1], &len);
+    CHECK(bytes != NULL && len > 1000);
+    if (!bytes) return check_summary("test_c");
+    bytes[len / 2] ^= 0x01;
+    CHECK_STATUS(camoe_model_load_bytes(bytes, len, &m), CAMOE_STATUS_CHECKSUM);
+    bytes[len / 2] ^= 0x01;
+    CHECK_STATUS(camoe_model_load_bytes(bytes, len - 1, &m), CAMOE_STATUS_BAD_MODEL);
+    CHECK_STATUS(camoe_model_load_bytes(NULL, 5, &m), CAMOE_STATUS_NULL_ARGUMENT);
+    CHECK(m == NULL);
+
+    /* From bytes (in place: the buffer is aligned) and from the path. */
+    camoe_model *from_bytes = NULL;
+    CHECK_STATUS(camoe_model_load_bytes(bytes, len, &from_bytes), CAMOE_STATUS_OK);
+    CHECK_STATUS(camoe_model_load_file(argv[1], &m), CAMOE_STATUS_OK);
+    camoe_model_info info, info2;
+    CHECK_STATUS(camoe_model_get_info(m, &info), CAMOE_STATUS_OK);
+    CHECK_STATUS(camoe_model_get_info(from_bytes, &info2), CAMOE_STATUS_OK);
+    CHECK(info.zero_copy == 1 && info2.zero_copy == 1);
+    CHECK(info.n_fields == 16 && info.n_tasks == 7 && info.n_groups == 2 && info.n_formats == 3);
+    CHECK(info.file_size == len && info.mode == 2 && info.n_experts == 8);
+    CHECK_STATUS(camoe_model_get_info(NULL, &info), CAMOE_STATUS_NULL_ARGUMENT);
+    printf("model: %u fields (%u request, %u candidate), %u tasks, %u groups, %u experts, "
+           "x0 %u, %llu bytes, %llu MAC/candidate\n",
+           info.n_fields, info.n_request_fields, info.n_candidate_fields, info.n_tasks,
+           info.n_groups, info.n_experts, info.x0_width, (unsigned long long)info.file_size,
+           (unsigned long long)info.macs_per_candidate);
+    for (uint32_t i = 0; i < info.n_fields; i++) {
+        camoe_field_info fi;
+        CHECK_STATUS(camoe_model_field(m, i, &fi), CAMOE_STATUS_OK);
+        CHECK(field(m, "user_id") == 0 || fi.name_len > 0);
+    }
+    camoe_field_info fi;
+    CHECK_STATUS(camoe_model_field(m, 999, &fi), CAMOE_STATUS_INVALID_ARGUMENT);
+
+    uint32_t unknown = 7;
+    CHECK_STATUS(camoe_model_field_index(m, "no_such_field", 13, &unknown), CAMOE_STATUS_BAD_FEATURE);
+    CHECK(unknown == 7);
+    CHECK(strstr(camoe_last_error(), "no_such_field") != NULL);
+
+    uint32_t audio = 0, video_task = 0, music = 0;
+    CHECK_STATUS(camoe_model_format_index(m, "audio", 5, &audio), CAMOE_STATUS_OK);
+    CHECK_STATUS(camoe_model_task_index(m, "video_takeover", 14, &video_task), CAMOE_STATUS_OK);
+    CHECK_STATUS(camoe_model_task_index(m, "music_audio_break", 17, &music), CAMOE_STATUS_OK);
+
+    camoe_session *s = NULL;
+    CHECK_STATUS(camoe_session_new(m, 4, &s), CAMOE_STATUS_OK);
+    /* The model may be released before the session: the session keeps it alive. */
+    camoe_model_free(&m);
+    CHECK(m == NULL);
+    camoe_model_free(&m);
+    camoe_model_free(NULL);
+
+    camoe_feature req[4];
+    req[0] = text(field(from_bytes, "device"), "phone");
+    req[1] = text(field(from_bytes, "app_state"), "locked");
+    req[2] = text(field(from_bytes, "genre"), "indie");
+    req[3] = dense(field(from_bytes, "session_minutes"), 34.0f);
+    CHECK_STATUS(camoe_session_set_request(s, req, 4), CAMOE_STATUS_OK);
+
+    uint32_t ad = field(from_bytes, "ad_id");
+    camoe_feature ads[4][1];
+    camoe_candidate cands[5];
+    for (int i = 0; i < 4; i++) {
+        memset(&ads[i][0], 0, sizeof ads[i][0]);
+        ads[i][0].field = ad;
+        ads[i][0].kind = CAMOE_VALUE_ID;
+        ads[i][0].id = 1000u + (uint64_t)i;
+        cands[i].features = ads[i];
+        cands[i].n_features = 1;
+        cands[i].task = i == 2 ? video_task : music;
+        cands[i].bid = 1.0f + (float)i;
+    }
+    cands[4] = cands[0];
+
+    float scores[5] = {0};
+    uint32_t order[5] = {0};
+    size_t n_order = 99;
+    CHECK_STATUS(camoe_session_rank(s, cands, 4, NULL, scores, order, 4, &n_order), CAMOE_STATUS_OK);
+    CHECK(n_order == 4);
+    for (size_t i = 0; i + 1 < n_order; i++) CHECK(scores[order[i]] >= scores[order[i + 1]]);
+    for (int i = 0; i < 4; i++) CHECK(scores[i] > 0.0f && scores[i] < 1.0f);
+    printf("ranked:");
+    for (size_t i = 0; i < n_order; i++) printf(" #%u (p=%.4f)", order[i], (double)scores[order[i]]);
+    printf("\n");
+
+    /* Screen off: only audio is eligible; top-2 by expected value. */
+    camoe_rank_options opts;
+    CHECK_STATUS(camoe_rank_options_default(&opts), CAMOE_STATUS_OK);
+    CHECK(opts.eligible_formats == UINT32_MAX && opts.top_k == 0);
+    opts.eligible_formats = 1u << audio;
+    opts.top_k = 2;
+    opts.objective = CAMOE_OBJECTIVE_EXPECTED_VALUE;
+    CHECK_STATUS(camoe_session_rank(s, cands, 4, &opts, scores, order, 4, &n_order), CAMOE_STATUS_OK);
+    CHECK(n_order == 2 && isnan(scores[2]) && order[0] != 2 && order[1] != 2);
+
+    /* Error paths. */
+    CHECK_STATUS(camoe_session_rank(s, cands, 5, NULL, scores, order, 5, &n_order), CAMOE_STATUS_CAPACITY);
+    CHECK_STATUS(camoe_session_rank(NULL, cands, 4, NULL, scores, order, 4, &n_order), CAMOE_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(camoe_session_rank(s, cands, 4, NULL, NULL, order, 4, &n_order), CAMOE_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(camoe_session_rank(s, cands, 4, NULL, scores, order, 4, NULL), CAMOE_STATUS_NULL_ARGUMENT);
+    camoe_feature nan_req = dense(field(from_bytes, "session_minutes"), NAN);
+    CHECK_STATUS(camoe_session_set_request(s, &nan_req, 1), CAMOE_STATUS_BAD_FEATURE);
+    CHECK(strstr(camoe_last_error(), "NaN") != NULL);
+    camoe_feature bad_field = text(4242, "x");
+    CHECK_STATUS(camoe_session_set_request(s, &bad_field, 1), CAMOE_STATUS_BAD_FEATURE);
+    CHECK_STATUS(camoe_session_set_request(s, NULL, 2), CAMOE_STATUS_NULL_ARGUMENT);
+    /* After a failed set_request the session has no request. */
+    CHECK_STATUS(camoe_session_rank(s, cands, 4, NULL, scores, order, 4, &n_order), CAMOE_STATUS_BAD_FEATURE);
+
+    camoe_session_free(&s);
+    CHECK(s == NULL);
+    camoe_session_free(&s);
+    camoe_session_free(NULL);
+    camoe_model_free(&from_bytes);
+    free(bytes);
+    return check_summary("test_c");
+}

@@ -1,0 +1,58 @@
+// test_cpp.cpp: a C++17 consumer of camoe.h through camoe.hpp. Usage: test_cpp MODEL.camoe
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "camoe.hpp"
+#include "check.h"
+
+template <typename F>
+static camoe_status status_of(F &&f) {
+    try {
+        f();
+        return CAMOE_STATUS_OK;
+    } catch (const camoe::Error &e) {
+        return e.status();
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return 2;
+    static_assert(CAMOE_VERSION_NUMBER == ((CAMOE_VERSION_MAJOR << 16) | (CAMOE_VERSION_MINOR << 8) | CAMOE_VERSION_PATCH));
+    CHECK(camoe_abi_version() == CAMOE_VERSION_NUMBER);
+
+    CHECK(status_of([] { camoe::Model::load_file("/nonexistent.camoe"); }) == CAMOE_STATUS_IO);
+    std::vector<uint8_t> junk(200, 0xab);
+    CHECK(status_of([&] { camoe::Model::load_bytes(junk.data(), junk.size()); }) == CAMOE_STATUS_BAD_MODEL);
+
+    camoe::Model model = camoe::Model::load_file(argv[1]);
+    camoe_model_info info = model.info();
+    CHECK(info.n_tasks == 7 && info.n_groups == 2);
+    CHECK(status_of([&] { model.field("nope"); }) == CAMOE_STATUS_BAD_FEATURE);
+
+    camoe::Session session(model, 3);
+    session.set_request({camoe::text(model.field("device"), "smart_speaker"),
+                         camoe::text(model.field("app_state"), "background"),
+                         camoe::dense(model.field("session_minutes"), 50.0f)});
+    std::vector<camoe_feature> a{camoe::text(model.field("ad_id"), "a_1"), camoe::dense(model.field("creative_seconds"), 30.0f)};
+    std::vector<camoe_feature> b{camoe::id(model.field("ad_id"), 77)};
+    std::vector<camoe_candidate> cands{{a.data(), a.size(), model.task("podcast_midroll"), 2.0f},
+                                       {b.data(), b.size(), model.task("overlay"), 1.0f}};
+    std::vector<float> scores;
+    std::vector<uint32_t> order = session.rank(cands, scores);
+    CHECK(order.size() == 2 && scores[order[0]] >= scores[order[1]]);
+
+    // Audio only: the display overlay is not scored.
+    camoe_rank_options opts;
+    camoe::check(camoe_rank_options_default(&opts));
+    opts.eligible_formats = 1u << model.format("audio");
+    order = session.rank(cands, scores, &opts);
+    CHECK(order.size() == 1 && order[0] == 0 && std::isnan(scores[1]));
+
+    std::vector<camoe_candidate> four(4, cands[0]);
+    CHECK(status_of([&] { session.rank(four, scores); }) == CAMOE_STATUS_CAPACITY);
+    CHECK(status_of([&] { session.set_request({camoe::dense(model.field("session_minutes"), std::numeric_limits<float>::quiet_NaN())}); }) == CAMOE_STATUS_BAD_FEATURE);
+    CHECK(std::strstr(camoe_last_error(), "NaN") != nullptr);
+    CHECK(status_of([&] { session.set_request({camoe::text(model.field("ad_id"), "wrong side")}); }) == CAMOE_STATUS_BAD_FEATURE);
+    return check_summary("test_cpp");
+}
