@@ -1,6 +1,6 @@
 //! The main job: rank a sample request's cached ads with a shipped model.
 //!
-//! `cargo run --release --example rank -- [MODEL.camoe] [REQUEST.txt] [--top-k K]
+//! `cargo run --release --bin camoe-rank -- [MODEL.camoe] [REQUEST.txt] [--top-k K]
 //!  [--objective pctr|ev] [--eligible audio,display,...]`
 //!
 //! The request file has one `request field=value …` line and one
