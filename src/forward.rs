@@ -5,8 +5,8 @@
 //! computed once per request into a per-output partial (bias included), and a
 //! candidate part computed per candidate. int8 quantizes the two parts separately.
 
-use crate::model::{Linear, Mat, Model};
-use crate::quant::{f16_bits_to_f32, quantize_row, row_scale};
+use crate::kernels::Kernels;
+use crate::model::{Mat, Model, Part};
 
 /// Which linear layers make up each expert and each group head.
 #[derive(Clone, Debug)]
@@ -20,8 +20,8 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    pub fn new(model: &Model) -> Plan {
-        let a = &model.config().arch;
+    pub fn new(cfg: &crate::spec::ModelConfig) -> Plan {
+        let a = &cfg.arch;
         let mut next = 0..;
         let mut take = || next.next().unwrap_or(0);
         let mut plan = Plan {
@@ -43,12 +43,18 @@ impl Plan {
             plan.cross.push(cross);
             plan.mlp.push(a.expert_mlp.iter().map(|_| take()).collect());
         }
-        for _ in 0..model.config().groups.len() {
+        for _ in 0..cfg.groups.len() {
             plan.gate.push(take());
             plan.tower
                 .push((0..=a.tower.len()).map(|_| take()).collect());
         }
         plan
+    }
+
+    /// Layers that read x0 (split into request and candidate columns).
+    pub fn reads_x0(&self, layer: usize) -> bool {
+        self.gate.contains(&layer)
+            || (0..self.cross.len()).any(|e| self.first_of_expert(e) == layer)
     }
 
     /// The layer of expert `e` that reads x0 first.
@@ -92,22 +98,58 @@ impl<'a> Rows<'a> {
     }
 }
 
-/// `out[r][o] = init[o] + Σ_c W[o][col0 + c] · x[r][c]` for `rows` rows.
-/// int8 weights quantize each x row with its own scale into `q` (i32 accumulation,
-/// f32 epilogue); f16 weights are widened on the fly.
+/// Activation buffers of the int8 path: quantized rows, their scales, i32 results.
+pub(crate) struct QuantScratch {
+    pub kernels: &'static Kernels,
+    pub q: Vec<i8>,
+    pub scales: Vec<f32>,
+    pub acc: Vec<i32>,
+    /// x0's candidate columns of every batch row, quantized once per `rank` and shared
+    /// by every int8 layer that reads them (each expert's first layer, each gate).
+    pub q0: Vec<i8>,
+    pub s0: Vec<f32>,
+}
+
+/// Activations of a product: float rows, or rows of `x0`'s candidate part that are
+/// already quantized in `QuantScratch::q0` (starting at batch row `row0`).
+#[derive(Clone, Copy)]
+pub(crate) enum Input<'a> {
+    Float(Rows<'a>),
+    X0Candidate { x0: &'a [f32], row0: usize },
+}
+
+/// `out[r][o] = init[o] + Σ_c W[o][c0 + c] · x[r][c]` over `part`'s columns of layer
+/// `layer`, for `rows` rows. int8 weights: each x row is quantized with its own scale,
+/// the kernel accumulates exactly in i32, and the f32 epilogue applies both scales.
+/// f16 weights are widened on the fly by the dot kernel.
 pub(crate) fn matmul(
-    lin: &Linear<'_>,
-    col0: usize,
-    x: Rows<'_>,
+    model: &Model,
+    layer: usize,
+    part: Part,
+    input: Input<'_>,
     rows: usize,
     init: Init<'_>,
     out: &mut [f32],
-    q: &mut [i8],
+    qs: &mut QuantScratch,
 ) {
-    let (n_in, n_out, cols) = (lin.inputs, lin.outputs, x.cols);
-    debug_assert!(col0 + cols <= n_in);
+    let lin = model.linear(layer);
+    let (c0, cols) = model.columns(layer, part);
+    let x = match input {
+        Input::Float(x) => x,
+        Input::X0Candidate { x0, row0 } => {
+            let d = model.x0_width();
+            Rows {
+                data: &x0[row0 * d..],
+                stride: d,
+                offset: model.request_width(),
+                cols: d - model.request_width(),
+            }
+        }
+    };
+    debug_assert_eq!(cols, x.cols);
+    let (n_in, n_out) = (lin.inputs, lin.outputs);
+    let k = qs.kernels;
     for r in 0..rows {
-        let xr = x.row(r);
         let o_row = &mut out[r * n_out..(r + 1) * n_out];
         match init {
             Init::Bias => match lin.bias {
@@ -116,37 +158,45 @@ pub(crate) fn matmul(
             },
             Init::Partial(p) => o_row.copy_from_slice(p),
         }
-        match lin.w {
-            Mat::F32(w) => {
-                for (o, y) in o_row.iter_mut().enumerate() {
-                    let wr = &w[o * n_in + col0..o * n_in + col0 + cols];
-                    *y += wr.iter().zip(xr).map(|(a, b)| a * b).sum::<f32>();
+    }
+    match lin.w {
+        Mat::F32(w) => {
+            for r in 0..rows {
+                let xr = x.row(r);
+                for (o, y) in out[r * n_out..(r + 1) * n_out].iter_mut().enumerate() {
+                    *y += (k.dot_f32.0)(&w[o * n_in + c0..o * n_in + c0 + cols], xr);
                 }
             }
-            Mat::F16(w) => {
-                for (o, y) in o_row.iter_mut().enumerate() {
-                    let wr = &w[o * n_in + col0..o * n_in + col0 + cols];
-                    *y += wr
-                        .iter()
-                        .zip(xr)
-                        .map(|(&a, b)| f16_bits_to_f32(a) * b)
-                        .sum::<f32>();
+        }
+        Mat::F16(w) => {
+            for r in 0..rows {
+                let xr = x.row(r);
+                for (o, y) in out[r * n_out..(r + 1) * n_out].iter_mut().enumerate() {
+                    *y += (k.dot_f16.0)(&w[o * n_in + c0..o * n_in + c0 + cols], xr);
                 }
             }
-            Mat::I8(w, scales) => {
-                let sx = row_scale(xr);
-                let qx = &mut q[..cols];
-                quantize_row(xr, sx, qx);
-                for (o, y) in o_row.iter_mut().enumerate() {
-                    let wr = &w[o * n_in + col0..o * n_in + col0 + cols];
-                    let acc: i32 = wr
-                        .iter()
-                        .zip(qx.iter())
-                        .map(|(&a, &b)| a as i32 * b as i32)
-                        .sum();
-                    *y += acc as f32 * (scales[o] * sx);
+        }
+        Mat::I8(_, wscale) => {
+            let pack = model.packed(layer, part);
+            let (kp, op) = (pack.k4, pack.out_pad);
+            let (q, scales) = match input {
+                Input::X0Candidate { row0, .. } => (&qs.q0[row0 * kp..], &qs.s0[row0..]),
+                Input::Float(_) => {
+                    (k.quantize.0)(
+                        x.data,
+                        x.stride,
+                        x.offset,
+                        cols,
+                        rows,
+                        &mut qs.q,
+                        kp,
+                        &mut qs.scales,
+                    );
+                    (&qs.q[..], &qs.scales[..])
                 }
-            }
+            };
+            (k.gemm_i8.0)(pack, q, kp, rows, &mut qs.acc, op);
+            (k.dequantize.0)(&qs.acc, op, rows, wscale, scales, out);
         }
     }
 }
@@ -192,12 +242,13 @@ pub(crate) struct Scratch {
     pub expert_out: Vec<f32>,
     pub gates: Vec<f32>,
     pub logits: Vec<f32>,
-    pub q: Vec<i8>,
+    pub qs: QuantScratch,
 }
 
 impl Scratch {
-    pub fn new(model: &Model, plan: &Plan, max_rows: usize) -> Scratch {
+    pub fn new(model: &Model, max_rows: usize, kernels: &'static Kernels) -> Scratch {
         let cfg = model.config();
+        let plan = &model.plan;
         let a = &cfg.arch;
         let d = model.x0_width();
         let widest = [d, a.cross_rank as usize, cfg.expert_width()]
@@ -205,6 +256,8 @@ impl Scratch {
             .chain(a.expert_mlp.iter().chain(&a.tower).map(|&w| w as usize))
             .max()
             .unwrap_or(d);
+        // Kernel buffers: inputs padded to 4, outputs to 16 (see PackedI8).
+        let (kpad, opad) = (widest.div_ceil(4) * 4, widest.div_ceil(16) * 16);
         let e = a.experts as usize;
         Scratch {
             max_rows,
@@ -220,35 +273,44 @@ impl Scratch {
             expert_out: vec![0.0; e * max_rows * cfg.expert_width()],
             gates: vec![0.0; max_rows * e],
             logits: vec![0.0; max_rows],
-            q: vec![0; widest],
+            qs: QuantScratch {
+                kernels,
+                q: vec![0; max_rows * kpad],
+                scales: vec![0.0; max_rows],
+                acc: vec![0; max_rows * opad],
+                q0: vec![0; max_rows * (d - model.request_width()).div_ceil(4) * 4],
+                s0: vec![0.0; max_rows],
+            },
         }
     }
 }
 
 /// Request side: the partials of every layer that reads x0, from `s.x_req`.
-pub(crate) fn request_partials(model: &Model, plan: &Plan, s: &mut Scratch) {
-    let dr = model.request_width();
-    let x = Rows::dense(&s.x_req, dr);
+pub(crate) fn request_partials(model: &Model, s: &mut Scratch) {
+    let plan = &model.plan;
+    let x = Rows::dense(&s.x_req, model.request_width());
     for (e, p) in s.expert_partial.iter_mut().enumerate() {
         matmul(
-            &model.linear(plan.first_of_expert(e)),
-            0,
-            x,
+            model,
+            plan.first_of_expert(e),
+            Part::Request,
+            Input::Float(x),
             1,
             Init::Bias,
             p,
-            &mut s.q,
+            &mut s.qs,
         );
     }
     for (g, p) in s.gate_partial.iter_mut().enumerate() {
         matmul(
-            &model.linear(plan.gate[g]),
-            0,
-            x,
+            model,
+            plan.gate[g],
+            Part::Request,
+            Input::Float(x),
             1,
             Init::Bias,
             p,
-            &mut s.q,
+            &mut s.qs,
         );
     }
 }
@@ -259,30 +321,35 @@ fn from_x0(
     layer: usize,
     partial: &[f32],
     x0: &[f32],
+    row0: usize,
     rows: usize,
     out: &mut [f32],
-    q: &mut [i8],
+    qs: &mut QuantScratch,
 ) {
-    let (d, dr) = (model.x0_width(), model.request_width());
-    let x = Rows {
-        data: x0,
-        stride: d,
-        offset: dr,
-        cols: d - dr,
-    };
     matmul(
-        &model.linear(layer),
-        dr,
-        x,
+        model,
+        layer,
+        Part::Candidate,
+        Input::X0Candidate { x0, row0 },
         rows,
         Init::Partial(partial),
         out,
-        q,
+        qs,
     );
 }
 
+/// Quantizes x0's candidate columns of the first `rows` batch rows into `q0` (once per
+/// `rank`), in the layout of the packed candidate parts.
+pub(crate) fn quantize_x0(model: &Model, s: &mut Scratch, rows: usize) {
+    let (d, dr) = (model.x0_width(), model.request_width());
+    let kp = (d - dr).div_ceil(4) * 4;
+    let qs = &mut s.qs;
+    (qs.kernels.quantize.0)(&s.x0, d, dr, d - dr, rows, &mut qs.q0, kp, &mut qs.s0);
+}
+
 /// Every expert over the first `rows` rows of `s.x0`, into `s.expert_out`.
-pub(crate) fn experts(model: &Model, plan: &Plan, s: &mut Scratch, rows: usize) {
+pub(crate) fn experts(model: &Model, s: &mut Scratch, rows: usize) {
+    let plan = &model.plan;
     let d = model.x0_width();
     let h = model.config().expert_width();
     let Scratch {
@@ -292,7 +359,7 @@ pub(crate) fn experts(model: &Model, plan: &Plan, s: &mut Scratch, rows: usize) 
         low,
         expert_out,
         expert_partial,
-        q,
+        qs,
         max_rows,
         ..
     } = s;
@@ -302,60 +369,64 @@ pub(crate) fn experts(model: &Model, plan: &Plan, s: &mut Scratch, rows: usize) 
         for (l, &(first, second)) in plan.cross[e].iter().enumerate() {
             let input: &[f32] = if l == 0 { x0 } else { a };
             let y = &mut b[..rows * d];
-            match second {
-                None if l == 0 => from_x0(model, first, &expert_partial[e], x0, rows, y, q),
-                None => matmul(
-                    &model.linear(first),
-                    0,
-                    Rows::dense(input, d),
+            // y = W x_l + b (low rank: U (V x_l) + b); layer 0 reads x0 through the split.
+            let (t, target): (&mut [f32], _) = match second {
+                None => (y, None),
+                Some(u) => (&mut low[..rows * model.linear(first).outputs], Some(u)),
+            };
+            if l == 0 {
+                from_x0(model, first, &expert_partial[e], x0, 0, rows, t, qs);
+            } else {
+                matmul(
+                    model,
+                    first,
+                    Part::All,
+                    Input::Float(Rows::dense(input, d)),
                     rows,
                     Init::Bias,
-                    y,
-                    q,
-                ),
-                Some(u) => {
-                    let r = model.linear(first).outputs;
-                    let t = &mut low[..rows * r];
-                    if l == 0 {
-                        from_x0(model, first, &expert_partial[e], x0, rows, t, q);
-                    } else {
-                        matmul(
-                            &model.linear(first),
-                            0,
-                            Rows::dense(input, d),
-                            rows,
-                            Init::Bias,
-                            t,
-                            q,
-                        );
-                    }
-                    matmul(
-                        &model.linear(u),
-                        0,
-                        Rows::dense(t, r),
-                        rows,
-                        Init::Bias,
-                        y,
-                        q,
-                    );
-                }
+                    t,
+                    qs,
+                );
+            }
+            if let Some(u) = target {
+                let r = model.linear(first).outputs;
+                matmul(
+                    model,
+                    u,
+                    Part::All,
+                    Input::Float(Rows::dense(&low[..rows * r], r)),
+                    rows,
+                    Init::Bias,
+                    &mut b[..rows * d],
+                    qs,
+                );
             }
             // x_{l+1} = x0 ⊙ y + x_l
+            let y = &mut b[..rows * d];
             for i in 0..rows * d {
                 y[i] = x0[i] * y[i] + input[i];
             }
             core::mem::swap(a, b);
         }
         for (k, &layer) in plan.mlp[e].iter().enumerate() {
-            let lin = model.linear(layer);
-            let y = &mut b[..rows * lin.outputs];
+            let outputs = model.linear(layer).outputs;
+            let y = &mut b[..rows * outputs];
             if k == 0 && plan.cross[e].is_empty() {
-                from_x0(model, layer, &expert_partial[e], x0, rows, y, q);
+                from_x0(model, layer, &expert_partial[e], x0, 0, rows, y, qs);
             } else {
-                matmul(&lin, 0, Rows::dense(a, w), rows, Init::Bias, y, q);
+                matmul(
+                    model,
+                    layer,
+                    Part::All,
+                    Input::Float(Rows::dense(a, w)),
+                    rows,
+                    Init::Bias,
+                    y,
+                    qs,
+                );
             }
             relu(y);
-            w = lin.outputs;
+            w = outputs;
             core::mem::swap(a, b);
         }
         debug_assert_eq!(w, h);
@@ -365,12 +436,12 @@ pub(crate) fn experts(model: &Model, plan: &Plan, s: &mut Scratch, rows: usize) 
 }
 
 /// Group `g`'s head over batch rows `r0..r1`: gate, mixture, tower; logits into `s.logits`.
-pub(crate) fn head(model: &Model, plan: &Plan, s: &mut Scratch, g: usize, r0: usize, r1: usize) {
+pub(crate) fn head(model: &Model, s: &mut Scratch, g: usize, r0: usize, r1: usize) {
     let rows = r1 - r0;
     if rows == 0 {
         return;
     }
-    let d = model.x0_width();
+    let plan = &model.plan;
     let h = model.config().expert_width();
     let e_count = plan.cross.len();
     let Scratch {
@@ -381,7 +452,7 @@ pub(crate) fn head(model: &Model, plan: &Plan, s: &mut Scratch, g: usize, r0: us
         gates,
         gate_partial,
         logits,
-        q,
+        qs,
         max_rows,
         ..
     } = s;
@@ -390,10 +461,11 @@ pub(crate) fn head(model: &Model, plan: &Plan, s: &mut Scratch, g: usize, r0: us
         model,
         plan.gate[g],
         &gate_partial[g],
-        &x0[r0 * d..r1 * d],
+        x0,
+        r0,
         rows,
         gates,
-        q,
+        qs,
     );
     gates.chunks_exact_mut(e_count).for_each(softmax);
     let mix = &mut a[..rows * h];
@@ -413,13 +485,22 @@ pub(crate) fn head(model: &Model, plan: &Plan, s: &mut Scratch, g: usize, r0: us
     let mut w = h;
     let last = plan.tower[g].len() - 1;
     for (k, &layer) in plan.tower[g].iter().enumerate() {
-        let lin = model.linear(layer);
-        let y = &mut b[..rows * lin.outputs];
-        matmul(&lin, 0, Rows::dense(a, w), rows, Init::Bias, y, q);
+        let outputs = model.linear(layer).outputs;
+        let y = &mut b[..rows * outputs];
+        matmul(
+            model,
+            layer,
+            Part::All,
+            Input::Float(Rows::dense(a, w)),
+            rows,
+            Init::Bias,
+            y,
+            qs,
+        );
         if k < last {
             relu(y);
         }
-        w = lin.outputs;
+        w = outputs;
         core::mem::swap(a, b);
     }
     logits[r0..r1].copy_from_slice(&a[..rows]);

@@ -96,8 +96,14 @@ mod tests {
     fn hashes_are_pinned() {
         assert_eq!(hash_bytes(b"", 0), 0x48218226ff3cd4bf);
         assert_eq!(hash_bytes(b"podcast", 7), 0x9a8480e560a158c3);
-        assert_eq!(hash_bytes(b"0123456789abcdef_tail", 0x00ca_50e0_0000_0001), 0x53319480278e301f);
-        assert_eq!(checksum(b"camoe checksum test vector, 45 bytes long...."), 0x462659c9da99a8ba);
+        assert_eq!(
+            hash_bytes(b"0123456789abcdef_tail", 0x00ca_50e0_0000_0001),
+            0x53319480278e301f
+        );
+        assert_eq!(
+            checksum(b"camoe checksum test vector, 45 bytes long...."),
+            0x462659c9da99a8ba
+        );
         assert_eq!(bucket(12345, field_seed(42, 3), 1000), 464);
         assert_ne!(hash_bytes(b"podcast", 8), hash_bytes(b"podcast", 7));
         assert_ne!(hash_bytes(b"abcdefgh", 1), hash_bytes(b"abcdefgh\0", 1));

@@ -17,6 +17,8 @@ mod forward;
 /// cbindgen:ignore
 pub mod hash;
 /// cbindgen:ignore
+pub mod kernels;
+/// cbindgen:ignore
 pub mod model;
 /// cbindgen:ignore
 pub mod quant;

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use crate::err;
 use crate::error::{Error, Status};
 use crate::format::{self, DType, Layout, LinearRef, TensorRef};
+use crate::forward::Plan;
 use crate::hash;
+use crate::kernels::PackedI8;
 use crate::spec::{FieldKind, ModelConfig, Side};
 use crate::storage::{cast, Storage};
 
@@ -33,6 +35,14 @@ pub(crate) struct Linear<'a> {
     pub bias: Option<&'a [f32]>,
 }
 
+/// Which columns of a layer a product reads: all, or x0's request or candidate part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Part {
+    All,
+    Request,
+    Candidate,
+}
+
 /// Where each field lands in x0 and how it is hashed.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FieldSlot {
@@ -54,6 +64,9 @@ pub enum Mode {
 pub struct Model {
     storage: Storage,
     layout: Layout,
+    pub(crate) plan: Plan,
+    /// int8 layers packed for the kernels, per layer: (first column, packed columns).
+    packs: Vec<Vec<(usize, PackedI8)>>,
     pub(crate) slots: Vec<FieldSlot>,
     pub(crate) request_width: usize,
     pub(crate) x0_width: usize,
@@ -146,14 +159,60 @@ impl Model {
             DType::F16 => Mode::F16,
             DType::I8 => Mode::Int8,
         };
-        Ok(Arc::new(Model {
+        let plan = Plan::new(cfg);
+        let mut model = Model {
             request_width: req,
             x0_width: req + cand,
             slots,
+            plan,
+            packs: Vec::new(),
             layout,
             storage,
             mode,
-        }))
+        };
+        model.packs = (0..model.layout.linears.len())
+            .map(|i| model.pack_layer(i))
+            .collect();
+        Ok(Arc::new(model))
+    }
+
+    /// Packs an int8 layer once, at load, in the kernels' layout (both column parts of
+    /// a layer that reads x0).
+    fn pack_layer(&self, i: usize) -> Vec<(usize, PackedI8)> {
+        let l = self.linear(i);
+        let Mat::I8(w, _) = l.w else {
+            return Vec::new();
+        };
+        let parts: &[(usize, usize)] = if self.plan.reads_x0(i) {
+            &[
+                (0, self.request_width),
+                (self.request_width, self.x0_width - self.request_width),
+            ]
+        } else {
+            &[(0, l.inputs)]
+        };
+        parts
+            .iter()
+            .map(|&(c0, k)| (c0, PackedI8::pack(w, l.inputs, l.outputs, c0, k)))
+            .collect()
+    }
+
+    /// Columns `(first, count)` of `part` of layer `i`.
+    pub(crate) fn columns(&self, i: usize, part: Part) -> (usize, usize) {
+        match part {
+            Part::All => (0, self.layout.linears[i].weight.cols),
+            Part::Request => (0, self.request_width),
+            Part::Candidate => (self.request_width, self.x0_width - self.request_width),
+        }
+    }
+
+    /// The packed int8 weights of `part` of layer `i` (int8 layers only).
+    pub(crate) fn packed(&self, i: usize, part: Part) -> &PackedI8 {
+        let c0 = self.columns(i, part).0;
+        match self.packs[i].iter().find(|(c, _)| *c == c0) {
+            Some((_, p)) => p,
+            None => panic!("layer {i} has no packed part {part:?}"),
+        }
     }
 
     pub fn config(&self) -> &ModelConfig {

@@ -4,9 +4,31 @@
 use half::f16;
 
 /// Scale for symmetric int8 of a row: `max|x| / 127`, or 1 for an all-zero row.
-#[inline]
+/// Written in 16 independent lanes so it vectorizes at every SIMD width.
+#[inline(always)]
 pub fn row_scale(row: &[f32]) -> f32 {
-    let m = row.iter().fold(0.0f32, |m, &v| m.max(v.abs()));
+    let mut lanes = [0.0f32; 16];
+    let mut chunks = row.chunks_exact(16);
+    for c in &mut chunks {
+        for (m, &v) in lanes.iter_mut().zip(c) {
+            let a = v.abs();
+            *m = if a > *m { a } else { *m };
+        }
+    }
+    for (m, &v) in lanes.iter_mut().zip(chunks.remainder()) {
+        let a = v.abs();
+        *m = if a > *m { a } else { *m };
+    }
+    // Tree reduction (halving), which vectorizes, instead of a serial fold.
+    let mut width = 8;
+    while width > 0 {
+        for i in 0..width {
+            let (a, b) = (lanes[i], lanes[i + width]);
+            lanes[i] = if b > a { b } else { a };
+        }
+        width /= 2;
+    }
+    let m = lanes[0];
     if m > 0.0 && m.is_finite() {
         m / 127.0
     } else {
@@ -14,12 +36,31 @@ pub fn row_scale(row: &[f32]) -> f32 {
     }
 }
 
-/// Quantizes one row to int8 with `scale` (round half away from zero, clamped to ±127).
-#[inline]
+/// Quantizes one row to int8 with `scale`: `q = trunc(x/scale + ½·sign(x))` clamped to
+/// ±127 (round half away from zero, computed without a libm call so it vectorizes; every
+/// tier and the writer use this exact function, so their int8 values agree bit for bit).
+#[inline(always)]
 pub fn quantize_row(row: &[f32], scale: f32, out: &mut [i8]) {
     let inv = 1.0 / scale;
-    for (q, &v) in out.iter_mut().zip(row) {
-        *q = (v * inv).round().clamp(-127.0, 127.0) as i8;
+    let one = |v: f32| {
+        let t = v * inv;
+        // In range after the clamp, so the i32 conversion is exact and the i8 narrowing
+        // lossless; going through i32 lets the compiler use packed conversions.
+        (t + 0.5f32.copysign(t)).clamp(-127.0, 127.0) as i32 as i8
+    };
+    let mut src = row.chunks_exact(16);
+    let mut dst = out.chunks_exact_mut(16);
+    for (s, d) in (&mut src).zip(&mut dst) {
+        let mut t = [0i32; 16];
+        for (ti, &v) in t.iter_mut().zip(s) {
+            *ti = one(v) as i32;
+        }
+        for (di, &ti) in d.iter_mut().zip(&t) {
+            *di = ti as i8;
+        }
+    }
+    for (q, &v) in dst.into_remainder().iter_mut().zip(src.remainder()) {
+        *q = one(v);
     }
 }
 

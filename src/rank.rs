@@ -5,7 +5,8 @@ use std::sync::Arc;
 use crate::err;
 use crate::error::{Error, Status};
 use crate::features::{encode, Feature, FeatureList};
-use crate::forward::{experts, head, request_partials, sigmoid, Plan, Scratch};
+use crate::forward::{experts, head, quantize_x0, request_partials, sigmoid, Scratch};
+use crate::kernels::Kernels;
 use crate::model::Model;
 use crate::spec::Side;
 
@@ -76,7 +77,6 @@ impl Default for RankOptions {
 /// [`Session::rank`] allocates nothing.
 pub struct Session {
     model: Arc<Model>,
-    plan: Plan,
     s: Scratch,
     has_request: bool,
     seen: Vec<bool>,
@@ -88,14 +88,22 @@ pub struct Session {
 
 impl Session {
     pub fn new(model: Arc<Model>, max_candidates: usize) -> Result<Session, Error> {
+        Session::with_kernels(model, max_candidates, crate::kernels::kernels())
+    }
+
+    /// A session running a given kernel table (see [`crate::kernels::kernels_for`]).
+    pub fn with_kernels(
+        model: Arc<Model>,
+        max_candidates: usize,
+        kernels: &'static Kernels,
+    ) -> Result<Session, Error> {
         if max_candidates == 0 || max_candidates > 1 << 20 {
             return Err(err!(
                 Status::InvalidArgument,
                 "max_candidates {max_candidates} must be in 1..=1048576"
             ));
         }
-        let plan = Plan::new(&model);
-        let s = Scratch::new(&model, &plan, max_candidates);
+        let s = Scratch::new(&model, max_candidates, kernels);
         let groups = model.config().groups.len();
         Ok(Session {
             seen: vec![false; model.config().fields.len()],
@@ -103,7 +111,6 @@ impl Session {
             group_start: vec![0; groups + 1],
             keys: vec![(0.0, 0); max_candidates],
             has_request: false,
-            plan,
             s,
             model,
         })
@@ -111,6 +118,11 @@ impl Session {
 
     pub fn model(&self) -> &Arc<Model> {
         &self.model
+    }
+
+    /// The kernel table this session runs.
+    pub fn kernels(&self) -> &'static Kernels {
+        self.s.qs.kernels
     }
 
     pub fn max_candidates(&self) -> usize {
@@ -136,7 +148,7 @@ impl Session {
             &mut self.s.x_req,
             format_args!("request"),
         )?;
-        request_partials(&self.model, &self.plan, &mut self.s);
+        request_partials(&self.model, &mut self.s);
         self.has_request = true;
         Ok(())
     }
@@ -239,11 +251,13 @@ impl Session {
             )?;
         }
 
-        experts(model, &self.plan, &mut self.s, rows);
+        if model.mode() != crate::model::Mode::F32 && model.mode() != crate::model::Mode::F16 {
+            quantize_x0(model, &mut self.s, rows);
+        }
+        experts(model, &mut self.s, rows);
         for g in 0..cfg.groups.len() {
             head(
                 model,
-                &self.plan,
                 &mut self.s,
                 g,
                 self.group_start[g],

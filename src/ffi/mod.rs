@@ -191,6 +191,22 @@ pub extern "C" fn camoe_status_name(status: camoe_status) -> *const c_char {
     s.as_ptr()
 }
 
+/// Which kernel each slot uses on this CPU, e.g.
+/// `"tier=avx512vnni gemm_i8=x86_64_avx512vnni_gemm_i8_4x64 dot_f32=… dot_f16=…"`
+/// (static, NUL-terminated). `CAMOE_KERNEL_TIER=scalar|avx2|avxvnni|avx512vnni|neon|dotprod|i8mm`
+/// in the environment caps the tier; it is read once, on first use.
+#[no_mangle]
+pub extern "C" fn camoe_kernel_info() -> *const c_char {
+    static INFO: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
+    let r = std::panic::catch_unwind(|| {
+        INFO.get_or_init(|| {
+            std::ffi::CString::new(crate::kernels::kernels().describe()).unwrap_or_default()
+        })
+        .as_ptr()
+    });
+    r.unwrap_or(c"unknown".as_ptr())
+}
+
 /// Message of the last failed call on this thread (NUL-terminated, never NULL; empty if
 /// none failed). Valid until the next camoe call on this thread.
 #[no_mangle]

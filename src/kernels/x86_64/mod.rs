@@ -1,0 +1,614 @@
+//! x86_64 kernels: one shared int8 matrix body fed by per-ISA primitives (AVX2,
+//! AVX-VNNI, AVX-512 VNNI), and f32 / f16 dot products (AVX2+FMA+F16C, AVX-512F).
+//!
+//! The int8 body keeps a tile of R rows × NB vectors of output channels in registers.
+//! For each group of 4 inputs it broadcasts each row's 4 activation bytes and
+//! multiply-accumulates them against the packed weights (`[k/4][out][4]`), so no
+//! horizontal reduction is ever needed.
+
+use core::arch::x86_64::*;
+
+use super::{Kernels, PackedI8, Tier};
+
+pub fn avx2_supported() -> bool {
+    is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && is_x86_feature_detected!("f16c")
+}
+pub fn avxvnni_supported() -> bool {
+    avx2_supported() && is_x86_feature_detected!("avxvnni")
+}
+pub fn avx512vnni_supported() -> bool {
+    avx2_supported()
+        && is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512vnni")
+}
+
+/// Overlays the table with the kernels of every x86 tier up to `tier`.
+pub fn plug(k: &mut Kernels, tier: Tier) {
+    if tier >= Tier::Avx2 && tier <= Tier::Avx512Vnni {
+        k.gemm_i8 = (gemm_i8_avx2, "x86_64_avx2_gemm_i8_4x32");
+        k.dot_f32 = (dot_f32_avx2, "x86_64_fma_dot_f32_32");
+        k.dot_f16 = (dot_f16_avx2, "x86_64_f16c_dot_f16_16");
+        k.quantize = (quantize_avx2, "x86_64_avx2_quantize_rows");
+        k.dequantize = (dequantize_avx2, "x86_64_avx2_dequantize_add");
+    }
+    if tier >= Tier::AvxVnni && tier <= Tier::Avx512Vnni {
+        k.gemm_i8 = (gemm_i8_avxvnni, "x86_64_avxvnni_gemm_i8_4x32");
+    }
+    if tier == Tier::Avx512Vnni {
+        k.gemm_i8 = (gemm_i8_avx512vnni, "x86_64_avx512vnni_gemm_i8_4x64");
+        k.dot_f32 = (dot_f32_avx512, "x86_64_avx512_dot_f32_64");
+        k.quantize = (quantize_avx512, "x86_64_avx512_quantize_rows");
+        k.dequantize = (dequantize_avx512, "x86_64_avx512_dequantize_add");
+    }
+}
+
+/// The primitives one ISA gives the shared int8 body.
+trait Isa {
+    type V: Copy;
+    /// Output channels per vector.
+    const LANES: usize;
+    unsafe fn zero() -> Self::V;
+    /// Broadcast 4 activation bytes (as a little-endian u32) in the form `dot` expects.
+    unsafe fn prep(x4: u32) -> Self::V;
+    unsafe fn load(p: *const i8) -> Self::V;
+    /// `acc + Σ_{i<4} x[i]·w[i]` per 32-bit lane.
+    unsafe fn dot(acc: Self::V, x: Self::V, w: Self::V) -> Self::V;
+    /// Undo any activation offset (`rowsum` points at LANES sums) and store.
+    unsafe fn finish(acc: Self::V, rowsum: *const i32, out: *mut i32);
+}
+
+/// Checks the buffer sizes the kernels rely on; every kernel calls it first.
+fn check(w: &PackedI8, x: &[i8], x_stride: usize, rows: usize, acc: &[i32], acc_stride: usize) {
+    assert!(x_stride >= w.k4 && acc_stride >= w.out_pad);
+    assert!(
+        rows == 0
+            || (x.len() >= (rows - 1) * x_stride + w.k4
+                && acc.len() >= (rows - 1) * acc_stride + w.out_pad)
+    );
+    assert!(w.data().len() >= w.k4 * w.out_pad && w.rowsum.len() >= w.out_pad);
+}
+
+/// One tile: rows `r0..r0+R`, output vectors `j0..j0+NB`.
+#[inline(always)]
+unsafe fn tile<I: Isa, const R: usize, const NB: usize>(
+    w: &PackedI8,
+    x: *const i8,
+    x_stride: usize,
+    acc: *mut i32,
+    acc_stride: usize,
+    o0: usize,
+) {
+    let mut a = [[unsafe { I::zero() }; NB]; R];
+    let wp = w.data().as_ptr();
+    for kb in 0..w.k4 / 4 {
+        let wrow = unsafe { wp.add((kb * w.out_pad + o0) * 4) };
+        let mut wv = [unsafe { I::zero() }; NB];
+        for (j, v) in wv.iter_mut().enumerate() {
+            *v = unsafe { I::load(wrow.add(j * I::LANES * 4)) };
+        }
+        for (r, ar) in a.iter_mut().enumerate() {
+            let x4 = unsafe { (x.add(r * x_stride + kb * 4) as *const u32).read_unaligned() };
+            let xv = unsafe { I::prep(x4) };
+            for (j, aj) in ar.iter_mut().enumerate() {
+                *aj = unsafe { I::dot(*aj, xv, wv[j]) };
+            }
+        }
+    }
+    for (r, ar) in a.iter().enumerate() {
+        for (j, aj) in ar.iter().enumerate() {
+            let o = o0 + j * I::LANES;
+            unsafe { I::finish(*aj, w.rowsum.as_ptr().add(o), acc.add(r * acc_stride + o)) };
+        }
+    }
+}
+
+/// Tiles rows by R and outputs by NB vectors, with smaller tiles at the edges.
+///
+/// # Safety
+/// The CPU supports `I`'s instructions, and `check` passed for these arguments.
+#[inline(always)]
+unsafe fn body<I: Isa, const R: usize, const NB: usize>(
+    w: &PackedI8,
+    x: &[i8],
+    x_stride: usize,
+    rows: usize,
+    acc: &mut [i32],
+    acc_stride: usize,
+) {
+    let (xp, ap) = (x.as_ptr(), acc.as_mut_ptr());
+    let vecs = w.out_pad / I::LANES;
+    let mut r = 0;
+    while r < rows {
+        let (xr, ar) = unsafe { (xp.add(r * x_stride), ap.add(r * acc_stride)) };
+        let left = rows - r;
+        let mut j = 0;
+        while j < vecs {
+            let o0 = j * I::LANES;
+            let nb = (vecs - j).min(NB);
+            // SAFETY (all arms): rows r.. r+R' and outputs o0.. o0+nb·LANES lie inside
+            // the buffers validated by `check`.
+            unsafe {
+                match (left.min(R), nb) {
+                    (n, b) if n == R && b == NB => {
+                        tile::<I, R, NB>(w, xr, x_stride, ar, acc_stride, o0)
+                    }
+                    (n, _) if n == R => tile::<I, R, 1>(w, xr, x_stride, ar, acc_stride, o0),
+                    (_, b) if b == NB => tile::<I, 1, NB>(w, xr, x_stride, ar, acc_stride, o0),
+                    _ => tile::<I, 1, 1>(w, xr, x_stride, ar, acc_stride, o0),
+                }
+            }
+            // A full-R tile covers R rows; a 1-row tile only one.
+            j += if nb == NB { NB } else { 1 };
+        }
+        r += if left >= R { R } else { 1 };
+    }
+}
+
+struct Avx2;
+impl Isa for Avx2 {
+    type V = __m256i;
+    const LANES: usize = 8;
+    #[inline(always)]
+    unsafe fn zero() -> __m256i {
+        unsafe { _mm256_setzero_si256() }
+    }
+    #[inline(always)]
+    unsafe fn prep(x4: u32) -> __m256i {
+        unsafe { _mm256_set1_epi32(x4 as i32) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const i8) -> __m256i {
+        unsafe { _mm256_loadu_si256(p as *const __m256i) }
+    }
+    #[inline(always)]
+    unsafe fn dot(acc: __m256i, x: __m256i, w: __m256i) -> __m256i {
+        // |x| ≤ 127 and |w| ≤ 127, so the pairwise i16 sums of maddubs (≤ 2·127·127)
+        // never saturate: move x's sign onto w and multiply |x| (unsigned) by it.
+        unsafe {
+            let p = _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(w, x));
+            _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)))
+        }
+    }
+    #[inline(always)]
+    unsafe fn finish(acc: __m256i, _rowsum: *const i32, out: *mut i32) {
+        unsafe { _mm256_storeu_si256(out as *mut __m256i, acc) }
+    }
+}
+
+struct AvxVnni;
+impl Isa for AvxVnni {
+    type V = __m256i;
+    const LANES: usize = 8;
+    #[inline(always)]
+    unsafe fn zero() -> __m256i {
+        unsafe { _mm256_setzero_si256() }
+    }
+    #[inline(always)]
+    unsafe fn prep(x4: u32) -> __m256i {
+        // vpdpbusd multiplies unsigned by signed bytes: offset x by 128 (x ^ 0x80).
+        unsafe { _mm256_set1_epi32((x4 ^ 0x8080_8080) as i32) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const i8) -> __m256i {
+        unsafe { _mm256_loadu_si256(p as *const __m256i) }
+    }
+    #[inline(always)]
+    unsafe fn dot(acc: __m256i, x: __m256i, w: __m256i) -> __m256i {
+        unsafe { _mm256_dpbusd_avx_epi32(acc, x, w) }
+    }
+    #[inline(always)]
+    unsafe fn finish(acc: __m256i, rowsum: *const i32, out: *mut i32) {
+        // Σ (x+128)·w − 128·Σ w = Σ x·w.
+        unsafe {
+            let s = _mm256_slli_epi32(_mm256_loadu_si256(rowsum as *const __m256i), 7);
+            _mm256_storeu_si256(out as *mut __m256i, _mm256_sub_epi32(acc, s))
+        }
+    }
+}
+
+struct Avx512Vnni;
+impl Isa for Avx512Vnni {
+    type V = __m512i;
+    const LANES: usize = 16;
+    #[inline(always)]
+    unsafe fn zero() -> __m512i {
+        unsafe { _mm512_setzero_si512() }
+    }
+    #[inline(always)]
+    unsafe fn prep(x4: u32) -> __m512i {
+        unsafe { _mm512_set1_epi32((x4 ^ 0x8080_8080) as i32) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const i8) -> __m512i {
+        unsafe { _mm512_loadu_si512(p as *const __m512i) }
+    }
+    #[inline(always)]
+    unsafe fn dot(acc: __m512i, x: __m512i, w: __m512i) -> __m512i {
+        unsafe { _mm512_dpbusd_epi32(acc, x, w) }
+    }
+    #[inline(always)]
+    unsafe fn finish(acc: __m512i, rowsum: *const i32, out: *mut i32) {
+        unsafe {
+            let s = _mm512_slli_epi32(_mm512_loadu_si512(rowsum as *const __m512i), 7);
+            _mm512_storeu_si512(out as *mut __m512i, _mm512_sub_epi32(acc, s))
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn gemm_i8_avx2_impl(
+    w: &PackedI8,
+    x: &[i8],
+    xs: usize,
+    rows: usize,
+    acc: &mut [i32],
+    accs: usize,
+) {
+    unsafe { body::<Avx2, 4, 4>(w, x, xs, rows, acc, accs) }
+}
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+unsafe fn gemm_i8_avxvnni_impl(
+    w: &PackedI8,
+    x: &[i8],
+    xs: usize,
+    rows: usize,
+    acc: &mut [i32],
+    accs: usize,
+) {
+    unsafe { body::<AvxVnni, 4, 4>(w, x, xs, rows, acc, accs) }
+}
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vnni")]
+unsafe fn gemm_i8_avx512vnni_impl(
+    w: &PackedI8,
+    x: &[i8],
+    xs: usize,
+    rows: usize,
+    acc: &mut [i32],
+    accs: usize,
+) {
+    unsafe { body::<Avx512Vnni, 4, 4>(w, x, xs, rows, acc, accs) }
+}
+
+fn gemm_i8_avx2(w: &PackedI8, x: &[i8], xs: usize, rows: usize, acc: &mut [i32], accs: usize) {
+    check(w, x, xs, rows, acc, accs);
+    // SAFETY: installed by `plug` only after avx2_supported(); sizes checked above.
+    unsafe { gemm_i8_avx2_impl(w, x, xs, rows, acc, accs) }
+}
+fn gemm_i8_avxvnni(w: &PackedI8, x: &[i8], xs: usize, rows: usize, acc: &mut [i32], accs: usize) {
+    check(w, x, xs, rows, acc, accs);
+    // SAFETY: installed only after avxvnni_supported(); sizes checked above.
+    unsafe { gemm_i8_avxvnni_impl(w, x, xs, rows, acc, accs) }
+}
+fn gemm_i8_avx512vnni(
+    w: &PackedI8,
+    x: &[i8],
+    xs: usize,
+    rows: usize,
+    acc: &mut [i32],
+    accs: usize,
+) {
+    check(w, x, xs, rows, acc, accs);
+    // SAFETY: installed only after avx512vnni_supported(); sizes checked above.
+    unsafe { gemm_i8_avx512vnni_impl(w, x, xs, rows, acc, accs) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_f32_avx2_impl(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut s = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY: every load reads [i, i + 8) with i + 8 ≤ n.
+    unsafe {
+        while i + 32 <= n {
+            for (u, su) in s.iter_mut().enumerate() {
+                *su = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(pa.add(i + 8 * u)),
+                    _mm256_loadu_ps(pb.add(i + 8 * u)),
+                    *su,
+                );
+            }
+            i += 32;
+        }
+        while i + 8 <= n {
+            s[0] = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), s[0]);
+            i += 8;
+        }
+        let v = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
+        let h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        let h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+        let mut t = _mm_cvtss_f32(h);
+        while i < n {
+            t += a[i] * b[i];
+            i += 1;
+        }
+        t
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_f32_avx512_impl(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut s = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY: full loads read [i, i + 16) with i + 16 ≤ n; the tail load is masked to n.
+    unsafe {
+        while i + 64 <= n {
+            for (u, su) in s.iter_mut().enumerate() {
+                *su = _mm512_fmadd_ps(
+                    _mm512_loadu_ps(pa.add(i + 16 * u)),
+                    _mm512_loadu_ps(pb.add(i + 16 * u)),
+                    *su,
+                );
+            }
+            i += 64;
+        }
+        while i + 16 <= n {
+            s[0] = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), s[0]);
+            i += 16;
+        }
+        if i < n {
+            let m: __mmask16 = (1u32 << (n - i)) as u16 - 1;
+            s[1] = _mm512_fmadd_ps(
+                _mm512_maskz_loadu_ps(m, pa.add(i)),
+                _mm512_maskz_loadu_ps(m, pb.add(i)),
+                s[1],
+            );
+        }
+        _mm512_reduce_add_ps(_mm512_add_ps(
+            _mm512_add_ps(s[0], s[1]),
+            _mm512_add_ps(s[2], s[3]),
+        ))
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_f16_avx2_impl(a: &[u16], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut s = [_mm256_setzero_ps(); 2];
+    let mut i = 0;
+    // SAFETY: each step reads [i, i + 8) with i + 8 ≤ n.
+    unsafe {
+        while i + 16 <= n {
+            for (u, su) in s.iter_mut().enumerate() {
+                let w = _mm256_cvtph_ps(_mm_loadu_si128(pa.add(i + 8 * u) as *const __m128i));
+                *su = _mm256_fmadd_ps(w, _mm256_loadu_ps(pb.add(i + 8 * u)), *su);
+            }
+            i += 16;
+        }
+        while i + 8 <= n {
+            let w = _mm256_cvtph_ps(_mm_loadu_si128(pa.add(i) as *const __m128i));
+            s[0] = _mm256_fmadd_ps(w, _mm256_loadu_ps(pb.add(i)), s[0]);
+            i += 8;
+        }
+        let v = _mm256_add_ps(s[0], s[1]);
+        let h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        let h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+        let mut t = _mm_cvtss_f32(h);
+        while i < n {
+            t += crate::quant::f16_bits_to_f32(a[i]) * b[i];
+            i += 1;
+        }
+        t
+    }
+}
+
+fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
+    // SAFETY: installed only after avx2_supported().
+    unsafe { dot_f32_avx2_impl(a, b) }
+}
+fn dot_f32_avx512(a: &[f32], b: &[f32]) -> f32 {
+    // SAFETY: installed only after avx512vnni_supported() (which implies avx512f).
+    unsafe { dot_f32_avx512_impl(a, b) }
+}
+fn dot_f16_avx2(a: &[u16], b: &[f32]) -> f32 {
+    // SAFETY: installed only after avx2_supported() (which includes f16c and fma).
+    unsafe { dot_f16_avx2_impl(a, b) }
+}
+
+// Quantization, written out per ISA: the portable body does not vectorize well. The
+// operations are the reference's (`quant::row_scale`, `quant::quantize_row`) in the same
+// IEEE order, so every tier produces the same bytes (tests/kernels.rs checks it).
+
+/// Finishes a row: scale from the max |x|, and the scalar tail past `done` columns.
+#[inline(always)]
+fn scale_of(max_abs: f32) -> f32 {
+    if max_abs > 0.0 && max_abs.is_finite() {
+        max_abs / 127.0
+    } else {
+        1.0
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl")]
+unsafe fn quantize_avx512_impl(
+    x: &[f32],
+    xs: usize,
+    xo: usize,
+    cols: usize,
+    rows: usize,
+    q: &mut [i8],
+    qs: usize,
+    sc: &mut [f32],
+) {
+    for r in 0..rows {
+        let xr = &x[r * xs + xo..r * xs + xo + cols];
+        let qr = &mut q[r * qs..(r + 1) * qs];
+        // Lane masks of each 16-wide step; the last one covers the tail.
+        let mask = |i: usize| -> __mmask16 {
+            if cols - i >= 16 {
+                0xffff
+            } else {
+                ((1u32 << (cols - i)) - 1) as u16
+            }
+        };
+        // SAFETY: every load and store is masked to lanes i + l < cols ≤ qs.
+        unsafe {
+            let mut m = _mm512_setzero_ps();
+            for i in (0..cols).step_by(16) {
+                // max(|v|, m) keeps m when v is NaN, as the reference does.
+                let v = _mm512_maskz_loadu_ps(mask(i), xr.as_ptr().add(i));
+                m = _mm512_max_ps(_mm512_abs_ps(v), m);
+            }
+            let s = scale_of(_mm512_reduce_max_ps(m));
+            sc[r] = s;
+            let vinv = _mm512_set1_ps(1.0 / s);
+            let (half, sign) = (
+                _mm512_castps_si512(_mm512_set1_ps(0.5)),
+                _mm512_set1_epi32(i32::MIN),
+            );
+            let (lo, hi) = (_mm512_set1_ps(-127.0), _mm512_set1_ps(127.0));
+            for i in (0..cols).step_by(16) {
+                let k = mask(i);
+                let t = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, xr.as_ptr().add(i)), vinv);
+                // copysign(0.5, t), in integer ops (avx512f has no float and/or).
+                let h = _mm512_castsi512_ps(_mm512_or_si512(
+                    _mm512_and_si512(_mm512_castps_si512(t), sign),
+                    half,
+                ));
+                let c = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(t, h), lo), hi);
+                _mm512_mask_cvtepi32_storeu_epi8(
+                    qr.as_mut_ptr().add(i) as *mut _,
+                    k,
+                    _mm512_cvttps_epi32(c),
+                );
+            }
+        }
+        qr[cols..].fill(0);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn quantize_avx2_impl(
+    x: &[f32],
+    xs: usize,
+    xo: usize,
+    cols: usize,
+    rows: usize,
+    q: &mut [i8],
+    qs: usize,
+    sc: &mut [f32],
+) {
+    for r in 0..rows {
+        let xr = &x[r * xs + xo..r * xs + xo + cols];
+        let qr = &mut q[r * qs..(r + 1) * qs];
+        let main = cols / 8 * 8;
+        // SAFETY: loads touch [i, i + 8) with i + 8 ≤ main; stores write 8 bytes there.
+        unsafe {
+            let absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+            let mut m = _mm256_setzero_ps();
+            for i in (0..main).step_by(8) {
+                m = _mm256_max_ps(
+                    _mm256_and_ps(_mm256_loadu_ps(xr.as_ptr().add(i)), absmask),
+                    m,
+                );
+            }
+            let h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+            let h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+            let h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+            let mut mx = _mm_cvtss_f32(h);
+            for &v in &xr[main..] {
+                let a = v.abs();
+                mx = if a > mx { a } else { mx };
+            }
+            let s = scale_of(mx);
+            sc[r] = s;
+            let inv = 1.0 / s;
+            let (vinv, half, sign) = (
+                _mm256_set1_ps(inv),
+                _mm256_set1_ps(0.5),
+                _mm256_set1_ps(-0.0),
+            );
+            let (lo, hi) = (_mm256_set1_ps(-127.0), _mm256_set1_ps(127.0));
+            for i in (0..main).step_by(8) {
+                let t = _mm256_mul_ps(_mm256_loadu_ps(xr.as_ptr().add(i)), vinv);
+                let hs = _mm256_or_ps(_mm256_and_ps(t, sign), half);
+                let c = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(t, hs), lo), hi);
+                let v = _mm256_cvttps_epi32(c);
+                // Values are within ±127: the saturating packs narrow them exactly.
+                let w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+                let b = _mm_packs_epi16(w, w);
+                (qr.as_mut_ptr().add(i) as *mut i64).write_unaligned(_mm_cvtsi128_si64(b));
+            }
+        }
+        crate::quant::quantize_row(&xr[main..], sc[r], &mut qr[main..cols]);
+        qr[cols..].fill(0);
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dequantize_avx2_impl(
+    acc: &[i32],
+    accs: usize,
+    rows: usize,
+    ws: &[f32],
+    xs: &[f32],
+    out: &mut [f32],
+) {
+    super::generic::dequantize_add_body(acc, accs, rows, ws, xs, out)
+}
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl")]
+unsafe fn dequantize_avx512_impl(
+    acc: &[i32],
+    accs: usize,
+    rows: usize,
+    ws: &[f32],
+    xs: &[f32],
+    out: &mut [f32],
+) {
+    super::generic::dequantize_add_body(acc, accs, rows, ws, xs, out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn quantize_avx2(
+    x: &[f32],
+    xs: usize,
+    xo: usize,
+    cols: usize,
+    rows: usize,
+    q: &mut [i8],
+    qs: usize,
+    sc: &mut [f32],
+) {
+    // SAFETY: installed only after avx2_supported(); the body is safe code.
+    unsafe { quantize_avx2_impl(x, xs, xo, cols, rows, q, qs, sc) }
+}
+#[allow(clippy::too_many_arguments)]
+fn quantize_avx512(
+    x: &[f32],
+    xs: usize,
+    xo: usize,
+    cols: usize,
+    rows: usize,
+    q: &mut [i8],
+    qs: usize,
+    sc: &mut [f32],
+) {
+    // SAFETY: installed only after avx512vnni_supported(); the body is safe code.
+    unsafe { quantize_avx512_impl(x, xs, xo, cols, rows, q, qs, sc) }
+}
+fn dequantize_avx2(acc: &[i32], accs: usize, rows: usize, ws: &[f32], xs: &[f32], out: &mut [f32]) {
+    // SAFETY: installed only after avx2_supported(); the body is safe code.
+    unsafe { dequantize_avx2_impl(acc, accs, rows, ws, xs, out) }
+}
+fn dequantize_avx512(
+    acc: &[i32],
+    accs: usize,
+    rows: usize,
+    ws: &[f32],
+    xs: &[f32],
+    out: &mut [f32],
+) {
+    // SAFETY: installed only after avx512vnni_supported(); the body is safe code.
+    unsafe { dequantize_avx512_impl(acc, accs, rows, ws, xs, out) }
+}

@@ -1,0 +1,201 @@
+//! Every kernel of every tier this CPU supports against the scalar reference, on random
+//! shapes with tile-sized, smaller, larger and zero lengths; and whole rankings per tier
+//! against the scalar tier (int8: bit-identical; float: within rounding).
+
+mod common;
+
+use camoe::hash::SplitMix;
+use camoe::kernels::{generic, kernels, kernels_for, PackedI8, Tier};
+use camoe::spec::{ModelSpec, Side};
+use camoe::{write_model, Candidate, Model, ModelConfig, RankOptions, Session, WriteOptions};
+use common::*;
+
+fn tiers() -> Vec<Tier> {
+    let t: Vec<Tier> = Tier::ALL.into_iter().filter(|t| t.supported()).collect();
+    for u in Tier::ALL {
+        if !u.supported() {
+            eprintln!("SKIPPED tier {} (this CPU lacks it)", u.name());
+        }
+    }
+    t
+}
+
+/// Lengths around the kernels' tiles: 0, 1, 3, 4, 5, 15, 16, 17, 31..33, 63..65, 100, 130.
+const LENGTHS: [usize; 16] = [0, 1, 3, 4, 5, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 130];
+
+#[test]
+fn gemm_i8_matches_scalar_on_every_tier() {
+    let mut rng = SplitMix(1);
+    let mut cases = 0;
+    for tier in tiers() {
+        let k = kernels_for(tier).unwrap();
+        for &kdim in &LENGTHS {
+            for &out in &[1usize, 7, 16, 17, 33, 64, 65, 100] {
+                for &rows in &[0usize, 1, 3, 4, 5, 9] {
+                    let inputs = kdim + 3;
+                    let col0 = 2.min(inputs - kdim);
+                    // Extremes included: ±127 and -128 never appear in weights (clamped).
+                    let w: Vec<i8> = (0..out * inputs)
+                        .map(|_| (rng.below(255) as i32 - 127) as i8)
+                        .collect();
+                    let p = PackedI8::pack(&w, inputs, out, col0, kdim);
+                    let xs = p.k4 + 4;
+                    let mut x = vec![0i8; rows.max(1) * xs];
+                    for r in 0..rows {
+                        for c in 0..kdim {
+                            x[r * xs + c] = (rng.below(255) as i32 - 127) as i8;
+                        }
+                    }
+                    let accs = p.out_pad + 16;
+                    let mut want = vec![7i32; rows.max(1) * accs];
+                    let mut got = want.clone();
+                    generic::gemm_i8(&p, &x, xs, rows, &mut want, accs);
+                    (k.gemm_i8.0)(&p, &x, xs, rows, &mut got, accs);
+                    for r in 0..rows {
+                        assert_eq!(
+                            &got[r * accs..r * accs + p.out_pad],
+                            &want[r * accs..r * accs + p.out_pad],
+                            "{} k={kdim} out={out} rows={rows}",
+                            k.gemm_i8.1
+                        );
+                        // The definition, straight from the unpacked matrix.
+                        for o in 0..out {
+                            let d: i32 = (0..kdim)
+                                .map(|c| w[o * inputs + col0 + c] as i32 * x[r * xs + c] as i32)
+                                .sum();
+                            assert_eq!(want[r * accs + o], d);
+                        }
+                    }
+                    // Nothing written past out_pad in a row.
+                    for r in 0..rows {
+                        assert!(got[r * accs + p.out_pad..(r + 1) * accs]
+                            .iter()
+                            .all(|&v| v == 7));
+                    }
+                    cases += 1;
+                }
+            }
+        }
+    }
+    assert!(cases > 0);
+}
+
+#[test]
+fn dots_match_scalar_on_every_tier() {
+    let mut rng = SplitMix(2);
+    for tier in tiers() {
+        let k = kernels_for(tier).unwrap();
+        for &n in &LENGTHS {
+            let a: Vec<f32> = (0..n).map(|_| rng.normal()).collect();
+            let b: Vec<f32> = (0..n).map(|_| rng.normal()).collect();
+            let h = camoe::quant::to_f16_bits(&a);
+            let scale: f32 = a.iter().zip(&b).map(|(x, y)| (x * y).abs()).sum::<f32>() + 1e-6;
+            let (want, got) = (generic::dot_f32(&a, &b), (k.dot_f32.0)(&a, &b));
+            assert!(
+                (want - got).abs() <= 1e-5 * scale,
+                "{} n={n}: {got} vs {want}",
+                k.dot_f32.1
+            );
+            let (want, got) = (generic::dot_f16(&h, &b), (k.dot_f16.0)(&h, &b));
+            assert!(
+                (want - got).abs() <= 1e-5 * scale,
+                "{} n={n}: {got} vs {want}",
+                k.dot_f16.1
+            );
+        }
+    }
+}
+
+#[test]
+fn rankings_agree_across_tiers() {
+    let spec = ModelSpec::random(ModelConfig::demo(), 4);
+    let small = ModelSpec::random(tiny_config(3, 3, 2, 5, &[7], &[3]), 5);
+    for spec in [spec, small] {
+        for opts in [WriteOptions::INT8, WriteOptions::F16, WriteOptions::F32] {
+            let model = Model::from_bytes(&write_model(&spec, opts).unwrap()).unwrap();
+            let mut rng = SplitMix(9);
+            let req = random_side(&spec.config, Side::Request, &mut rng);
+            let cands: Vec<_> = (0..37)
+                .map(|_| {
+                    (
+                        rng.below(spec.config.tasks.len() as u64) as u32,
+                        random_side(&spec.config, Side::Candidate, &mut rng),
+                    )
+                })
+                .collect();
+            let feats: Vec<_> = cands.iter().map(|(_, f)| borrow(f)).collect();
+            let list: Vec<_> = cands
+                .iter()
+                .zip(&feats)
+                .map(|((t, _), f)| Candidate {
+                    task: *t,
+                    bid: 1.0,
+                    features: f,
+                })
+                .collect();
+            let run = |tier| {
+                let mut s =
+                    Session::with_kernels(model.clone(), 40, kernels_for(tier).unwrap()).unwrap();
+                s.set_request(&borrow(&req)).unwrap();
+                let mut scores = vec![0.0; 37];
+                s.rank(
+                    &list,
+                    &RankOptions::default(),
+                    &mut scores,
+                    &mut vec![0; 37],
+                )
+                .unwrap();
+                scores
+            };
+            let base = run(Tier::Scalar);
+            for tier in tiers() {
+                let got = run(tier);
+                for (a, b) in got.iter().zip(&base) {
+                    if opts == WriteOptions::INT8 {
+                        // Integer accumulation: identical bits on every tier.
+                        assert_eq!(a.to_bits(), b.to_bits(), "{} int8", tier.name());
+                    } else {
+                        assert!(
+                            (a - b).abs() < 1e-5,
+                            "{} {:?}: {a} vs {b}",
+                            tier.name(),
+                            opts
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The test command runs the suite once per tier with CAMOE_KERNEL_TIER set: prove the
+/// forced tier is the one that runs.
+#[test]
+fn forced_tier_is_the_one_running() {
+    match std::env::var("CAMOE_KERNEL_TIER") {
+        Ok(want) => {
+            let t = Tier::from_name(&want)
+                .unwrap_or_else(|| panic!("CAMOE_KERNEL_TIER={want} is not a tier"));
+            assert!(
+                t.supported(),
+                "CAMOE_KERNEL_TIER={want} but this CPU lacks it"
+            );
+            assert_eq!(kernels().tier.name(), want);
+            let info = unsafe { std::ffi::CStr::from_ptr(camoe::ffi::camoe_kernel_info()) }
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert!(info.starts_with(&format!("tier={want} ")), "{info}");
+            eprintln!("running at {info}");
+        }
+        Err(_) => {
+            // Unforced: the best tier the CPU has.
+            let best = Tier::ALL
+                .into_iter()
+                .filter(|t| t.supported())
+                .max()
+                .unwrap();
+            assert_eq!(kernels().tier, best);
+        }
+    }
+}
