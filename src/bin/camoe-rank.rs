@@ -1,7 +1,8 @@
 //! The main job: rank a sample request's cached ads with a shipped model.
 //!
 //! `cargo run --release --bin camoe-rank -- [MODEL.camoe] [REQUEST.txt] [--top-k K]
-//!  [--objective pctr|ev] [--eligible audio,display,...]`
+//!  [--objective pctr|ev] [--eligible audio,display,...]` (or `--list-tiers`: the
+//! kernel tiers this CPU runs; `CAMOE_KERNEL_TIER=<tier>` caps the one used)
 //!
 //! The request file has one `request field=value …` line and one
 //! `candidate task=NAME bid=X field=value …` line per cached ad; `#` starts a comment.
@@ -93,6 +94,16 @@ fn run() -> Result<(), String> {
                 }
             }
             "--eligible" => eligible_names = Some(value()?),
+            "--list-tiers" => {
+                // The kernel tiers this CPU can run (the test command loops over them).
+                let tiers: Vec<_> = camoe::kernels::Tier::ALL
+                    .into_iter()
+                    .filter(|t| t.supported())
+                    .map(|t| t.name())
+                    .collect();
+                println!("{}", tiers.join(" "));
+                return Ok(());
+            }
             _ => positional.push(a),
         }
     }

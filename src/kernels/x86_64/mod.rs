@@ -29,17 +29,17 @@ pub fn avx512vnni_supported() -> bool {
 /// Overlays the table with the kernels of every x86 tier up to `tier`.
 pub fn plug(k: &mut Kernels, tier: Tier) {
     if tier >= Tier::Avx2 && tier <= Tier::Avx512Vnni {
-        k.gemm_i8 = (gemm_i8_avx2, "x86_64_avx2_gemm_i8_4x32");
+        k.gemm_i8 = (gemm_i8_avx2, "x86_64_avx2_gemm_i8_3x16");
         k.dot_f32 = (dot_f32_avx2, "x86_64_fma_dot_f32_32");
         k.dot_f16 = (dot_f16_avx2, "x86_64_f16c_dot_f16_16");
         k.quantize = (quantize_avx2, "x86_64_avx2_quantize_rows");
         k.dequantize = (dequantize_avx2, "x86_64_avx2_dequantize_add");
     }
     if tier >= Tier::AvxVnni && tier <= Tier::Avx512Vnni {
-        k.gemm_i8 = (gemm_i8_avxvnni, "x86_64_avxvnni_gemm_i8_4x32");
+        k.gemm_i8 = (gemm_i8_avxvnni, "x86_64_avxvnni_gemm_i8_4x16");
     }
     if tier == Tier::Avx512Vnni {
-        k.gemm_i8 = (gemm_i8_avx512vnni, "x86_64_avx512vnni_gemm_i8_4x64");
+        k.gemm_i8 = (gemm_i8_avx512vnni, "x86_64_avx512vnni_gemm_i8_6x64");
         k.dot_f32 = (dot_f32_avx512, "x86_64_avx512_dot_f32_64");
         k.quantize = (quantize_avx512, "x86_64_avx512_quantize_rows");
         k.dequantize = (dequantize_avx512, "x86_64_avx512_dequantize_add");
@@ -106,7 +106,8 @@ unsafe fn tile<I: Isa, const R: usize, const NB: usize>(
     }
 }
 
-/// Tiles rows by R and outputs by NB vectors, with smaller tiles at the edges.
+/// Tiles rows by R and outputs by NB vectors, with smaller tiles at the edges
+/// (2 vectors, then 1; single rows).
 ///
 /// # Safety
 /// The CPU supports `I`'s instructions, and `check` passed for these arguments.
@@ -124,27 +125,32 @@ unsafe fn body<I: Isa, const R: usize, const NB: usize>(
     let mut r = 0;
     while r < rows {
         let (xr, ar) = unsafe { (xp.add(r * x_stride), ap.add(r * acc_stride)) };
-        let left = rows - r;
+        let full = rows - r >= R;
         let mut j = 0;
         while j < vecs {
             let o0 = j * I::LANES;
-            let nb = (vecs - j).min(NB);
+            let nb = if vecs - j >= NB {
+                NB
+            } else if vecs - j >= 2 {
+                2
+            } else {
+                1
+            };
             // SAFETY (all arms): rows r.. r+R' and outputs o0.. o0+nb·LANES lie inside
             // the buffers validated by `check`.
             unsafe {
-                match (left.min(R), nb) {
-                    (n, b) if n == R && b == NB => {
-                        tile::<I, R, NB>(w, xr, x_stride, ar, acc_stride, o0)
-                    }
-                    (n, _) if n == R => tile::<I, R, 1>(w, xr, x_stride, ar, acc_stride, o0),
-                    (_, b) if b == NB => tile::<I, 1, NB>(w, xr, x_stride, ar, acc_stride, o0),
-                    _ => tile::<I, 1, 1>(w, xr, x_stride, ar, acc_stride, o0),
+                match (full, nb) {
+                    (true, b) if b == NB => tile::<I, R, NB>(w, xr, x_stride, ar, acc_stride, o0),
+                    (true, 2) => tile::<I, R, 2>(w, xr, x_stride, ar, acc_stride, o0),
+                    (true, _) => tile::<I, R, 1>(w, xr, x_stride, ar, acc_stride, o0),
+                    (false, b) if b == NB => tile::<I, 1, NB>(w, xr, x_stride, ar, acc_stride, o0),
+                    (false, 2) => tile::<I, 1, 2>(w, xr, x_stride, ar, acc_stride, o0),
+                    (false, _) => tile::<I, 1, 1>(w, xr, x_stride, ar, acc_stride, o0),
                 }
             }
-            // A full-R tile covers R rows; a 1-row tile only one.
-            j += if nb == NB { NB } else { 1 };
+            j += nb;
         }
-        r += if left >= R { R } else { 1 };
+        r += if full { R } else { 1 };
     }
 }
 
@@ -248,7 +254,7 @@ unsafe fn gemm_i8_avx2_impl(
     acc: &mut [i32],
     accs: usize,
 ) {
-    unsafe { body::<Avx2, 4, 4>(w, x, xs, rows, acc, accs) }
+    unsafe { body::<Avx2, 3, 2>(w, x, xs, rows, acc, accs) }
 }
 #[target_feature(enable = "avx2,fma,f16c,avxvnni")]
 unsafe fn gemm_i8_avxvnni_impl(
@@ -259,7 +265,7 @@ unsafe fn gemm_i8_avxvnni_impl(
     acc: &mut [i32],
     accs: usize,
 ) {
-    unsafe { body::<AvxVnni, 4, 4>(w, x, xs, rows, acc, accs) }
+    unsafe { body::<AvxVnni, 4, 2>(w, x, xs, rows, acc, accs) }
 }
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vnni")]
 unsafe fn gemm_i8_avx512vnni_impl(
@@ -270,7 +276,7 @@ unsafe fn gemm_i8_avx512vnni_impl(
     acc: &mut [i32],
     accs: usize,
 ) {
-    unsafe { body::<Avx512Vnni, 4, 4>(w, x, xs, rows, acc, accs) }
+    unsafe { body::<Avx512Vnni, 6, 4>(w, x, xs, rows, acc, accs) }
 }
 
 fn gemm_i8_avx2(w: &PackedI8, x: &[i8], xs: usize, rows: usize, acc: &mut [i32], accs: usize) {

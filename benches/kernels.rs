@@ -1,0 +1,115 @@
+//! Criterion: the int8 GEMM kernel of each tier on the demo model's expert-layer shapes
+//! at B = 200 and 1000 rows, next to the core's int8 peak measured by a loop of
+//! independent VNNI (or AVX2 maddubs) instructions. Throughput is in MAC/s
+//! ("elem/s"); efficiency = kernel MAC/s ÷ peak MAC/s of the same tier, same run.
+//!
+//! `cargo bench --bench kernels`
+
+use std::hint::black_box;
+
+use camoe::hash::SplitMix;
+use camoe::kernels::{kernels_for, PackedI8, Tier};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+/// (name, inputs, outputs): the demo model's cross layer, first and second MLP layers.
+const SHAPES: [(&str, usize, usize); 3] = [
+    ("cross_94x94", 94, 94),
+    ("mlp1_94x128", 94, 128),
+    ("mlp2_128x64", 128, 64),
+];
+
+#[cfg(target_arch = "x86_64")]
+mod peak {
+    use core::arch::x86_64::*;
+
+    /// `iters` × 12 independent vpdpbusd (zmm): 64 int8 MACs each.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub unsafe fn vnni512(iters: usize) -> i32 {
+        let x = _mm512_set1_epi8(3);
+        let w = _mm512_set1_epi8(5);
+        let mut a = [_mm512_setzero_si512(); 12];
+        for _ in 0..iters {
+            for v in a.iter_mut() {
+                *v = _mm512_dpbusd_epi32(*v, x, w);
+            }
+        }
+        let mut s = _mm512_setzero_si512();
+        for v in a {
+            s = _mm512_add_epi32(s, v);
+        }
+        _mm512_reduce_add_epi32(s)
+    }
+
+    /// `iters` × 12 independent maddubs+madd+add chains (ymm): 32 int8 MACs each. Each
+    /// chain feeds its accumulator back as the signed operand so nothing is hoisted.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn avx2(iters: usize) -> i32 {
+        let x = _mm256_set1_epi8(3);
+        let w = _mm256_set1_epi8(5);
+        let one = _mm256_set1_epi16(1);
+        let mut a = [_mm256_setzero_si256(); 12];
+        for _ in 0..iters {
+            for v in a.iter_mut() {
+                *v = _mm256_add_epi32(w, _mm256_madd_epi16(_mm256_maddubs_epi16(x, *v), one));
+            }
+        }
+        let mut s = _mm256_setzero_si256();
+        for v in a {
+            s = _mm256_add_epi32(s, v);
+        }
+        _mm256_extract_epi32(s, 0)
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut g = c.benchmark_group("int8_peak");
+        let iters = 10_000;
+        if Tier::Avx512Vnni.supported() {
+            g.throughput(Throughput::Elements((iters * 12 * 64) as u64));
+            // SAFETY: avx512vnni was detected.
+            g.bench_function("avx512vnni_vpdpbusd_zmm", |b| {
+                b.iter(|| unsafe { peak::vnni512(black_box(iters)) })
+            });
+        }
+        if Tier::Avx2.supported() {
+            g.throughput(Throughput::Elements((iters * 12 * 32) as u64));
+            // SAFETY: avx2 was detected.
+            g.bench_function("avx2_maddubs_ymm", |b| {
+                b.iter(|| unsafe { peak::avx2(black_box(iters)) })
+            });
+        }
+        g.finish();
+    }
+
+    let mut rng = SplitMix(3);
+    let mut g = c.benchmark_group("gemm_i8");
+    for (name, inputs, out) in SHAPES {
+        let w: Vec<i8> = (0..inputs * out)
+            .map(|_| (rng.below(255) as i32 - 127) as i8)
+            .collect();
+        let p = PackedI8::pack(&w, inputs, out, 0, inputs);
+        for rows in [200usize, 1000] {
+            let x: Vec<i8> = (0..rows * p.k4)
+                .map(|_| (rng.below(255) as i32 - 127) as i8)
+                .collect();
+            let mut acc = vec![0i32; rows * p.out_pad];
+            g.throughput(Throughput::Elements((rows * inputs * out) as u64));
+            for tier in Tier::ALL.into_iter().filter(|t| t.supported()) {
+                let k = kernels_for(tier).unwrap();
+                g.bench_with_input(
+                    BenchmarkId::new(format!("{name}/{}", tier.name()), rows),
+                    &rows,
+                    |b, &rows| {
+                        b.iter(|| (k.gemm_i8.0)(&p, black_box(&x), p.k4, rows, &mut acc, p.out_pad))
+                    },
+                );
+            }
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
