@@ -36,15 +36,29 @@ echo "$deps" | sort -u
 if echo "$deps" | grep -Eq '^(tract|candle)'; then echo "the runtime depends on tract or candle"; exit 1; fi
 
 step "Rust tests (runtime), once per kernel tier this CPU has"
-cargo build --release --bin camoe-rank --quiet
-tiers=$(target/release/camoe-rank --list-tiers)
+cargo build --profile ci --bin camoe-rank --quiet
+tiers=$(target/ci/camoe-rank --list-tiers)
 echo "tiers: $tiers"
 for tier in $tiers; do
     step "Rust tests at CAMOE_KERNEL_TIER=$tier"
-    CAMOE_KERNEL_TIER=$tier cargo test --release -p camoe
+    CAMOE_KERNEL_TIER=$tier cargo test --profile ci -p camoe
 done
-for tier in avx2 avxvnni avx512vnni neon dotprod i8mm; do
+for tier in avx2 avxvnni avx512vnni; do
     case " $tiers " in *" $tier "*) ;; *) echo "SKIPPED tier $tier: this CPU lacks it"; skipped=$((skipped + 1));; esac
+done
+
+step "aarch64: the runtime's tests under qemu-aarch64 -cpu max at NEON, dotprod and i8mm"
+if ! command -v qemu-aarch64 >/dev/null || ! command -v aarch64-linux-gnu-gcc >/dev/null || [ ! -x /usr/bin/rustc ]; then
+    dpkg --add-architecture arm64
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-aarch64-linux-gnu qemu-user rustc-web libstd-rust-web-dev:arm64 >/dev/null
+fi
+for tier in neon dotprod i8mm; do
+    step "aarch64 tests at CAMOE_KERNEL_TIER=$tier"
+    CAMOE_KERNEL_TIER=$tier RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
+        CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+        CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L / -cpu max" \
+        cargo test --profile ci -p camoe --target aarch64-unknown-linux-gnu --target-dir target/aarch64
 done
 
 step "C and C++ consumers, plain and under ASan+UBSan"
@@ -64,7 +78,7 @@ else
 fi
 
 step "tools tests (simulator, trainer, export)"
-cargo test --release -p camoe-tools
+cargo test --profile ci -p camoe-tools
 
 step "summary"
 echo "all test steps passed; $skipped step(s) skipped"

@@ -8,6 +8,7 @@
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
 pub mod generic;
+mod tiled;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
 

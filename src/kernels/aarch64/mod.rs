@@ -1,6 +1,257 @@
-//! aarch64 kernels (NEON, dotprod, i8mm).
+//! aarch64 kernels: the shared int8 body (`tiled::body`) fed by NEON (widening
+//! multiplies) and dotprod (`sdot`) primitives, an i8mm (`smmla`) GEMM, and a NEON f32
+//! dot. NEON is part of the aarch64 baseline; dotprod and i8mm are detected at run time.
 
-use super::{Kernels, Tier};
+use core::arch::aarch64::*;
+use core::arch::asm;
+
+use super::tiled::{body, check, Isa};
+use super::{Kernels, PackedI8, Tier};
 
 /// Overlays the table with the kernels of every aarch64 tier up to `tier`.
-pub fn plug(_k: &mut Kernels, _tier: Tier) {}
+pub fn plug(k: &mut Kernels, tier: Tier) {
+    if tier >= Tier::Neon {
+        k.gemm_i8 = (gemm_i8_neon, "aarch64_neon_gemm_i8_4x16");
+        k.dot_f32 = (dot_f32_neon, "aarch64_neon_dot_f32_16");
+    }
+    if tier >= Tier::Dotprod {
+        k.gemm_i8 = (gemm_i8_dotprod, "aarch64_dotprod_gemm_i8_4x16");
+    }
+    if tier >= Tier::I8mm {
+        k.gemm_i8 = (gemm_i8_i8mm, "aarch64_i8mm_gemm_i8_2x8");
+    }
+}
+
+struct Neon;
+impl Isa for Neon {
+    type V = int32x4_t;
+    const LANES: usize = 4;
+    #[inline(always)]
+    unsafe fn zero() -> int32x4_t {
+        unsafe { vdupq_n_s32(0) }
+    }
+    #[inline(always)]
+    unsafe fn prep(x4: u32) -> int32x4_t {
+        unsafe { vreinterpretq_s32_u32(vdupq_n_u32(x4)) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const i8) -> int32x4_t {
+        unsafe { vreinterpretq_s32_s8(vld1q_s8(p)) }
+    }
+    #[inline(always)]
+    unsafe fn dot(acc: int32x4_t, x: int32x4_t, w: int32x4_t) -> int32x4_t {
+        // w holds 4 outputs × 4 inputs; x the same 4 inputs four times. i8·i8 fits i16.
+        unsafe {
+            let (xb, wb) = (vreinterpretq_s8_s32(x), vreinterpretq_s8_s32(w));
+            let lo = vpaddlq_s16(vmull_s8(vget_low_s8(wb), vget_low_s8(xb)));
+            let hi = vpaddlq_s16(vmull_high_s8(wb, xb));
+            vaddq_s32(acc, vpaddq_s32(lo, hi))
+        }
+    }
+    #[inline(always)]
+    unsafe fn finish(acc: int32x4_t, _rowsum: *const i32, out: *mut i32) {
+        unsafe { vst1q_s32(out, acc) }
+    }
+}
+
+struct Dotprod;
+impl Isa for Dotprod {
+    type V = int32x4_t;
+    const LANES: usize = 4;
+    #[inline(always)]
+    unsafe fn zero() -> int32x4_t {
+        unsafe { vdupq_n_s32(0) }
+    }
+    #[inline(always)]
+    unsafe fn prep(x4: u32) -> int32x4_t {
+        unsafe { vreinterpretq_s32_u32(vdupq_n_u32(x4)) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const i8) -> int32x4_t {
+        unsafe { vreinterpretq_s32_s8(vld1q_s8(p)) }
+    }
+    #[inline(always)]
+    unsafe fn dot(acc: int32x4_t, x: int32x4_t, w: int32x4_t) -> int32x4_t {
+        let mut acc = acc;
+        // SAFETY: sdot only reads and writes registers; the caller enabled dotprod.
+        unsafe {
+            asm!(".arch_extension dotprod", "sdot {a:v}.4s, {w:v}.16b, {x:v}.16b",
+                 a = inout(vreg) acc, w = in(vreg) w, x = in(vreg) x, options(pure, nomem, nostack));
+        }
+        acc
+    }
+    #[inline(always)]
+    unsafe fn finish(acc: int32x4_t, _rowsum: *const i32, out: *mut i32) {
+        unsafe { vst1q_s32(out, acc) }
+    }
+}
+
+#[target_feature(enable = "neon")]
+unsafe fn gemm_i8_neon_impl(
+    w: &PackedI8,
+    x: &[i8],
+    xs: usize,
+    rows: usize,
+    acc: &mut [i32],
+    accs: usize,
+) {
+    unsafe { body::<Neon, 4, 4>(w, x, xs, rows, acc, accs) }
+}
+#[target_feature(enable = "neon,dotprod")]
+unsafe fn gemm_i8_dotprod_impl(
+    w: &PackedI8,
+    x: &[i8],
+    xs: usize,
+    rows: usize,
+    acc: &mut [i32],
+    accs: usize,
+) {
+    unsafe { body::<Dotprod, 4, 4>(w, x, xs, rows, acc, accs) }
+}
+
+fn gemm_i8_neon(w: &PackedI8, x: &[i8], xs: usize, rows: usize, acc: &mut [i32], accs: usize) {
+    check(w, x, xs, rows, acc, accs);
+    // SAFETY: NEON is baseline on aarch64; sizes checked above.
+    unsafe { gemm_i8_neon_impl(w, x, xs, rows, acc, accs) }
+}
+fn gemm_i8_dotprod(w: &PackedI8, x: &[i8], xs: usize, rows: usize, acc: &mut [i32], accs: usize) {
+    check(w, x, xs, rows, acc, accs);
+    // SAFETY: installed only when dotprod was detected; sizes checked above.
+    unsafe { gemm_i8_dotprod_impl(w, x, xs, rows, acc, accs) }
+}
+
+/// `smmla`: (2 rows × 8 inputs) · (8 inputs × 2 outputs) → 2×2 i32, accumulated.
+#[inline(always)]
+unsafe fn smmla(acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t {
+    let mut acc = acc;
+    // SAFETY: smmla only reads and writes registers; the caller enabled i8mm.
+    unsafe {
+        asm!(".arch_extension i8mm", "smmla {a:v}.4s, {x:v}.16b, {w:v}.16b",
+             a = inout(vreg) acc, x = in(vreg) x, w = in(vreg) w, options(pure, nomem, nostack));
+    }
+    acc
+}
+
+/// i8mm GEMM over the shared packing: two 4-input blocks of 4 outputs, zipped by 32-bit
+/// lanes, give the 2 outputs × 8 inputs operands `smmla` wants; two rows' 8 inputs form
+/// the other. A tile is 2 rows × 8 outputs; a 4-input tail and a last odd row use sdot.
+#[target_feature(enable = "neon,dotprod,i8mm")]
+unsafe fn gemm_i8_i8mm_impl(
+    w: &PackedI8,
+    x: &[i8],
+    xs: usize,
+    rows: usize,
+    acc: &mut [i32],
+    accs: usize,
+) {
+    let (wp, xp, ap) = (w.data().as_ptr(), x.as_ptr(), acc.as_mut_ptr());
+    let (k8, op) = (w.k4 / 8 * 8, w.out_pad);
+    let pairs = rows / 2 * 2;
+    // SAFETY: every pointer stays inside the buffers validated by `check`: rows r, r+1 <
+    // rows, inputs < k4, outputs < out_pad.
+    unsafe {
+        let mut r = 0;
+        while r < pairs {
+            for o0 in (0..op).step_by(8) {
+                // acc[j]: outputs o0+2j, o0+2j+1 for rows r (lanes 0,1) and r+1 (lanes 2,3).
+                let mut a = [vdupq_n_s32(0); 4];
+                for k in (0..k8).step_by(8) {
+                    let xv = vcombine_s8(
+                        vld1_s8(xp.add(r * xs + k)),
+                        vld1_s8(xp.add((r + 1) * xs + k)),
+                    );
+                    for h in 0..2 {
+                        let b0 =
+                            vreinterpretq_s32_s8(vld1q_s8(wp.add((k / 4 * op + o0 + 4 * h) * 4)));
+                        let b1 = vreinterpretq_s32_s8(vld1q_s8(
+                            wp.add(((k / 4 + 1) * op + o0 + 4 * h) * 4),
+                        ));
+                        a[2 * h] = smmla(a[2 * h], xv, vreinterpretq_s8_s32(vzip1q_s32(b0, b1)));
+                        a[2 * h + 1] =
+                            smmla(a[2 * h + 1], xv, vreinterpretq_s8_s32(vzip2q_s32(b0, b1)));
+                    }
+                }
+                for h in 0..2 {
+                    let (p, q) = (
+                        vreinterpretq_s64_s32(a[2 * h]),
+                        vreinterpretq_s64_s32(a[2 * h + 1]),
+                    );
+                    let mut row0 = vreinterpretq_s32_s64(vzip1q_s64(p, q));
+                    let mut row1 = vreinterpretq_s32_s64(vzip2q_s64(p, q));
+                    if k8 < w.k4 {
+                        let wv = <Dotprod as Isa>::load(wp.add((k8 / 4 * op + o0 + 4 * h) * 4));
+                        row0 = <Dotprod as Isa>::dot(
+                            row0,
+                            <Dotprod as Isa>::prep(
+                                (xp.add(r * xs + k8) as *const u32).read_unaligned(),
+                            ),
+                            wv,
+                        );
+                        row1 = <Dotprod as Isa>::dot(
+                            row1,
+                            <Dotprod as Isa>::prep(
+                                (xp.add((r + 1) * xs + k8) as *const u32).read_unaligned(),
+                            ),
+                            wv,
+                        );
+                    }
+                    vst1q_s32(ap.add(r * accs + o0 + 4 * h), row0);
+                    vst1q_s32(ap.add((r + 1) * accs + o0 + 4 * h), row1);
+                }
+            }
+            r += 2;
+        }
+        if pairs < rows {
+            body::<Dotprod, 1, 4>(
+                w,
+                &x[pairs * xs..],
+                xs,
+                rows - pairs,
+                &mut acc[pairs * accs..],
+                accs,
+            );
+        }
+    }
+}
+
+fn gemm_i8_i8mm(w: &PackedI8, x: &[i8], xs: usize, rows: usize, acc: &mut [i32], accs: usize) {
+    check(w, x, xs, rows, acc, accs);
+    // SAFETY: installed only when i8mm (and dotprod) were detected; sizes checked above.
+    unsafe { gemm_i8_i8mm_impl(w, x, xs, rows, acc, accs) }
+}
+
+#[target_feature(enable = "neon")]
+unsafe fn dot_f32_neon_impl(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut i = 0;
+    // SAFETY: every load reads [i, i + 4) with i + 4 ≤ n.
+    unsafe {
+        let mut s = [vdupq_n_f32(0.0); 4];
+        while i + 16 <= n {
+            for (u, su) in s.iter_mut().enumerate() {
+                *su = vfmaq_f32(
+                    *su,
+                    vld1q_f32(pa.add(i + 4 * u)),
+                    vld1q_f32(pb.add(i + 4 * u)),
+                );
+            }
+            i += 16;
+        }
+        while i + 4 <= n {
+            s[0] = vfmaq_f32(s[0], vld1q_f32(pa.add(i)), vld1q_f32(pb.add(i)));
+            i += 4;
+        }
+        let mut t = vaddvq_f32(vaddq_f32(vaddq_f32(s[0], s[1]), vaddq_f32(s[2], s[3])));
+        while i < n {
+            t += a[i] * b[i];
+            i += 1;
+        }
+        t
+    }
+}
+
+fn dot_f32_neon(a: &[f32], b: &[f32]) -> f32 {
+    // SAFETY: NEON is baseline on aarch64.
+    unsafe { dot_f32_neon_impl(a, b) }
+}

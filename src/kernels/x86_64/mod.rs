@@ -1,13 +1,11 @@
 //! x86_64 kernels: one shared int8 matrix body fed by per-ISA primitives (AVX2,
 //! AVX-VNNI, AVX-512 VNNI), and f32 / f16 dot products (AVX2+FMA+F16C, AVX-512F).
 //!
-//! The int8 body keeps a tile of R rows × NB vectors of output channels in registers.
-//! For each group of 4 inputs it broadcasts each row's 4 activation bytes and
-//! multiply-accumulates them against the packed weights (`[k/4][out][4]`), so no
-//! horizontal reduction is ever needed.
+//! The int8 body is `tiled::body`; this file gives it each ISA's multiply-accumulate.
 
 use core::arch::x86_64::*;
 
+use super::tiled::{body, check, Isa};
 use super::{Kernels, PackedI8, Tier};
 
 pub fn avx2_supported() -> bool {
@@ -43,114 +41,6 @@ pub fn plug(k: &mut Kernels, tier: Tier) {
         k.dot_f32 = (dot_f32_avx512, "x86_64_avx512_dot_f32_64");
         k.quantize = (quantize_avx512, "x86_64_avx512_quantize_rows");
         k.dequantize = (dequantize_avx512, "x86_64_avx512_dequantize_add");
-    }
-}
-
-/// The primitives one ISA gives the shared int8 body.
-trait Isa {
-    type V: Copy;
-    /// Output channels per vector.
-    const LANES: usize;
-    unsafe fn zero() -> Self::V;
-    /// Broadcast 4 activation bytes (as a little-endian u32) in the form `dot` expects.
-    unsafe fn prep(x4: u32) -> Self::V;
-    unsafe fn load(p: *const i8) -> Self::V;
-    /// `acc + Σ_{i<4} x[i]·w[i]` per 32-bit lane.
-    unsafe fn dot(acc: Self::V, x: Self::V, w: Self::V) -> Self::V;
-    /// Undo any activation offset (`rowsum` points at LANES sums) and store.
-    unsafe fn finish(acc: Self::V, rowsum: *const i32, out: *mut i32);
-}
-
-/// Checks the buffer sizes the kernels rely on; every kernel calls it first.
-fn check(w: &PackedI8, x: &[i8], x_stride: usize, rows: usize, acc: &[i32], acc_stride: usize) {
-    assert!(x_stride >= w.k4 && acc_stride >= w.out_pad);
-    assert!(
-        rows == 0
-            || (x.len() >= (rows - 1) * x_stride + w.k4
-                && acc.len() >= (rows - 1) * acc_stride + w.out_pad)
-    );
-    assert!(w.data().len() >= w.k4 * w.out_pad && w.rowsum.len() >= w.out_pad);
-}
-
-/// One tile: rows `r0..r0+R`, output vectors `j0..j0+NB`.
-#[inline(always)]
-unsafe fn tile<I: Isa, const R: usize, const NB: usize>(
-    w: &PackedI8,
-    x: *const i8,
-    x_stride: usize,
-    acc: *mut i32,
-    acc_stride: usize,
-    o0: usize,
-) {
-    let mut a = [[unsafe { I::zero() }; NB]; R];
-    let wp = w.data().as_ptr();
-    for kb in 0..w.k4 / 4 {
-        let wrow = unsafe { wp.add((kb * w.out_pad + o0) * 4) };
-        let mut wv = [unsafe { I::zero() }; NB];
-        for (j, v) in wv.iter_mut().enumerate() {
-            *v = unsafe { I::load(wrow.add(j * I::LANES * 4)) };
-        }
-        for (r, ar) in a.iter_mut().enumerate() {
-            let x4 = unsafe { (x.add(r * x_stride + kb * 4) as *const u32).read_unaligned() };
-            let xv = unsafe { I::prep(x4) };
-            for (j, aj) in ar.iter_mut().enumerate() {
-                *aj = unsafe { I::dot(*aj, xv, wv[j]) };
-            }
-        }
-    }
-    for (r, ar) in a.iter().enumerate() {
-        for (j, aj) in ar.iter().enumerate() {
-            let o = o0 + j * I::LANES;
-            unsafe { I::finish(*aj, w.rowsum.as_ptr().add(o), acc.add(r * acc_stride + o)) };
-        }
-    }
-}
-
-/// Tiles rows by R and outputs by NB vectors, with smaller tiles at the edges
-/// (2 vectors, then 1; single rows).
-///
-/// # Safety
-/// The CPU supports `I`'s instructions, and `check` passed for these arguments.
-#[inline(always)]
-unsafe fn body<I: Isa, const R: usize, const NB: usize>(
-    w: &PackedI8,
-    x: &[i8],
-    x_stride: usize,
-    rows: usize,
-    acc: &mut [i32],
-    acc_stride: usize,
-) {
-    let (xp, ap) = (x.as_ptr(), acc.as_mut_ptr());
-    let vecs = w.out_pad / I::LANES;
-    let mut r = 0;
-    while r < rows {
-        let (xr, ar) = unsafe { (xp.add(r * x_stride), ap.add(r * acc_stride)) };
-        let full = rows - r >= R;
-        let mut j = 0;
-        while j < vecs {
-            let o0 = j * I::LANES;
-            let nb = if vecs - j >= NB {
-                NB
-            } else if vecs - j >= 2 {
-                2
-            } else {
-                1
-            };
-            // SAFETY (all arms): rows r.. r+R' and outputs o0.. o0+nb·LANES lie inside
-            // the buffers validated by `check`.
-            unsafe {
-                match (full, nb) {
-                    (true, b) if b == NB => tile::<I, R, NB>(w, xr, x_stride, ar, acc_stride, o0),
-                    (true, 2) => tile::<I, R, 2>(w, xr, x_stride, ar, acc_stride, o0),
-                    (true, _) => tile::<I, R, 1>(w, xr, x_stride, ar, acc_stride, o0),
-                    (false, b) if b == NB => tile::<I, 1, NB>(w, xr, x_stride, ar, acc_stride, o0),
-                    (false, 2) => tile::<I, 1, 2>(w, xr, x_stride, ar, acc_stride, o0),
-                    (false, _) => tile::<I, 1, 1>(w, xr, x_stride, ar, acc_stride, o0),
-                }
-            }
-            j += nb;
-        }
-        r += if full { R } else { 1 };
     }
 }
 
