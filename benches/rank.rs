@@ -63,10 +63,17 @@ fn bench(c: &mut Criterion) {
     variants.push((format!("f16/{}", best.name()), WriteOptions::F16, best));
     variants.push((format!("f32/{}", best.name()), WriteOptions::F32, best));
     variants.push(("f32/scalar".into(), WriteOptions::F32, Tier::Scalar));
+    let masked = format!("int8-top2/{}", best.name());
 
     let mut g = c.benchmark_group("rank");
     g.sample_size(20);
+    variants.push((masked.clone(), WriteOptions::INT8, best));
     for (name, opts, tier) in &variants {
+        // Inference-time expert masking: each candidate keeps its 2 best experts of 8.
+        let rank_opts = RankOptions {
+            expert_top_k: if *name == masked { 2 } else { 0 },
+            ..RankOptions::default()
+        };
         let model = Model::from_bytes(&write_model(&spec, *opts).unwrap()).unwrap();
         let mut session = Session::with_kernels(model, 1000, kernels_for(*tier).unwrap()).unwrap();
         let (mut scores, mut order) = (vec![0.0; 1000], vec![0u32; 1000]);

@@ -145,6 +145,9 @@ typedef struct {
   int32_t objective;
   // Bit f set = format f eligible (`camoe_model_format_index`); default all bits.
   uint32_t eligible_formats;
+  // Inference-time expert masking: mix only each candidate's `expert_top_k` highest
+  // gated experts and skip experts no candidate needs (0 = all experts, the default).
+  uint32_t expert_top_k;
 } camoe_rank_options;
 
 // One candidate ad.
@@ -187,6 +190,12 @@ uint32_t camoe_abi_version(void);
 
 // Name of a status (`"BAD_MODEL"`…), a static NUL-terminated string; `"UNKNOWN"` otherwise.
 const char *camoe_status_name(camoe_status status);
+
+// Which kernel each slot uses on this CPU, e.g.
+// `"tier=avx512vnni gemm_i8=x86_64_avx512vnni_gemm_i8_4x64 dot_f32=… dot_f16=…"`
+// (static, NUL-terminated). `CAMOE_KERNEL_TIER=scalar|avx2|avxvnni|avx512vnni|neon|dotprod|i8mm`
+// in the environment caps the tier; it is read once, on first use.
+const char *camoe_kernel_info(void);
 
 // Message of the last failed call on this thread (NUL-terminated, never NULL; empty if
 // none failed). Valid until the next camoe call on this thread.

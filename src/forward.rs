@@ -6,7 +6,7 @@
 //! candidate part computed per candidate. int8 quantizes the two parts separately.
 
 use crate::kernels::Kernels;
-use crate::model::{Mat, Model, Part};
+use crate::model::{Mat, Mode, Model, Part};
 
 /// Which linear layers make up each expert and each group head.
 #[derive(Clone, Debug)]
@@ -104,18 +104,17 @@ pub(crate) struct QuantScratch {
     pub q: Vec<i8>,
     pub scales: Vec<f32>,
     pub acc: Vec<i32>,
-    /// x0's candidate columns of every batch row, quantized once per `rank` and shared
-    /// by every int8 layer that reads them (each expert's first layer, each gate).
-    pub q0: Vec<i8>,
-    pub s0: Vec<f32>,
 }
 
-/// Activations of a product: float rows, or rows of `x0`'s candidate part that are
-/// already quantized in `QuantScratch::q0` (starting at batch row `row0`).
+/// Activations of a product: float rows, or the candidate columns of x0 rows (`x0`
+/// starts at the first row), with their int8 form when it was computed already.
 #[derive(Clone, Copy)]
 pub(crate) enum Input<'a> {
     Float(Rows<'a>),
-    X0Candidate { x0: &'a [f32], row0: usize },
+    X0Candidate {
+        x0: &'a [f32],
+        quantized: Option<(&'a [i8], &'a [f32])>,
+    },
 }
 
 /// `out[r][o] = init[o] + Σ_c W[o][c0 + c] · x[r][c]` over `part`'s columns of layer
@@ -136,10 +135,10 @@ pub(crate) fn matmul(
     let (c0, cols) = model.columns(layer, part);
     let x = match input {
         Input::Float(x) => x,
-        Input::X0Candidate { x0, row0 } => {
+        Input::X0Candidate { x0, .. } => {
             let d = model.x0_width();
             Rows {
-                data: &x0[row0 * d..],
+                data: x0,
                 stride: d,
                 offset: model.request_width(),
                 cols: d - model.request_width(),
@@ -180,8 +179,11 @@ pub(crate) fn matmul(
             let pack = model.packed(layer, part);
             let (kp, op) = (pack.k4, pack.out_pad);
             let (q, scales) = match input {
-                Input::X0Candidate { row0, .. } => (&qs.q0[row0 * kp..], &qs.s0[row0..]),
-                Input::Float(_) => {
+                Input::X0Candidate {
+                    quantized: Some(qx),
+                    ..
+                } => qx,
+                _ => {
                     (k.quantize.0)(
                         x.data,
                         x.stride,
@@ -235,11 +237,21 @@ pub(crate) struct Scratch {
     pub gate_partial: Vec<Vec<f32>>,
     /// `[rows][D]`: full x0 of every batch row.
     pub x0: Vec<f32>,
+    /// x0's candidate columns of every batch row, quantized once per `rank` and shared
+    /// by every int8 layer that reads them (each expert's first layer, each gate).
+    pub q0: Vec<i8>,
+    pub s0: Vec<f32>,
+    /// The same three for the rows one expert runs on when top-k masking drops others.
+    pub x0g: Vec<f32>,
+    pub q0g: Vec<i8>,
+    pub s0g: Vec<f32>,
+    pub selected: Vec<u32>,
     pub a: Vec<f32>,
     pub b: Vec<f32>,
     pub low: Vec<f32>,
-    /// `[E][rows][H]`.
+    /// `[E][rows][H]`: expert outputs (rows an expert skipped hold stale values).
     pub expert_out: Vec<f32>,
+    /// `[rows][E]`: every batch row's gate weights for its own group.
     pub gates: Vec<f32>,
     pub logits: Vec<f32>,
     pub qs: QuantScratch,
@@ -258,6 +270,7 @@ impl Scratch {
             .unwrap_or(d);
         // Kernel buffers: inputs padded to 4, outputs to 16 (see PackedI8).
         let (kpad, opad) = (widest.div_ceil(4) * 4, widest.div_ceil(16) * 16);
+        let kc = x0_candidate_stride(model);
         let e = a.experts as usize;
         Scratch {
             max_rows,
@@ -267,6 +280,12 @@ impl Scratch {
                 .collect(),
             gate_partial: (0..cfg.groups.len()).map(|_| vec![0.0; e]).collect(),
             x0: vec![0.0; max_rows * d],
+            q0: vec![0; max_rows * kc],
+            s0: vec![0.0; max_rows],
+            x0g: vec![0.0; max_rows * d],
+            q0g: vec![0; max_rows * kc],
+            s0g: vec![0.0; max_rows],
+            selected: vec![0; max_rows],
             a: vec![0.0; max_rows * widest],
             b: vec![0.0; max_rows * widest],
             low: vec![0.0; max_rows * a.cross_rank as usize],
@@ -278,11 +297,14 @@ impl Scratch {
                 q: vec![0; max_rows * kpad],
                 scales: vec![0.0; max_rows],
                 acc: vec![0; max_rows * opad],
-                q0: vec![0; max_rows * (d - model.request_width()).div_ceil(4) * 4],
-                s0: vec![0.0; max_rows],
             },
         }
     }
+}
+
+/// Bytes per quantized row of x0's candidate part (the packed candidate parts' k4).
+fn x0_candidate_stride(model: &Model) -> usize {
+    (model.x0_width() - model.request_width()).div_ceil(4) * 4
 }
 
 /// Request side: the partials of every layer that reads x0, from `s.x_req`.
@@ -315,127 +337,248 @@ pub(crate) fn request_partials(model: &Model, s: &mut Scratch) {
     }
 }
 
-/// The candidate part of a layer that reads x0: `partial + W[:, Dr..] · x0[r][Dr..]`.
-fn from_x0(
-    model: &Model,
-    layer: usize,
-    partial: &[f32],
-    x0: &[f32],
-    row0: usize,
-    rows: usize,
-    out: &mut [f32],
-    qs: &mut QuantScratch,
-) {
-    matmul(
-        model,
-        layer,
-        Part::Candidate,
-        Input::X0Candidate { x0, row0 },
+/// Quantizes x0's candidate columns of the first `rows` batch rows into `q0` (once per
+/// `rank`), in the layout of the packed candidate parts. Float models skip it.
+pub(crate) fn quantize_x0(model: &Model, s: &mut Scratch, rows: usize) {
+    if matches!(model.mode(), Mode::F32 | Mode::F16) {
+        return;
+    }
+    let (d, dr) = (model.x0_width(), model.request_width());
+    (s.qs.kernels.quantize.0)(
+        &s.x0,
+        d,
+        dr,
+        d - dr,
         rows,
-        Init::Partial(partial),
-        out,
-        qs,
+        &mut s.q0,
+        x0_candidate_stride(model),
+        &mut s.s0,
     );
 }
 
-/// Quantizes x0's candidate columns of the first `rows` batch rows into `q0` (once per
-/// `rank`), in the layout of the packed candidate parts.
-pub(crate) fn quantize_x0(model: &Model, s: &mut Scratch, rows: usize) {
-    let (d, dr) = (model.x0_width(), model.request_width());
-    let kp = (d - dr).div_ceil(4) * 4;
-    let qs = &mut s.qs;
-    (qs.kernels.quantize.0)(&s.x0, d, dr, d - dr, rows, &mut qs.q0, kp, &mut qs.s0);
-}
-
-/// Every expert over the first `rows` rows of `s.x0`, into `s.expert_out`.
-pub(crate) fn experts(model: &Model, s: &mut Scratch, rows: usize) {
-    let plan = &model.plan;
-    let d = model.x0_width();
-    let h = model.config().expert_width();
-    let Scratch {
-        x0,
-        a,
-        b,
-        low,
-        expert_out,
-        expert_partial,
-        qs,
-        max_rows,
-        ..
-    } = s;
-    for e in 0..plan.cross.len() {
-        // `a` holds the current activation (width `w`); x0 itself before any layer.
-        let mut w = d;
-        for (l, &(first, second)) in plan.cross[e].iter().enumerate() {
-            let input: &[f32] = if l == 0 { x0 } else { a };
-            let y = &mut b[..rows * d];
-            // y = W x_l + b (low rank: U (V x_l) + b); layer 0 reads x0 through the split.
-            let (t, target): (&mut [f32], _) = match second {
-                None => (y, None),
-                Some(u) => (&mut low[..rows * model.linear(first).outputs], Some(u)),
-            };
-            if l == 0 {
-                from_x0(model, first, &expert_partial[e], x0, 0, rows, t, qs);
-            } else {
-                matmul(
-                    model,
-                    first,
-                    Part::All,
-                    Input::Float(Rows::dense(input, d)),
-                    rows,
-                    Init::Bias,
-                    t,
-                    qs,
-                );
-            }
-            if let Some(u) = target {
-                let r = model.linear(first).outputs;
-                matmul(
-                    model,
-                    u,
-                    Part::All,
-                    Input::Float(Rows::dense(&low[..rows * r], r)),
-                    rows,
-                    Init::Bias,
-                    &mut b[..rows * d],
-                    qs,
-                );
-            }
-            // x_{l+1} = x0 ⊙ y + x_l
-            let y = &mut b[..rows * d];
-            for i in 0..rows * d {
-                y[i] = x0[i] * y[i] + input[i];
-            }
-            core::mem::swap(a, b);
-        }
-        for (k, &layer) in plan.mlp[e].iter().enumerate() {
-            let outputs = model.linear(layer).outputs;
-            let y = &mut b[..rows * outputs];
-            if k == 0 && plan.cross[e].is_empty() {
-                from_x0(model, layer, &expert_partial[e], x0, 0, rows, y, qs);
-            } else {
-                matmul(
-                    model,
-                    layer,
-                    Part::All,
-                    Input::Float(Rows::dense(a, w)),
-                    rows,
-                    Init::Bias,
-                    y,
-                    qs,
-                );
-            }
-            relu(y);
-            w = outputs;
-            core::mem::swap(a, b);
-        }
-        debug_assert_eq!(w, h);
-        let dst = &mut expert_out[e * *max_rows * h..][..rows * h];
-        dst.copy_from_slice(&a[..rows * h]);
+/// Input for a layer reading x0's candidate part, rows `r0..` of (x0, q0, s0).
+fn x0_input<'a>(model: &Model, x0: &'a [f32], q0: &'a [i8], s0: &'a [f32], r0: usize) -> Input<'a> {
+    let (d, kc) = (model.x0_width(), x0_candidate_stride(model));
+    let quantized =
+        (!matches!(model.mode(), Mode::F32 | Mode::F16)).then(|| (&q0[r0 * kc..], &s0[r0..]));
+    Input::X0Candidate {
+        x0: &x0[r0 * d..],
+        quantized,
     }
 }
 
-/// Group `g`'s head over batch rows `r0..r1`: gate, mixture, tower; logits into `s.logits`.
+/// Gate weights of group `g` for batch rows `r0..r1` into `s.gates`: softmax over the
+/// experts, or over the `top_k` largest logits only (the others get weight 0).
+pub(crate) fn gate(model: &Model, s: &mut Scratch, g: usize, r0: usize, r1: usize, top_k: usize) {
+    let e = model.plan.cross.len();
+    let out = &mut s.gates[r0 * e..r1 * e];
+    let input = x0_input(model, &s.x0, &s.q0, &s.s0, r0);
+    matmul(
+        model,
+        model.plan.gate[g],
+        Part::Candidate,
+        input,
+        r1 - r0,
+        Init::Partial(&s.gate_partial[g]),
+        out,
+        &mut s.qs,
+    );
+    for row in out.chunks_exact_mut(e) {
+        if top_k == 0 || top_k >= e {
+            softmax(row);
+        } else {
+            top_k_softmax(row, top_k);
+        }
+    }
+}
+
+/// Softmax over the `k` largest entries (ties: lower index), zero elsewhere.
+fn top_k_softmax(v: &mut [f32], k: usize) {
+    let mut kept = 0u64;
+    for _ in 0..k {
+        let best = (0..v.len()).filter(|&i| kept & (1 << i) == 0).fold(
+            None,
+            |b: Option<usize>, i| match b {
+                Some(j) if v[j] >= v[i] => Some(j),
+                _ => Some(i),
+            },
+        );
+        if let Some(i) = best {
+            kept |= 1 << i;
+        }
+    }
+    let m = (0..v.len())
+        .filter(|&i| kept & (1 << i) != 0)
+        .fold(f32::NEG_INFINITY, |m, i| m.max(v[i]));
+    let mut sum = 0.0;
+    for (i, x) in v.iter_mut().enumerate() {
+        *x = if kept & (1 << i) != 0 {
+            (*x - m).exp()
+        } else {
+            0.0
+        };
+        sum += *x;
+    }
+    v.iter_mut().for_each(|x| *x /= sum);
+}
+
+/// Every expert over the first `rows` batch rows, into `s.expert_out`. An expert whose
+/// gate weight is 0 for some rows (top-k masking) runs only on the rows that need it.
+pub(crate) fn experts(model: &Model, s: &mut Scratch, rows: usize) {
+    let (d, h) = (model.x0_width(), model.config().expert_width());
+    let kc = x0_candidate_stride(model);
+    let e_count = model.plan.cross.len();
+    for e in 0..e_count {
+        let mut n = 0;
+        for r in 0..rows {
+            if s.gates[r * e_count + e] != 0.0 {
+                s.selected[n] = r as u32;
+                n += 1;
+            }
+        }
+        let Scratch {
+            x0,
+            q0,
+            s0,
+            x0g,
+            q0g,
+            s0g,
+            selected,
+            a,
+            b,
+            low,
+            expert_out,
+            expert_partial,
+            qs,
+            max_rows,
+            ..
+        } = s;
+        let out = &mut expert_out[e * *max_rows * h..][..rows * h];
+        if n == rows {
+            let input = x0_input(model, x0, q0, s0, 0);
+            expert(model, e, x0, input, rows, &expert_partial[e], a, b, low, qs);
+            out.copy_from_slice(&a[..rows * h]);
+        } else if n > 0 {
+            for (i, &r) in selected[..n].iter().enumerate() {
+                let r = r as usize;
+                x0g[i * d..(i + 1) * d].copy_from_slice(&x0[r * d..(r + 1) * d]);
+                q0g[i * kc..(i + 1) * kc].copy_from_slice(&q0[r * kc..(r + 1) * kc]);
+                s0g[i] = s0[r];
+            }
+            let input = x0_input(model, x0g, q0g, s0g, 0);
+            expert(model, e, x0g, input, n, &expert_partial[e], a, b, low, qs);
+            for (i, &r) in selected[..n].iter().enumerate() {
+                let r = r as usize;
+                out[r * h..(r + 1) * h].copy_from_slice(&a[i * h..(i + 1) * h]);
+            }
+        }
+    }
+}
+
+/// Expert `e` over `rows` rows of `x0` (its first layer reads `first`); output in `a`.
+#[allow(clippy::too_many_arguments)]
+fn expert(
+    model: &Model,
+    e: usize,
+    x0: &[f32],
+    first_in: Input<'_>,
+    rows: usize,
+    partial: &[f32],
+    a: &mut Vec<f32>,
+    b: &mut Vec<f32>,
+    low: &mut [f32],
+    qs: &mut QuantScratch,
+) {
+    let plan = &model.plan;
+    let d = model.x0_width();
+    // `a` holds the current activation (width `w`); x0 itself before any layer.
+    let mut w = d;
+    for (l, &(first, second)) in plan.cross[e].iter().enumerate() {
+        let input: &[f32] = if l == 0 { x0 } else { a };
+        let y = &mut b[..rows * d];
+        // y = W x_l + b (low rank: U (V x_l) + b); layer 0 reads x0 through the split.
+        let (t, up): (&mut [f32], _) = match second {
+            None => (y, None),
+            Some(u) => (&mut low[..rows * model.linear(first).outputs], Some(u)),
+        };
+        if l == 0 {
+            matmul(
+                model,
+                first,
+                Part::Candidate,
+                first_in,
+                rows,
+                Init::Partial(partial),
+                t,
+                qs,
+            );
+        } else {
+            matmul(
+                model,
+                first,
+                Part::All,
+                Input::Float(Rows::dense(input, d)),
+                rows,
+                Init::Bias,
+                t,
+                qs,
+            );
+        }
+        if let Some(u) = up {
+            let r = model.linear(first).outputs;
+            matmul(
+                model,
+                u,
+                Part::All,
+                Input::Float(Rows::dense(&low[..rows * r], r)),
+                rows,
+                Init::Bias,
+                &mut b[..rows * d],
+                qs,
+            );
+        }
+        // x_{l+1} = x0 ⊙ y + x_l
+        let y = &mut b[..rows * d];
+        for i in 0..rows * d {
+            y[i] = x0[i] * y[i] + input[i];
+        }
+        core::mem::swap(a, b);
+    }
+    for (k, &layer) in plan.mlp[e].iter().enumerate() {
+        let outputs = model.linear(layer).outputs;
+        let y = &mut b[..rows * outputs];
+        if k == 0 && plan.cross[e].is_empty() {
+            matmul(
+                model,
+                layer,
+                Part::Candidate,
+                first_in,
+                rows,
+                Init::Partial(partial),
+                y,
+                qs,
+            );
+        } else {
+            matmul(
+                model,
+                layer,
+                Part::All,
+                Input::Float(Rows::dense(a, w)),
+                rows,
+                Init::Bias,
+                y,
+                qs,
+            );
+        }
+        relu(y);
+        w = outputs;
+        core::mem::swap(a, b);
+    }
+    debug_assert_eq!(w, model.config().expert_width());
+}
+
+/// Group `g`'s head over batch rows `r0..r1`: gate-weighted mixture of the experts,
+/// then the tower; logits into `s.logits`. `gate` ran first for these rows.
 pub(crate) fn head(model: &Model, s: &mut Scratch, g: usize, r0: usize, r1: usize) {
     let rows = r1 - r0;
     if rows == 0 {
@@ -445,35 +588,26 @@ pub(crate) fn head(model: &Model, s: &mut Scratch, g: usize, r0: usize, r1: usiz
     let h = model.config().expert_width();
     let e_count = plan.cross.len();
     let Scratch {
-        x0,
         a,
         b,
         expert_out,
         gates,
-        gate_partial,
         logits,
         qs,
         max_rows,
         ..
     } = s;
-    let gates = &mut gates[..rows * e_count];
-    from_x0(
-        model,
-        plan.gate[g],
-        &gate_partial[g],
-        x0,
-        r0,
-        rows,
-        gates,
-        qs,
-    );
-    gates.chunks_exact_mut(e_count).for_each(softmax);
+    let gates = &gates[r0 * e_count..r1 * e_count];
     let mix = &mut a[..rows * h];
     mix.fill(0.0);
     for e in 0..e_count {
         let out = &expert_out[e * *max_rows * h + r0 * h..][..rows * h];
         for r in 0..rows {
             let gw = gates[r * e_count + e];
+            // A masked expert did not run for this row: its output slot is stale.
+            if gw == 0.0 {
+                continue;
+            }
             for (m, &v) in mix[r * h..(r + 1) * h]
                 .iter_mut()
                 .zip(&out[r * h..(r + 1) * h])

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::err;
 use crate::error::{Error, Status};
 use crate::features::{encode, Feature, FeatureList};
-use crate::forward::{experts, head, quantize_x0, request_partials, sigmoid, Scratch};
+use crate::forward::{experts, gate, head, quantize_x0, request_partials, sigmoid, Scratch};
 use crate::kernels::Kernels;
 use crate::model::Model;
 use crate::spec::Side;
@@ -61,6 +61,10 @@ pub struct RankOptions {
     pub objective: Objective,
     /// Bit `f` set = format `f` is eligible (e.g. only audio while the screen is off).
     pub eligible_formats: u32,
+    /// Inference-time expert masking: each candidate mixes only the `expert_top_k`
+    /// experts its gate weighs most (renormalized), and experts no candidate needs are
+    /// not computed. 0 = all experts (the trained model's exact output).
+    pub expert_top_k: usize,
 }
 
 impl Default for RankOptions {
@@ -69,6 +73,7 @@ impl Default for RankOptions {
             top_k: 0,
             objective: Objective::Pctr,
             eligible_formats: u32::MAX,
+            expert_top_k: 0,
         }
     }
 }
@@ -251,8 +256,17 @@ impl Session {
             )?;
         }
 
-        if model.mode() != crate::model::Mode::F32 && model.mode() != crate::model::Mode::F16 {
-            quantize_x0(model, &mut self.s, rows);
+        quantize_x0(model, &mut self.s, rows);
+        // Gates first: with top-k masking they decide which experts each row needs.
+        for g in 0..cfg.groups.len() {
+            gate(
+                model,
+                &mut self.s,
+                g,
+                self.group_start[g],
+                self.group_start[g + 1],
+                opts.expert_top_k,
+            );
         }
         experts(model, &mut self.s, rows);
         for g in 0..cfg.groups.len() {

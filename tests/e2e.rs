@@ -200,6 +200,7 @@ impl Front for CAbi {
             top_k: o.top_k as u32,
             objective: o.objective as i32,
             eligible_formats: o.eligible_formats,
+            expert_top_k: o.expert_top_k as u32,
         };
         let mut len = usize::MAX;
         check(camoe_session_rank(
@@ -322,6 +323,7 @@ fn end_to_end<F: Front>(front: F) -> Vec<f32> {
         top_k: 3,
         objective: Objective::ExpectedValue,
         eligible_formats: 1 << 0,
+        expert_top_k: 0,
     };
     let k = front
         .rank(&mut s, &cands, &opts, &mut scores, &mut order)
@@ -716,6 +718,7 @@ fn c_abi_null_arguments_and_names() {
         top_k: 0,
         objective: 9,
         eligible_formats: 0,
+        expert_top_k: 0,
     };
     camoe_session_set_request(s, std::ptr::null(), 0);
     assert_eq!(

@@ -76,6 +76,7 @@ fn rank_allocates_nothing() {
             top_k: 10,
             objective: Objective::ExpectedValue,
             eligible_formats: 0b101,
+            expert_top_k: 2,
         };
 
         let (count, r) = allocations(|| {

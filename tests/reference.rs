@@ -10,6 +10,10 @@ use common::*;
 
 /// Max |Δp| between runtime and reference over random requests, per shape.
 fn max_error(opts: WriteOptions) -> f32 {
+    max_error_top_k(opts, 0)
+}
+
+fn max_error_top_k(opts: WriteOptions, top_k: usize) -> f32 {
     let mut worst = 0.0f32;
     for (ci, cfg) in config_grid().into_iter().enumerate() {
         let spec = ModelSpec::random(cfg, 7 + ci as u64);
@@ -41,12 +45,20 @@ fn max_error(opts: WriteOptions) -> f32 {
             let (mut scores, mut order) = (vec![0.0; n], vec![0; n]);
             assert_eq!(
                 session
-                    .rank(&list, &RankOptions::default(), &mut scores, &mut order)
+                    .rank(
+                        &list,
+                        &RankOptions {
+                            expert_top_k: top_k,
+                            ..RankOptions::default()
+                        },
+                        &mut scores,
+                        &mut order
+                    )
                     .unwrap(),
                 n
             );
             for (i, (t, c)) in cands.iter().enumerate() {
-                let want = reference_pctr(&spec, &req, c, *t);
+                let want = reference_pctr_top_k(&spec, &req, c, *t, top_k);
                 worst = worst.max((scores[i] - want).abs());
             }
             // The order really is by descending pCTR, ties by index.
@@ -86,4 +98,56 @@ fn int8_stays_within_budget() {
         e > 1e-6,
         "int8 matched float exactly ({e}): is it quantizing?"
     );
+}
+
+#[test]
+fn expert_top_k_matches_masked_reference() {
+    // Experts masked per candidate are skipped, and the scores equal the reference with
+    // the same gates masked, for k = 1, 2, 3 (and k ≥ E is the unmasked model).
+    for k in [1, 2, 3] {
+        let e = max_error_top_k(WriteOptions::F32, k);
+        eprintln!("top-{k} f32 max abs dp {e:e}");
+        assert!(e < 2e-6, "top-{k}: max |dp| = {e}");
+    }
+    let e = max_error_top_k(WriteOptions::INT8, 2);
+    assert!(e < 0.05, "top-2 int8: max |dp| = {e}");
+    // Masking changes scores (it is not a no-op) on a model with several experts.
+    let spec = ModelSpec::random(tiny_config(4, 1, 1, 0, &[6], &[]), 3);
+    let model = Model::from_bytes(&write_model(&spec, WriteOptions::F32).unwrap()).unwrap();
+    let mut s = Session::new(model, 4).unwrap();
+    let mut rng = SplitMix(4);
+    let req = random_side(&spec.config, Side::Request, &mut rng);
+    let c = random_side(&spec.config, Side::Candidate, &mut rng);
+    let f = borrow(&c);
+    s.set_request(&borrow(&req)).unwrap();
+    let one = [Candidate {
+        task: 0,
+        bid: 1.0,
+        features: &f,
+    }];
+    let (mut full, mut masked) = ([0.0f32], [0.0f32]);
+    s.rank(&one, &RankOptions::default(), &mut full, &mut [0])
+        .unwrap();
+    s.rank(
+        &one,
+        &RankOptions {
+            expert_top_k: 1,
+            ..RankOptions::default()
+        },
+        &mut masked,
+        &mut [0],
+    )
+    .unwrap();
+    assert_ne!(full[0], masked[0]);
+    s.rank(
+        &one,
+        &RankOptions {
+            expert_top_k: 4,
+            ..RankOptions::default()
+        },
+        &mut masked,
+        &mut [0],
+    )
+    .unwrap();
+    assert_eq!(full[0].to_bits(), masked[0].to_bits());
 }

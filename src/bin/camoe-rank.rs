@@ -1,7 +1,7 @@
 //! The main job: rank a sample request's cached ads with a shipped model.
 //!
 //! `cargo run --release --bin camoe-rank -- [MODEL.camoe] [REQUEST.txt] [--top-k K]
-//!  [--objective pctr|ev] [--eligible audio,display,...]` (or `--list-tiers`: the
+//!  [--objective pctr|ev] [--eligible audio,display,...] [--expert-top-k K]` (or `--list-tiers`: the
 //! kernel tiers this CPU runs; `CAMOE_KERNEL_TIER=<tier>` caps the one used)
 //!
 //! The request file has one `request field=value …` line and one
@@ -86,6 +86,11 @@ fn run() -> Result<(), String> {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
             "--top-k" => opts.top_k = value()?.parse().map_err(|_| "--top-k needs a number")?,
+            "--expert-top-k" => {
+                opts.expert_top_k = value()?
+                    .parse()
+                    .map_err(|_| "--expert-top-k needs a number")?
+            }
             "--objective" => {
                 opts.objective = match value()?.as_str() {
                     "pctr" => Objective::Pctr,

@@ -109,6 +109,9 @@ pub struct camoe_rank_options {
     pub objective: i32,
     /// Bit f set = format f eligible (`camoe_model_format_index`); default all bits.
     pub eligible_formats: u32,
+    /// Inference-time expert masking: mix only each candidate's `expert_top_k` highest
+    /// gated experts and skip experts no candidate needs (0 = all experts, the default).
+    pub expert_top_k: u32,
 }
 
 /// Sizes and shape of a model.
@@ -688,6 +691,7 @@ pub extern "C" fn camoe_rank_options_default(out: *mut camoe_rank_options) -> ca
                 top_k: 0,
                 objective: CAMOE_OBJECTIVE_PCTR,
                 eligible_formats: u32::MAX,
+                expert_top_k: 0,
             },
         );
         CAMOE_STATUS_OK
@@ -734,6 +738,7 @@ pub extern "C" fn camoe_session_rank(
                 top_k: o.top_k as usize,
                 objective,
                 eligible_formats: o.eligible_formats,
+                expert_top_k: o.expert_top_k as usize,
             }
         };
         match s.rank_from(cands, &opts, scores, order) {

@@ -183,6 +183,12 @@ fn linear(spec: &ModelSpec, i: usize, x: &[f32]) -> Vec<f32> {
 
 /// The group logit for x0, in f64 dot products, layer by layer as DESIGN.md states.
 pub fn reference_logit(spec: &ModelSpec, x0: &[f32], group: usize) -> f32 {
+    reference_logit_top_k(spec, x0, group, 0)
+}
+
+/// `reference_logit` with inference-time expert masking: the gate keeps its `top_k`
+/// largest logits (ties: lower index) and renormalizes over them; 0 keeps all.
+pub fn reference_logit_top_k(spec: &ModelSpec, x0: &[f32], group: usize, top_k: usize) -> f32 {
     let a = &spec.config.arch;
     let mut next = 0usize;
     let mut take = || {
@@ -213,8 +219,20 @@ pub fn reference_logit(spec: &ModelSpec, x0: &[f32], group: usize) -> f32 {
     let mut logit = 0.0;
     for g in 0..spec.config.groups.len() {
         let gate_l = linear(spec, take(), x0);
+        let mut order: Vec<usize> = (0..gate_l.len()).collect();
+        order.sort_by(|&i, &j| gate_l[j].total_cmp(&gate_l[i]).then(i.cmp(&j)));
+        let keep = if top_k == 0 {
+            gate_l.len()
+        } else {
+            top_k.min(gate_l.len())
+        };
+        let kept = |i: usize| order[..keep].contains(&i);
         let m = gate_l.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-        let e: Vec<f32> = gate_l.iter().map(|v| (v - m).exp()).collect();
+        let e: Vec<f32> = gate_l
+            .iter()
+            .enumerate()
+            .map(|(i, v)| if kept(i) { (v - m).exp() } else { 0.0 })
+            .collect();
         let s: f32 = e.iter().sum();
         let mut h = vec![0.0f32; experts[0].len()];
         for (k, ex) in experts.iter().enumerate() {
@@ -242,7 +260,18 @@ pub fn reference_pctr(
     cand: &[(u32, Owned)],
     task: u32,
 ) -> f32 {
+    reference_pctr_top_k(spec, req, cand, task, 0)
+}
+
+pub fn reference_pctr_top_k(
+    spec: &ModelSpec,
+    req: &[(u32, Owned)],
+    cand: &[(u32, Owned)],
+    task: u32,
+    top_k: usize,
+) -> f32 {
     let t = &spec.config.tasks[task as usize];
-    let z = t.calib_a * reference_logit(spec, &x0(spec, req, cand), t.group as usize) + t.calib_b;
+    let z = t.calib_a * reference_logit_top_k(spec, &x0(spec, req, cand), t.group as usize, top_k)
+        + t.calib_b;
     1.0 / (1.0 + (-z).exp())
 }
