@@ -1,0 +1,591 @@
+//! Dumps a camoe model for the peer comparison (`benches/peers/run.sh`): every float
+//! tensor as `.npy`, the config as JSON, the model as `.camoe` in f32 and int8, and a
+//! sample of ranking requests with camoe's own pCTRs for the parity check.
+//!
+//! ```sh
+//! cargo run --release --example peers-dump -- OUT_DIR [--model random:SEED] \
+//!     [--requests R] [--candidates C]
+//! ```
+//!
+//! `--model` names the model source: `random:SEED` (default `random:2025`:
+//! `ModelSpec::random(ModelConfig::demo(), 2025)`, the weights of
+//! `models/random-demo.camoe`) or `file:PATH` for any `.camoe` file, e.g. the trained
+//! model when it arrives (int8 / f16 tensors are widened to f32); see [`load_spec`].
+//!
+//! Output (OUT_DIR):
+//! - `config.json`: schema, tasks, architecture, linear layer shapes, x0 order
+//! - `emb_<field>.npy` (vocab × dim, f32) per categorical field
+//! - `lin_<k>_w.npy` (out × in, f32) and `lin_<k>_b.npy` (out, f32) per linear layer
+//! - `model-f32.camoe`, `model-int8.camoe`
+//! - `req_rows_<field>.npy`: int64 rows, shape (R,) for request fields, (R, C) for
+//!   candidate fields (categorical: `bucket(...)`, 0 = missing); dense fields:
+//!   `req_dense_<field>.npy` with the normalized value (f32, 0 = missing)
+//! - `req_task.npy` (R, C) int64; `pctr_f32.npy` / `pctr_int8.npy` (R, C) f32: camoe's
+//!   pCTRs through the Rust API (`Model`, `Session`), each request ranked in one call
+//! - `requests.txt`: the same requests as raw values for `camoe_bench.c`
+//!   (`R v...` per request, `C task v...` per candidate, fields in schema order,
+//!   ids as decimal u64, dense as float, `-` = missing)
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use camoe::hash::{bucket, field_seed, SplitMix};
+use camoe::spec::{FieldKind, ModelSpec, Side};
+use camoe::{
+    write_model, Candidate, Feature, Model, ModelConfig, RankOptions, Session, Value, WriteOptions,
+};
+
+type Res<T> = Result<T, String>;
+
+/// The model whose weights the peers rebuild: `random:SEED` (the demo config with
+/// seeded weights) or `file:PATH` (a `.camoe` file; int8 and f16 tensors are widened
+/// to f32, so the peers and camoe's f32 file then share those exact values).
+fn load_spec(source: &str) -> Res<ModelSpec> {
+    if let Some(seed) = source.strip_prefix("random:") {
+        let seed: u64 = seed
+            .parse()
+            .map_err(|e| format!("bad seed in {source:?}: {e}"))?;
+        return Ok(ModelSpec::random(ModelConfig::demo(), seed));
+    }
+    if let Some(path) = source.strip_prefix("file:") {
+        return spec_from_file(Path::new(path));
+    }
+    Err(format!(
+        "unknown model source {source:?} (random:SEED or file:PATH)"
+    ))
+}
+
+/// Reads a `.camoe` file back into a float `ModelSpec`. The runtime validates the file
+/// first (`Model::from_bytes`) and gives the config; the tensor references are then
+/// read from the config section as docs/FORMAT.md lays it out.
+fn spec_from_file(path: &Path) -> Res<ModelSpec> {
+    let b = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let model = Model::from_bytes(&b).map_err(|e| format!("{}: {e}", path.display()))?;
+    let config = model.config().clone();
+    let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+    // Section table entry i: kind, dtype, offset, length, rows, cols.
+    let entry = |i: u32| {
+        let e = 64 + 32 * i as usize;
+        (
+            u32_at(e + 4),
+            u64_at(e + 8) as usize,
+            u32_at(e + 24) as usize,
+            u32_at(e + 28) as usize,
+        )
+    };
+    let tensor = |sec: u32, scale: u32| -> Vec<f32> {
+        let (dtype, off, rows, cols) = entry(sec);
+        let n = rows * cols;
+        match dtype {
+            1 => (0..n)
+                .map(|k| f32::from_le_bytes(b[off + 4 * k..off + 4 * k + 4].try_into().unwrap()))
+                .collect(),
+            2 => (0..n)
+                .map(|k| {
+                    camoe::quant::f16_bits_to_f32(u16::from_le_bytes([
+                        b[off + 2 * k],
+                        b[off + 2 * k + 1],
+                    ]))
+                })
+                .collect(),
+            _ => {
+                let (_, soff, _, _) = entry(scale);
+                let sc = |r: usize| {
+                    f32::from_le_bytes(b[soff + 4 * r..soff + 4 * r + 4].try_into().unwrap())
+                };
+                (0..n)
+                    .map(|k| b[off + k] as i8 as f32 * sc(k / cols))
+                    .collect()
+            }
+        }
+    };
+    // Walk the config section to its tensor references.
+    let (_, o, _, _) = entry(0);
+    let skip_str = |o: &mut usize| *o += 4 + u32_at(*o) as usize;
+    let mut refs = Vec::new(); // (weight or embedding section, scale section, bias section)
+    {
+        let mut p = o;
+        skip_str(&mut p);
+        p += 8; // hash seed
+        for _ in 0..2 {
+            let n = u32_at(p);
+            p += 4;
+            for _ in 0..n {
+                skip_str(&mut p);
+            }
+        } // formats, groups
+        let nf = u32_at(p);
+        p += 4;
+        let mut emb = Vec::new();
+        for _ in 0..nf {
+            skip_str(&mut p);
+            p += 4 + 8 + 12; // side kind missing reserved; vocab dim; mean std clip
+            emb.push((u32_at(p), u32_at(p + 4)));
+            p += 8;
+        }
+        let nt = u32_at(p);
+        p += 4;
+        for _ in 0..nt {
+            skip_str(&mut p);
+            p += 16;
+        }
+        p += 12; // experts, cross layers, rank
+        for _ in 0..2 {
+            let d = u32_at(p);
+            p += 4 + 4 * d as usize;
+        } // expert MLP, tower
+        let nl = u32_at(p);
+        p += 4;
+        for _ in 0..nl {
+            refs.push((u32_at(p), u32_at(p + 4), u32_at(p + 8)));
+            p += 12;
+        }
+        let embeddings = emb
+            .iter()
+            .map(|&(e, s)| {
+                if e == camoe::format::NONE {
+                    None
+                } else {
+                    Some(tensor(e, s))
+                }
+            })
+            .collect();
+        let linears = refs
+            .iter()
+            .zip(config.linear_shapes())
+            .map(
+                |(&(w, s, bias), (inputs, outputs, _))| camoe::spec::LinearSpec {
+                    inputs,
+                    outputs,
+                    weight: tensor(w, s),
+                    bias: if bias == camoe::format::NONE {
+                        Vec::new()
+                    } else {
+                        tensor(bias, camoe::format::NONE)
+                    },
+                },
+            )
+            .collect();
+        Ok(ModelSpec {
+            config,
+            embeddings,
+            linears,
+        })
+    }
+}
+
+/// A `.npy` (version 1.0) file: magic, header dict padded to a multiple of 64, data.
+fn npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) -> Res<()> {
+    let shape_s = match shape.len() {
+        1 => format!("({},)", shape[0]),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_s}, }}");
+    let total = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - total % 64) % 64));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + data.len());
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn npy_f32(path: &Path, shape: &[usize], v: &[f32]) -> Res<()> {
+    assert_eq!(shape.iter().product::<usize>(), v.len());
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    npy(path, "<f4", shape, &bytes)
+}
+
+fn npy_i64(path: &Path, shape: &[usize], v: &[i64]) -> Res<()> {
+    assert_eq!(shape.iter().product::<usize>(), v.len());
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    npy(path, "<i8", shape, &bytes)
+}
+
+/// A JSON string literal (names are plain UTF-8; escape what JSON requires).
+fn js(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// A JSON number for a finite f32 (shortest round-trip form).
+fn jf(x: f32) -> String {
+    assert!(x.is_finite());
+    format!("{x:?}")
+}
+
+fn config_json(spec: &ModelSpec) -> String {
+    let c = &spec.config;
+    let a = &c.arch;
+    let mut j = String::from("{\n");
+    let _ = writeln!(j, "  \"name\": {},", js(&c.name));
+    let _ = writeln!(j, "  \"hash_seed\": \"{}\",", c.hash_seed);
+    let list = |v: &[String]| v.iter().map(|s| js(s)).collect::<Vec<_>>().join(", ");
+    let _ = writeln!(j, "  \"formats\": [{}],", list(&c.formats));
+    let _ = writeln!(j, "  \"groups\": [{}],", list(&c.groups));
+    j.push_str("  \"fields\": [\n");
+    for (i, f) in c.fields.iter().enumerate() {
+        let side = if f.side == Side::Request {
+            "request"
+        } else {
+            "candidate"
+        };
+        let kind = match f.kind {
+            FieldKind::Categorical { vocab, dim } => {
+                format!("\"kind\": \"categorical\", \"vocab\": {vocab}, \"dim\": {dim}")
+            }
+            FieldKind::Dense { mean, std, clip } => format!(
+                "\"kind\": \"dense\", \"mean\": {}, \"std\": {}, \"clip\": {}, \"dim\": 1",
+                jf(mean),
+                jf(std),
+                jf(clip)
+            ),
+        };
+        let sep = if i + 1 < c.fields.len() { "," } else { "" };
+        let _ = writeln!(
+            j,
+            "    {{\"index\": {i}, \"name\": {}, \"side\": \"{side}\", {kind}}}{sep}",
+            js(&f.name)
+        );
+    }
+    j.push_str("  ],\n  \"tasks\": [\n");
+    for (i, t) in c.tasks.iter().enumerate() {
+        let sep = if i + 1 < c.tasks.len() { "," } else { "" };
+        let _ = writeln!(
+            j,
+            "    {{\"name\": {}, \"format\": {}, \"group\": {}, \"calib_a\": {}, \"calib_b\": {}}}{sep}",
+            js(&t.name),
+            t.format,
+            t.group,
+            jf(t.calib_a),
+            jf(t.calib_b)
+        );
+    }
+    let nums = |v: &[u32]| {
+        v.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    j.push_str("  ],\n");
+    let _ = writeln!(
+        j,
+        "  \"arch\": {{\"experts\": {}, \"cross_layers\": {}, \"cross_rank\": {}, \"expert_mlp\": [{}], \"tower\": [{}]}},",
+        a.experts,
+        a.cross_layers,
+        a.cross_rank,
+        nums(&a.expert_mlp),
+        nums(&a.tower)
+    );
+    let shapes = c
+        .linear_shapes()
+        .iter()
+        .map(|&(i, o, b)| format!("[{i}, {o}, {b}]"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = writeln!(j, "  \"linear_shapes_in_out_bias\": [{shapes}],");
+    let order = c
+        .x0_order()
+        .iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = writeln!(j, "  \"x0_order\": [{order}],");
+    let _ = writeln!(j, "  \"x0_width\": {},", c.x0_width());
+    let _ = writeln!(j, "  \"request_width\": {}", c.request_width());
+    j.push_str("}\n");
+    j
+}
+
+/// One feature value as the SDK holds it: an id, a dense float, or missing.
+#[derive(Clone, Copy)]
+enum Raw {
+    Missing,
+    Id(u64),
+    Dense(f32),
+}
+
+fn draw(spec: &ModelSpec, field: usize, rng: &mut SplitMix) -> Raw {
+    // About 3% of values are missing, to exercise row 0 / the mean.
+    if rng.below(32) == 0 {
+        return Raw::Missing;
+    }
+    match spec.config.fields[field].kind {
+        FieldKind::Categorical { .. } => Raw::Id(rng.next_u64()),
+        FieldKind::Dense { mean, std, .. } => Raw::Dense(mean + std * 1.5 * rng.normal()),
+    }
+}
+
+fn feature(field: usize, r: Raw) -> Feature<'static> {
+    Feature {
+        field: field as u32,
+        value: match r {
+            Raw::Missing => Value::Missing,
+            Raw::Id(id) => Value::Id(id),
+            Raw::Dense(v) => Value::Dense(v),
+        },
+    }
+}
+
+/// Row index (categorical) or normalized value (dense) of a raw value, as FORMAT.md says.
+fn encode(spec: &ModelSpec, field: usize, r: Raw) -> (i64, f32) {
+    let c = &spec.config;
+    match (c.fields[field].kind, r) {
+        (FieldKind::Categorical { .. }, Raw::Missing) => (0, 0.0),
+        (FieldKind::Categorical { vocab, .. }, Raw::Id(id)) => (
+            bucket(id, field_seed(c.hash_seed, field as u32), vocab) as i64,
+            0.0,
+        ),
+        (FieldKind::Dense { .. }, Raw::Missing) => (0, 0.0),
+        (FieldKind::Dense { mean, std, clip }, Raw::Dense(v)) => {
+            (0, ((v - mean) / std).clamp(-clip, clip))
+        }
+        _ => unreachable!(),
+    }
+}
+
+fn run() -> Res<()> {
+    let mut args = std::env::args().skip(1);
+    let mut out: Option<PathBuf> = None;
+    let (mut source, mut n_req, mut n_cand) = ("random:2025".to_string(), 4usize, 1000usize);
+    while let Some(a) = args.next() {
+        let mut val = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        match a.as_str() {
+            "--model" => source = val("--model")?,
+            "--requests" => {
+                n_req = val("--requests")?
+                    .parse()
+                    .map_err(|e| format!("--requests: {e}"))?
+            }
+            "--candidates" => {
+                n_cand = val("--candidates")?
+                    .parse()
+                    .map_err(|e| format!("--candidates: {e}"))?
+            }
+            s if !s.starts_with('-') && out.is_none() => out = Some(PathBuf::from(s)),
+            s => return Err(format!("unknown argument {s:?}")),
+        }
+    }
+    let out = out
+        .ok_or("usage: peers-dump OUT_DIR [--model random:SEED | file:PATH] [--requests R] [--candidates C]")?;
+    fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let spec = load_spec(&source)?;
+    let cfg = &spec.config;
+
+    // Weights.
+    fs::write(out.join("config.json"), config_json(&spec)).map_err(|e| e.to_string())?;
+    for (i, (f, e)) in cfg.fields.iter().zip(&spec.embeddings).enumerate() {
+        if let (FieldKind::Categorical { vocab, dim }, Some(e)) = (f.kind, e) {
+            npy_f32(
+                &out.join(format!("emb_{i}.npy")),
+                &[vocab as usize, dim as usize],
+                e,
+            )?;
+        }
+    }
+    for (k, l) in spec.linears.iter().enumerate() {
+        npy_f32(
+            &out.join(format!("lin_{k}_w.npy")),
+            &[l.outputs, l.inputs],
+            &l.weight,
+        )?;
+        if !l.bias.is_empty() {
+            npy_f32(&out.join(format!("lin_{k}_b.npy")), &[l.outputs], &l.bias)?;
+        }
+    }
+    let mut models = Vec::new();
+    for (name, opts) in [("f32", WriteOptions::F32), ("int8", WriteOptions::INT8)] {
+        let bytes = write_model(&spec, opts).map_err(|e| format!("write_model {name}: {e}"))?;
+        fs::write(out.join(format!("model-{name}.camoe")), &bytes).map_err(|e| e.to_string())?;
+        models.push((
+            name,
+            Model::from_bytes(&bytes).map_err(|e| format!("load {name}: {e}"))?,
+        ));
+    }
+
+    // Requests.
+    let nf = cfg.fields.len();
+    let mut rng = SplitMix(0x5eed_0f_9ee7);
+    let mut reqs: Vec<Vec<Raw>> = Vec::new(); // [r][field] (request fields only meaningful)
+    let mut cands: Vec<Vec<(u32, Vec<Raw>)>> = Vec::new(); // [r][c] = (task, [field])
+    for _ in 0..n_req {
+        let req: Vec<Raw> = (0..nf)
+            .map(|i| {
+                if cfg.fields[i].side == Side::Request {
+                    draw(&spec, i, &mut rng)
+                } else {
+                    Raw::Missing
+                }
+            })
+            .collect();
+        let cs = (0..n_cand)
+            .map(|_| {
+                let task = rng.below(cfg.tasks.len() as u64) as u32;
+                let v = (0..nf)
+                    .map(|i| {
+                        if cfg.fields[i].side == Side::Candidate {
+                            draw(&spec, i, &mut rng)
+                        } else {
+                            Raw::Missing
+                        }
+                    })
+                    .collect();
+                (task, v)
+            })
+            .collect();
+        reqs.push(req);
+        cands.push(cs);
+    }
+
+    // Encoded inputs for the peers.
+    for (i, f) in cfg.fields.iter().enumerate() {
+        let (shape, vals): (Vec<usize>, Vec<(i64, f32)>) = match f.side {
+            Side::Request => (
+                vec![n_req],
+                reqs.iter().map(|r| encode(&spec, i, r[i])).collect(),
+            ),
+            Side::Candidate => (
+                vec![n_req, n_cand],
+                cands
+                    .iter()
+                    .flat_map(|cs| cs.iter().map(|(_, v)| encode(&spec, i, v[i])))
+                    .collect(),
+            ),
+        };
+        match f.kind {
+            FieldKind::Categorical { .. } => {
+                let rows: Vec<i64> = vals.iter().map(|v| v.0).collect();
+                npy_i64(&out.join(format!("req_rows_{i}.npy")), &shape, &rows)?
+            }
+            FieldKind::Dense { .. } => {
+                let d: Vec<f32> = vals.iter().map(|v| v.1).collect();
+                npy_f32(&out.join(format!("req_dense_{i}.npy")), &shape, &d)?
+            }
+        }
+    }
+    let tasks: Vec<i64> = cands
+        .iter()
+        .flat_map(|cs| cs.iter().map(|c| c.0 as i64))
+        .collect();
+    npy_i64(&out.join("req_task.npy"), &[n_req, n_cand], &tasks)?;
+
+    // camoe's own pCTRs, through the Rust API.
+    for (name, model) in &models {
+        let mut session = Session::new(model.clone(), n_cand).map_err(|e| e.to_string())?;
+        let mut pctr = Vec::with_capacity(n_req * n_cand);
+        let (mut scores, mut order) = (vec![0f32; n_cand], vec![0u32; n_cand]);
+        for r in 0..n_req {
+            let req: Vec<Feature> = (0..nf)
+                .filter(|&i| cfg.fields[i].side == Side::Request)
+                .map(|i| feature(i, reqs[r][i]))
+                .collect();
+            session
+                .set_request(&req)
+                .map_err(|e| format!("set_request: {e}"))?;
+            let feats: Vec<Vec<Feature>> = cands[r]
+                .iter()
+                .map(|(_, v)| {
+                    (0..nf)
+                        .filter(|&i| cfg.fields[i].side == Side::Candidate)
+                        .map(|i| feature(i, v[i]))
+                        .collect()
+                })
+                .collect();
+            let cs: Vec<Candidate> = cands[r]
+                .iter()
+                .zip(&feats)
+                .map(|((task, _), f)| Candidate {
+                    task: *task,
+                    bid: 1.0,
+                    features: f,
+                })
+                .collect();
+            session
+                .rank(&cs, &RankOptions::default(), &mut scores, &mut order)
+                .map_err(|e| format!("rank: {e}"))?;
+            pctr.extend_from_slice(&scores);
+        }
+        if let Some(bad) = pctr.iter().find(|p| !p.is_finite()) {
+            return Err(format!("camoe {name} gave a non-finite pCTR {bad}"));
+        }
+        npy_f32(
+            &out.join(format!("pctr_{name}.npy")),
+            &[n_req, n_cand],
+            &pctr,
+        )?;
+        eprintln!(
+            "peers-dump: camoe {name} kernels: {}",
+            session.kernels().describe()
+        );
+    }
+
+    // Raw requests for the C bench.
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "# {n_req} requests x {n_cand} candidates; model {source}"
+    );
+    let raw = |t: &mut String, r: Raw| match r {
+        Raw::Missing => t.push_str(" -"),
+        Raw::Id(id) => {
+            let _ = write!(t, " {id}");
+        }
+        Raw::Dense(v) => {
+            let _ = write!(t, " {v:?}");
+        }
+    };
+    for r in 0..n_req {
+        t.push('R');
+        for i in (0..nf).filter(|&i| cfg.fields[i].side == Side::Request) {
+            raw(&mut t, reqs[r][i]);
+        }
+        t.push('\n');
+        for (task, v) in &cands[r] {
+            let _ = write!(t, "C {task}");
+            for i in (0..nf).filter(|&i| cfg.fields[i].side == Side::Candidate) {
+                raw(&mut t, v[i]);
+            }
+            t.push('\n');
+        }
+    }
+    fs::write(out.join("requests.txt"), t).map_err(|e| e.to_string())?;
+    eprintln!(
+        "peers-dump: {} ({} fields, x0 {}, {} linear layers) -> {} ({n_req} requests x {n_cand} candidates)",
+        cfg.name,
+        nf,
+        cfg.x0_width(),
+        spec.linears.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("peers-dump: {e}");
+        std::process::exit(1);
+    }
+}
