@@ -101,6 +101,8 @@ impl<'a> Rows<'a> {
 /// Activation buffers of the int8 path: quantized rows, their scales, i32 results.
 pub(crate) struct QuantScratch {
     pub kernels: &'static Kernels,
+    /// Zeros, the "bias" of a layer without one.
+    pub zeros: Vec<f32>,
     pub q: Vec<i8>,
     pub scales: Vec<f32>,
     pub acc: Vec<i32>,
@@ -128,6 +130,7 @@ pub(crate) fn matmul(
     input: Input<'_>,
     rows: usize,
     init: Init<'_>,
+    relu: bool,
     out: &mut [f32],
     qs: &mut QuantScratch,
 ) {
@@ -148,33 +151,11 @@ pub(crate) fn matmul(
     debug_assert_eq!(cols, x.cols);
     let (n_in, n_out) = (lin.inputs, lin.outputs);
     let k = qs.kernels;
-    for r in 0..rows {
-        let o_row = &mut out[r * n_out..(r + 1) * n_out];
-        match init {
-            Init::Bias => match lin.bias {
-                Some(b) => o_row.copy_from_slice(b),
-                None => o_row.fill(0.0),
-            },
-            Init::Partial(p) => o_row.copy_from_slice(p),
-        }
-    }
+    let init: &[f32] = match init {
+        Init::Bias => lin.bias.unwrap_or(&qs.zeros[..n_out]),
+        Init::Partial(p) => p,
+    };
     match lin.w {
-        Mat::F32(w) => {
-            for r in 0..rows {
-                let xr = x.row(r);
-                for (o, y) in out[r * n_out..(r + 1) * n_out].iter_mut().enumerate() {
-                    *y += (k.dot_f32.0)(&w[o * n_in + c0..o * n_in + c0 + cols], xr);
-                }
-            }
-        }
-        Mat::F16(w) => {
-            for r in 0..rows {
-                let xr = x.row(r);
-                for (o, y) in out[r * n_out..(r + 1) * n_out].iter_mut().enumerate() {
-                    *y += (k.dot_f16.0)(&w[o * n_in + c0..o * n_in + c0 + cols], xr);
-                }
-            }
-        }
         Mat::I8(_, wscale) => {
             let pack = model.packed(layer, part);
             let (kp, op) = (pack.k4, pack.out_pad);
@@ -198,7 +179,35 @@ pub(crate) fn matmul(
                 }
             };
             (k.gemm_i8.0)(pack, q, kp, rows, &mut qs.acc, op);
-            (k.dequantize.0)(&qs.acc, op, rows, wscale, scales, out);
+            // The epilogue writes init + scaled products (and ReLU) in one pass.
+            (k.dequantize.0)(
+                &qs.acc,
+                op,
+                rows,
+                wscale,
+                scales,
+                init,
+                relu,
+                &mut out[..rows * n_out],
+            );
+        }
+        Mat::F32(_) | Mat::F16(_) => {
+            for r in 0..rows {
+                let xr = x.row(r);
+                let o_row = &mut out[r * n_out..(r + 1) * n_out];
+                for (o, y) in o_row.iter_mut().enumerate() {
+                    let span = o * n_in + c0..o * n_in + c0 + cols;
+                    let dot = match lin.w {
+                        Mat::F32(w) => (k.dot_f32.0)(&w[span], xr),
+                        Mat::F16(w) => (k.dot_f16.0)(&w[span], xr),
+                        Mat::I8(..) => unreachable!(),
+                    };
+                    *y = init[o] + dot;
+                }
+                if relu {
+                    self::relu(o_row);
+                }
+            }
         }
     }
 }
@@ -228,6 +237,10 @@ pub(crate) fn softmax(v: &mut [f32]) {
     v.iter_mut().for_each(|x| *x /= sum);
 }
 
+/// Rows per pass through the experts and heads: activations of one chunk stay in the
+/// L1/L2 caches, and the layer buffers do not grow with the session's capacity.
+pub(crate) const CHUNK: usize = 48;
+
 /// Per-session buffers, all sized at session creation: nothing here grows later.
 pub(crate) struct Scratch {
     pub max_rows: usize,
@@ -241,16 +254,18 @@ pub(crate) struct Scratch {
     /// by every int8 layer that reads them (each expert's first layer, each gate).
     pub q0: Vec<i8>,
     pub s0: Vec<f32>,
-    /// The same three for the rows one expert runs on when top-k masking drops others.
+    /// The same three for the rows of a chunk that one expert runs on when top-k
+    /// masking drops it for the others.
     pub x0g: Vec<f32>,
     pub q0g: Vec<i8>,
     pub s0g: Vec<f32>,
     pub selected: Vec<u32>,
+    /// Layer buffers of one chunk.
     pub a: Vec<f32>,
     pub b: Vec<f32>,
     pub low: Vec<f32>,
-    /// `[E][rows][H]`: expert outputs (rows an expert skipped hold stale values).
-    pub expert_out: Vec<f32>,
+    /// `[rows][H]`: the gate-weighted mixture of the experts for every batch row.
+    pub mix: Vec<f32>,
     /// `[rows][E]`: every batch row's gate weights for its own group.
     pub gates: Vec<f32>,
     pub logits: Vec<f32>,
@@ -272,6 +287,7 @@ impl Scratch {
         let (kpad, opad) = (widest.div_ceil(4) * 4, widest.div_ceil(16) * 16);
         let kc = x0_candidate_stride(model);
         let e = a.experts as usize;
+        let ch = CHUNK.min(max_rows);
         Scratch {
             max_rows,
             x_req: vec![0.0; model.request_width()],
@@ -282,21 +298,22 @@ impl Scratch {
             x0: vec![0.0; max_rows * d],
             q0: vec![0; max_rows * kc],
             s0: vec![0.0; max_rows],
-            x0g: vec![0.0; max_rows * d],
-            q0g: vec![0; max_rows * kc],
-            s0g: vec![0.0; max_rows],
-            selected: vec![0; max_rows],
-            a: vec![0.0; max_rows * widest],
-            b: vec![0.0; max_rows * widest],
-            low: vec![0.0; max_rows * a.cross_rank as usize],
-            expert_out: vec![0.0; e * max_rows * cfg.expert_width()],
+            x0g: vec![0.0; ch * d],
+            q0g: vec![0; ch * kc],
+            s0g: vec![0.0; ch],
+            selected: vec![0; ch],
+            a: vec![0.0; ch * widest],
+            b: vec![0.0; ch * widest],
+            low: vec![0.0; ch * a.cross_rank as usize],
+            mix: vec![0.0; max_rows * cfg.expert_width()],
             gates: vec![0.0; max_rows * e],
             logits: vec![0.0; max_rows],
             qs: QuantScratch {
                 kernels,
-                q: vec![0; max_rows * kpad],
-                scales: vec![0.0; max_rows],
-                acc: vec![0; max_rows * opad],
+                zeros: vec![0.0; opad],
+                q: vec![0; ch * kpad],
+                scales: vec![0.0; ch],
+                acc: vec![0; ch * opad],
             },
         }
     }
@@ -305,6 +322,13 @@ impl Scratch {
 /// Bytes per quantized row of x0's candidate part (the packed candidate parts' k4).
 fn x0_candidate_stride(model: &Model) -> usize {
     (model.x0_width() - model.request_width()).div_ceil(4) * 4
+}
+
+/// `(start, end)` of each chunk of rows `r0..r1`.
+fn chunks(r0: usize, r1: usize) -> impl Iterator<Item = (usize, usize)> {
+    (r0..r1)
+        .step_by(CHUNK)
+        .map(move |c| (c, (c + CHUNK).min(r1)))
 }
 
 /// Request side: the partials of every layer that reads x0, from `s.x_req`.
@@ -319,6 +343,7 @@ pub(crate) fn request_partials(model: &Model, s: &mut Scratch) {
             Input::Float(x),
             1,
             Init::Bias,
+            false,
             p,
             &mut s.qs,
         );
@@ -331,6 +356,7 @@ pub(crate) fn request_partials(model: &Model, s: &mut Scratch) {
             Input::Float(x),
             1,
             Init::Bias,
+            false,
             p,
             &mut s.qs,
         );
@@ -344,16 +370,9 @@ pub(crate) fn quantize_x0(model: &Model, s: &mut Scratch, rows: usize) {
         return;
     }
     let (d, dr) = (model.x0_width(), model.request_width());
-    (s.qs.kernels.quantize.0)(
-        &s.x0,
-        d,
-        dr,
-        d - dr,
-        rows,
-        &mut s.q0,
-        x0_candidate_stride(model),
-        &mut s.s0,
-    );
+    let (kc, qs) = (x0_candidate_stride(model), &mut s.qs);
+    // The quantize kernel needs no layer buffer, so it runs over all rows at once.
+    (qs.kernels.quantize.0)(&s.x0, d, dr, d - dr, rows, &mut s.q0, kc, &mut s.s0);
 }
 
 /// Input for a layer reading x0's candidate part, rows `r0..` of (x0, q0, s0).
@@ -371,23 +390,26 @@ fn x0_input<'a>(model: &Model, x0: &'a [f32], q0: &'a [i8], s0: &'a [f32], r0: u
 /// experts, or over the `top_k` largest logits only (the others get weight 0).
 pub(crate) fn gate(model: &Model, s: &mut Scratch, g: usize, r0: usize, r1: usize, top_k: usize) {
     let e = model.plan.cross.len();
-    let out = &mut s.gates[r0 * e..r1 * e];
-    let input = x0_input(model, &s.x0, &s.q0, &s.s0, r0);
-    matmul(
-        model,
-        model.plan.gate[g],
-        Part::Candidate,
-        input,
-        r1 - r0,
-        Init::Partial(&s.gate_partial[g]),
-        out,
-        &mut s.qs,
-    );
-    for row in out.chunks_exact_mut(e) {
-        if top_k == 0 || top_k >= e {
-            softmax(row);
-        } else {
-            top_k_softmax(row, top_k);
+    for (c0, c1) in chunks(r0, r1) {
+        let out = &mut s.gates[c0 * e..c1 * e];
+        let input = x0_input(model, &s.x0, &s.q0, &s.s0, c0);
+        matmul(
+            model,
+            model.plan.gate[g],
+            Part::Candidate,
+            input,
+            c1 - c0,
+            Init::Partial(&s.gate_partial[g]),
+            false,
+            out,
+            &mut s.qs,
+        );
+        for row in out.chunks_exact_mut(e) {
+            if top_k == 0 || top_k >= e {
+                softmax(row);
+            } else {
+                top_k_softmax(row, top_k);
+            }
         }
     }
 }
@@ -422,60 +444,94 @@ fn top_k_softmax(v: &mut [f32], k: usize) {
     v.iter_mut().for_each(|x| *x /= sum);
 }
 
-/// Every expert over the first `rows` batch rows, into `s.expert_out`. An expert whose
-/// gate weight is 0 for some rows (top-k masking) runs only on the rows that need it.
+/// The gate-weighted mixture of the experts for the first `rows` batch rows, into
+/// `s.mix`, chunk by chunk. An expert whose gate weight is 0 for some rows of a chunk
+/// (top-k masking) runs only on the rows that need it, and not at all if none does.
 pub(crate) fn experts(model: &Model, s: &mut Scratch, rows: usize) {
     let (d, h) = (model.x0_width(), model.config().expert_width());
     let kc = x0_candidate_stride(model);
     let e_count = model.plan.cross.len();
-    for e in 0..e_count {
-        let mut n = 0;
-        for r in 0..rows {
-            if s.gates[r * e_count + e] != 0.0 {
-                s.selected[n] = r as u32;
-                n += 1;
+    s.mix[..rows * h].fill(0.0);
+    for (c0, c1) in chunks(0, rows) {
+        for e in 0..e_count {
+            let mut n = 0;
+            for r in c0..c1 {
+                if s.gates[r * e_count + e] != 0.0 {
+                    s.selected[n] = r as u32;
+                    n += 1;
+                }
             }
-        }
-        let Scratch {
-            x0,
-            q0,
-            s0,
-            x0g,
-            q0g,
-            s0g,
-            selected,
-            a,
-            b,
-            low,
-            expert_out,
-            expert_partial,
-            qs,
-            max_rows,
-            ..
-        } = s;
-        let out = &mut expert_out[e * *max_rows * h..][..rows * h];
-        if n == rows {
-            let input = x0_input(model, x0, q0, s0, 0);
-            expert(model, e, x0, input, rows, &expert_partial[e], a, b, low, qs);
-            out.copy_from_slice(&a[..rows * h]);
-        } else if n > 0 {
-            for (i, &r) in selected[..n].iter().enumerate() {
-                let r = r as usize;
-                x0g[i * d..(i + 1) * d].copy_from_slice(&x0[r * d..(r + 1) * d]);
-                q0g[i * kc..(i + 1) * kc].copy_from_slice(&q0[r * kc..(r + 1) * kc]);
-                s0g[i] = s0[r];
+            if n == 0 {
+                continue;
             }
-            let input = x0_input(model, x0g, q0g, s0g, 0);
-            expert(model, e, x0g, input, n, &expert_partial[e], a, b, low, qs);
-            for (i, &r) in selected[..n].iter().enumerate() {
+            let Scratch {
+                x0,
+                q0,
+                s0,
+                x0g,
+                q0g,
+                s0g,
+                selected,
+                a,
+                b,
+                low,
+                mix,
+                gates,
+                expert_partial,
+                qs,
+                ..
+            } = s;
+            let sel = &selected[..n];
+            if n == c1 - c0 {
+                let input = x0_input(model, x0, q0, s0, c0);
+                expert(
+                    model,
+                    e,
+                    &x0[c0 * d..c1 * d],
+                    input,
+                    n,
+                    &expert_partial[e],
+                    a,
+                    b,
+                    low,
+                    qs,
+                );
+            } else {
+                for (i, &r) in sel.iter().enumerate() {
+                    let r = r as usize;
+                    x0g[i * d..(i + 1) * d].copy_from_slice(&x0[r * d..(r + 1) * d]);
+                    q0g[i * kc..(i + 1) * kc].copy_from_slice(&q0[r * kc..(r + 1) * kc]);
+                    s0g[i] = s0[r];
+                }
+                let input = x0_input(model, x0g, q0g, s0g, 0);
+                expert(
+                    model,
+                    e,
+                    &x0g[..n * d],
+                    input,
+                    n,
+                    &expert_partial[e],
+                    a,
+                    b,
+                    low,
+                    qs,
+                );
+            }
+            for (i, &r) in sel.iter().enumerate() {
                 let r = r as usize;
-                out[r * h..(r + 1) * h].copy_from_slice(&a[i * h..(i + 1) * h]);
+                let gw = gates[r * e_count + e];
+                for (m, &v) in mix[r * h..(r + 1) * h]
+                    .iter_mut()
+                    .zip(&a[i * h..(i + 1) * h])
+                {
+                    *m += gw * v;
+                }
             }
         }
     }
 }
 
-/// Expert `e` over `rows` rows of `x0` (its first layer reads `first`); output in `a`.
+/// Expert `e` over `rows` rows of `x0` (its first layer reads `first_in`); output in `a`.
 #[allow(clippy::too_many_arguments)]
 fn expert(
     model: &Model,
@@ -509,6 +565,7 @@ fn expert(
                 first_in,
                 rows,
                 Init::Partial(partial),
+                false,
                 t,
                 qs,
             );
@@ -520,6 +577,7 @@ fn expert(
                 Input::Float(Rows::dense(input, d)),
                 rows,
                 Init::Bias,
+                false,
                 t,
                 qs,
             );
@@ -533,6 +591,7 @@ fn expert(
                 Input::Float(Rows::dense(&low[..rows * r], r)),
                 rows,
                 Init::Bias,
+                false,
                 &mut b[..rows * d],
                 qs,
             );
@@ -555,6 +614,7 @@ fn expert(
                 first_in,
                 rows,
                 Init::Partial(partial),
+                true,
                 y,
                 qs,
             );
@@ -566,76 +626,56 @@ fn expert(
                 Input::Float(Rows::dense(a, w)),
                 rows,
                 Init::Bias,
+                true,
                 y,
                 qs,
             );
         }
-        relu(y);
         w = outputs;
         core::mem::swap(a, b);
     }
     debug_assert_eq!(w, model.config().expert_width());
 }
 
-/// Group `g`'s head over batch rows `r0..r1`: gate-weighted mixture of the experts,
-/// then the tower; logits into `s.logits`. `gate` ran first for these rows.
+/// Group `g`'s tower over batch rows `r0..r1` (whose mixture `experts` computed);
+/// logits into `s.logits`.
 pub(crate) fn head(model: &Model, s: &mut Scratch, g: usize, r0: usize, r1: usize) {
-    let rows = r1 - r0;
-    if rows == 0 {
-        return;
-    }
     let plan = &model.plan;
     let h = model.config().expert_width();
-    let e_count = plan.cross.len();
+    let last = plan.tower[g].len() - 1;
     let Scratch {
         a,
         b,
-        expert_out,
-        gates,
+        mix,
         logits,
         qs,
-        max_rows,
         ..
     } = s;
-    let gates = &gates[r0 * e_count..r1 * e_count];
-    let mix = &mut a[..rows * h];
-    mix.fill(0.0);
-    for e in 0..e_count {
-        let out = &expert_out[e * *max_rows * h + r0 * h..][..rows * h];
-        for r in 0..rows {
-            let gw = gates[r * e_count + e];
-            // A masked expert did not run for this row: its output slot is stale.
-            if gw == 0.0 {
-                continue;
-            }
-            for (m, &v) in mix[r * h..(r + 1) * h]
-                .iter_mut()
-                .zip(&out[r * h..(r + 1) * h])
-            {
-                *m += gw * v;
-            }
+    for (c0, c1) in chunks(r0, r1) {
+        let rows = c1 - c0;
+        let mut w = h;
+        for (k, &layer) in plan.tower[g].iter().enumerate() {
+            let outputs = model.linear(layer).outputs;
+            let y = &mut b[..rows * outputs];
+            let x = if k == 0 {
+                Rows::dense(&mix[c0 * h..c1 * h], h)
+            } else {
+                Rows::dense(a, w)
+            };
+            matmul(
+                model,
+                layer,
+                Part::All,
+                Input::Float(x),
+                rows,
+                Init::Bias,
+                k < last,
+                y,
+                qs,
+            );
+            w = outputs;
+            core::mem::swap(a, b);
         }
+        logits[c0..c1].copy_from_slice(&a[..rows]);
     }
-    let mut w = h;
-    let last = plan.tower[g].len() - 1;
-    for (k, &layer) in plan.tower[g].iter().enumerate() {
-        let outputs = model.linear(layer).outputs;
-        let y = &mut b[..rows * outputs];
-        matmul(
-            model,
-            layer,
-            Part::All,
-            Input::Float(Rows::dense(a, w)),
-            rows,
-            Init::Bias,
-            y,
-            qs,
-        );
-        if k < last {
-            relu(y);
-        }
-        w = outputs;
-        core::mem::swap(a, b);
-    }
-    logits[r0..r1].copy_from_slice(&a[..rows]);
 }

@@ -18,11 +18,11 @@ fn max_error_top_k(opts: WriteOptions, top_k: usize) -> f32 {
     for (ci, cfg) in config_grid().into_iter().enumerate() {
         let spec = ModelSpec::random(cfg, 7 + ci as u64);
         let model = Model::from_bytes(&write_model(&spec, opts).unwrap()).unwrap();
-        let mut session = Session::new(model, 33).unwrap();
+        let mut session = Session::new(model, 130).unwrap();
         let mut rng = SplitMix(ci as u64);
         for _ in 0..4 {
             let req = random_side(&spec.config, Side::Request, &mut rng);
-            let n = 1 + rng.below(33) as usize;
+            let n = 1 + rng.below(130) as usize;
             let cands: Vec<_> = (0..n)
                 .map(|_| {
                     (

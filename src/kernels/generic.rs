@@ -56,22 +56,30 @@ pub(crate) fn quantize_rows_body(
     }
 }
 
-/// The dequantize body, shared by every tier like `quantize_rows_body`.
+/// The dequantize body (the int8 epilogue), shared by every tier like
+/// `quantize_rows_body`.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(crate) fn dequantize_add_body(
+pub(crate) fn dequantize_body(
     acc: &[i32],
     acc_stride: usize,
     rows: usize,
     w_scale: &[f32],
     x_scale: &[f32],
+    init: &[f32],
+    relu: bool,
     out: &mut [f32],
 ) {
     let n = w_scale.len();
     for r in 0..rows {
         let sx = x_scale[r];
         let a = &acc[r * acc_stride..r * acc_stride + n];
-        for ((y, &v), &sw) in out[r * n..(r + 1) * n].iter_mut().zip(a).zip(w_scale) {
-            *y += v as f32 * (sw * sx);
+        let y = &mut out[r * n..(r + 1) * n];
+        for (((y, &v), &sw), &b) in y.iter_mut().zip(a).zip(w_scale).zip(init) {
+            *y = b + v as f32 * (sw * sx);
+        }
+        if relu {
+            y.iter_mut().for_each(|v| *v = v.max(0.0));
         }
     }
 }
@@ -90,13 +98,16 @@ pub fn quantize_rows(
     quantize_rows_body(x, x_stride, x_offset, cols, rows, q, q_stride, scales)
 }
 
-pub fn dequantize_add(
+#[allow(clippy::too_many_arguments)]
+pub fn dequantize(
     acc: &[i32],
     acc_stride: usize,
     rows: usize,
     w_scale: &[f32],
     x_scale: &[f32],
+    init: &[f32],
+    relu: bool,
     out: &mut [f32],
 ) {
-    dequantize_add_body(acc, acc_stride, rows, w_scale, x_scale, out)
+    dequantize_body(acc, acc_stride, rows, w_scale, x_scale, init, relu, out)
 }

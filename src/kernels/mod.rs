@@ -153,13 +153,16 @@ pub type QuantizeRows = fn(
     q_stride: usize,
     scales: &mut [f32],
 );
-/// `out[r·n + o] += acc[r·acc_stride + o] · (w_scale[o] · x_scale[r])` for `o < n`.
-pub type DequantizeAdd = fn(
+/// The int8 epilogue: `out[r·n + o] = init[o] + acc[r·acc_stride + o] · (w_scale[o] ·
+/// x_scale[r])` for `o < n`, then `max(·, 0)` when `relu`.
+pub type Dequantize = fn(
     acc: &[i32],
     acc_stride: usize,
     rows: usize,
     w_scale: &[f32],
     x_scale: &[f32],
+    init: &[f32],
+    relu: bool,
     out: &mut [f32],
 );
 /// `Σ a[i]·b[i]` in f32 (summation order may differ between tiers).
@@ -172,7 +175,7 @@ pub struct Kernels {
     pub tier: Tier,
     pub gemm_i8: (GemmI8, &'static str),
     pub quantize: (QuantizeRows, &'static str),
-    pub dequantize: (DequantizeAdd, &'static str),
+    pub dequantize: (Dequantize, &'static str),
     pub dot_f32: (DotF32, &'static str),
     pub dot_f16: (DotF16, &'static str),
 }
@@ -189,7 +192,7 @@ impl Kernels {
             tier: Tier::Scalar,
             gemm_i8: (generic::gemm_i8, "generic_gemm_i8"),
             quantize: (generic::quantize_rows, "generic_quantize_rows"),
-            dequantize: (generic::dequantize_add, "generic_dequantize_add"),
+            dequantize: (generic::dequantize, "generic_dequantize"),
             dot_f32: (generic::dot_f32, "generic_dot_f32"),
             dot_f16: (generic::dot_f16, "generic_dot_f16"),
         };

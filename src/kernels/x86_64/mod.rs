@@ -31,7 +31,7 @@ pub fn plug(k: &mut Kernels, tier: Tier) {
         k.dot_f32 = (dot_f32_avx2, "x86_64_fma_dot_f32_32");
         k.dot_f16 = (dot_f16_avx2, "x86_64_f16c_dot_f16_16");
         k.quantize = (quantize_avx2, "x86_64_avx2_quantize_rows");
-        k.dequantize = (dequantize_avx2, "x86_64_avx2_dequantize_add");
+        k.dequantize = (dequantize_avx2, "x86_64_avx2_dequantize");
     }
     if tier >= Tier::AvxVnni && tier <= Tier::Avx512Vnni {
         k.gemm_i8 = (gemm_i8_avxvnni, "x86_64_avxvnni_gemm_i8_4x16");
@@ -40,7 +40,7 @@ pub fn plug(k: &mut Kernels, tier: Tier) {
         k.gemm_i8 = (gemm_i8_avx512vnni, "x86_64_avx512vnni_gemm_i8_6x64");
         k.dot_f32 = (dot_f32_avx512, "x86_64_avx512_dot_f32_64");
         k.quantize = (quantize_avx512, "x86_64_avx512_quantize_rows");
-        k.dequantize = (dequantize_avx512, "x86_64_avx512_dequantize_add");
+        k.dequantize = (dequantize_avx512, "x86_64_avx512_dequantize");
     }
 }
 
@@ -442,6 +442,7 @@ unsafe fn quantize_avx2_impl(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn dequantize_avx2_impl(
     acc: &[i32],
@@ -449,10 +450,13 @@ unsafe fn dequantize_avx2_impl(
     rows: usize,
     ws: &[f32],
     xs: &[f32],
+    init: &[f32],
+    relu: bool,
     out: &mut [f32],
 ) {
-    super::generic::dequantize_add_body(acc, accs, rows, ws, xs, out)
+    super::generic::dequantize_body(acc, accs, rows, ws, xs, init, relu, out)
 }
+#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl")]
 unsafe fn dequantize_avx512_impl(
     acc: &[i32],
@@ -460,9 +464,11 @@ unsafe fn dequantize_avx512_impl(
     rows: usize,
     ws: &[f32],
     xs: &[f32],
+    init: &[f32],
+    relu: bool,
     out: &mut [f32],
 ) {
-    super::generic::dequantize_add_body(acc, accs, rows, ws, xs, out)
+    super::generic::dequantize_body(acc, accs, rows, ws, xs, init, relu, out)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -493,18 +499,31 @@ fn quantize_avx512(
     // SAFETY: installed only after avx512vnni_supported(); the body is safe code.
     unsafe { quantize_avx512_impl(x, xs, xo, cols, rows, q, qs, sc) }
 }
-fn dequantize_avx2(acc: &[i32], accs: usize, rows: usize, ws: &[f32], xs: &[f32], out: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+fn dequantize_avx2(
+    acc: &[i32],
+    accs: usize,
+    rows: usize,
+    ws: &[f32],
+    xs: &[f32],
+    init: &[f32],
+    relu: bool,
+    out: &mut [f32],
+) {
     // SAFETY: installed only after avx2_supported(); the body is safe code.
-    unsafe { dequantize_avx2_impl(acc, accs, rows, ws, xs, out) }
+    unsafe { dequantize_avx2_impl(acc, accs, rows, ws, xs, init, relu, out) }
 }
+#[allow(clippy::too_many_arguments)]
 fn dequantize_avx512(
     acc: &[i32],
     accs: usize,
     rows: usize,
     ws: &[f32],
     xs: &[f32],
+    init: &[f32],
+    relu: bool,
     out: &mut [f32],
 ) {
     // SAFETY: installed only after avx512vnni_supported(); the body is safe code.
-    unsafe { dequantize_avx512_impl(acc, accs, rows, ws, xs, out) }
+    unsafe { dequantize_avx512_impl(acc, accs, rows, ws, xs, init, relu, out) }
 }
