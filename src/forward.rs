@@ -108,13 +108,13 @@ pub(crate) struct QuantScratch {
     pub acc: Vec<i32>,
 }
 
-/// Activations of a product: float rows, or the candidate columns of x0 rows (`x0`
-/// starts at the first row), with their int8 form when it was computed already.
+/// Activations of a product: float rows, or rows of x0's candidate part with their
+/// int8 form when it was computed already (once per `rank`).
 #[derive(Clone, Copy)]
 pub(crate) enum Input<'a> {
     Float(Rows<'a>),
     X0Candidate {
-        x0: &'a [f32],
+        rows: Rows<'a>,
         quantized: Option<(&'a [i8], &'a [f32])>,
     },
 }
@@ -138,15 +138,7 @@ pub(crate) fn matmul(
     let (c0, cols) = model.columns(layer, part);
     let x = match input {
         Input::Float(x) => x,
-        Input::X0Candidate { x0, .. } => {
-            let d = model.x0_width();
-            Rows {
-                data: x0,
-                stride: d,
-                offset: model.request_width(),
-                cols: d - model.request_width(),
-            }
-        }
+        Input::X0Candidate { rows, .. } => rows,
     };
     debug_assert_eq!(cols, x.cols);
     let (n_in, n_out) = (lin.inputs, lin.outputs);
@@ -242,21 +234,23 @@ pub(crate) fn softmax(v: &mut [f32]) {
 pub(crate) const CHUNK: usize = 48;
 
 /// Per-session buffers, all sized at session creation: nothing here grows later.
+/// Per-row state (O(max_rows)) is small: x0's candidate part and its int8 form, gate
+/// weights, logits. Everything per layer is per chunk.
 pub(crate) struct Scratch {
     pub max_rows: usize,
     pub x_req: Vec<f32>,
     /// Per expert: partial of its first layer; per group: partial of its gate.
     pub expert_partial: Vec<Vec<f32>>,
     pub gate_partial: Vec<Vec<f32>>,
-    /// `[rows][D]`: full x0 of every batch row.
-    pub x0: Vec<f32>,
-    /// x0's candidate columns of every batch row, quantized once per `rank` and shared
-    /// by every int8 layer that reads them (each expert's first layer, each gate).
+    /// `[rows][Dc]`: x0's candidate part of every batch row.
+    pub xc: Vec<f32>,
+    /// The same, quantized once per `rank` and shared by every int8 layer that reads it
+    /// (each expert's first layer, each gate), with one scale per row.
     pub q0: Vec<i8>,
     pub s0: Vec<f32>,
-    /// The same three for the rows of a chunk that one expert runs on when top-k
-    /// masking drops it for the others.
-    pub x0g: Vec<f32>,
+    /// `[CHUNK][D]`: full x0 rows of the chunk (or of the rows one expert runs on when
+    /// top-k masking drops it for the others), their int8 candidate parts and scales.
+    pub x0c: Vec<f32>,
     pub q0g: Vec<i8>,
     pub s0g: Vec<f32>,
     pub selected: Vec<u32>,
@@ -264,7 +258,7 @@ pub(crate) struct Scratch {
     pub a: Vec<f32>,
     pub b: Vec<f32>,
     pub low: Vec<f32>,
-    /// `[rows][H]`: the gate-weighted mixture of the experts for every batch row.
+    /// `[CHUNK][H]`: the gate-weighted mixture of the experts.
     pub mix: Vec<f32>,
     /// `[rows][E]`: every batch row's gate weights for its own group.
     pub gates: Vec<f32>,
@@ -285,7 +279,7 @@ impl Scratch {
             .unwrap_or(d);
         // Kernel buffers: inputs padded to 4, outputs to 16 (see PackedI8).
         let (kpad, opad) = (widest.div_ceil(4) * 4, widest.div_ceil(16) * 16);
-        let kc = x0_candidate_stride(model);
+        let (dc, kc) = (d - model.request_width(), x0_candidate_stride(model));
         let e = a.experts as usize;
         let ch = CHUNK.min(max_rows);
         Scratch {
@@ -295,17 +289,17 @@ impl Scratch {
                 .map(|i| vec![0.0; model.linear(plan.first_of_expert(i)).outputs])
                 .collect(),
             gate_partial: (0..cfg.groups.len()).map(|_| vec![0.0; e]).collect(),
-            x0: vec![0.0; max_rows * d],
+            xc: vec![0.0; max_rows * dc],
             q0: vec![0; max_rows * kc],
             s0: vec![0.0; max_rows],
-            x0g: vec![0.0; ch * d],
+            x0c: vec![0.0; ch * d],
             q0g: vec![0; ch * kc],
             s0g: vec![0.0; ch],
             selected: vec![0; ch],
             a: vec![0.0; ch * widest],
             b: vec![0.0; ch * widest],
             low: vec![0.0; ch * a.cross_rank as usize],
-            mix: vec![0.0; max_rows * cfg.expert_width()],
+            mix: vec![0.0; ch * cfg.expert_width()],
             gates: vec![0.0; max_rows * e],
             logits: vec![0.0; max_rows],
             qs: QuantScratch {
@@ -322,6 +316,10 @@ impl Scratch {
 /// Bytes per quantized row of x0's candidate part (the packed candidate parts' k4).
 fn x0_candidate_stride(model: &Model) -> usize {
     (model.x0_width() - model.request_width()).div_ceil(4) * 4
+}
+
+fn is_float(model: &Model) -> bool {
+    matches!(model.mode(), Mode::F32 | Mode::F16)
 }
 
 /// `(start, end)` of each chunk of rows `r0..r1`.
@@ -363,46 +361,74 @@ pub(crate) fn request_partials(model: &Model, s: &mut Scratch) {
     }
 }
 
-/// Quantizes x0's candidate columns of the first `rows` batch rows into `q0` (once per
-/// `rank`), in the layout of the packed candidate parts. Float models skip it.
-pub(crate) fn quantize_x0(model: &Model, s: &mut Scratch, rows: usize) {
-    if matches!(model.mode(), Mode::F32 | Mode::F16) {
-        return;
-    }
+/// Scores the first `rows` batch rows (their candidate parts are in `s.xc`; rows of
+/// group g are `group_start[g]..group_start[g+1]`): logits into `s.logits`.
+pub(crate) fn score(
+    model: &Model,
+    s: &mut Scratch,
+    rows: usize,
+    group_start: &[usize],
+    top_k: usize,
+) {
     let (d, dr) = (model.x0_width(), model.request_width());
-    let (kc, qs) = (x0_candidate_stride(model), &mut s.qs);
-    // The quantize kernel needs no layer buffer, so it runs over all rows at once.
-    (qs.kernels.quantize.0)(&s.x0, d, dr, d - dr, rows, &mut s.q0, kc, &mut s.s0);
-}
-
-/// Input for a layer reading x0's candidate part, rows `r0..` of (x0, q0, s0).
-fn x0_input<'a>(model: &Model, x0: &'a [f32], q0: &'a [i8], s0: &'a [f32], r0: usize) -> Input<'a> {
-    let (d, kc) = (model.x0_width(), x0_candidate_stride(model));
-    let quantized =
-        (!matches!(model.mode(), Mode::F32 | Mode::F16)).then(|| (&q0[r0 * kc..], &s0[r0..]));
-    Input::X0Candidate {
-        x0: &x0[r0 * d..],
-        quantized,
+    let (dc, kc) = (d - dr, x0_candidate_stride(model));
+    if !is_float(model) {
+        // Once per rank; the quantize kernel needs no layer buffer, so all rows at once.
+        (s.qs.kernels.quantize.0)(&s.xc, dc, 0, dc, rows, &mut s.q0, kc, &mut s.s0);
+    }
+    // Gates first: with top-k masking they decide which experts each row needs.
+    for g in 0..model.plan.gate.len() {
+        gate(model, s, g, group_start[g], group_start[g + 1], top_k);
+    }
+    for (c0, c1) in chunks(0, rows) {
+        mixture(model, s, c0, c1);
+        for g in 0..model.plan.gate.len() {
+            let (r0, r1) = (group_start[g].max(c0), group_start[g + 1].min(c1));
+            if r0 < r1 {
+                tower(model, s, g, c0, r0, r1);
+            }
+        }
     }
 }
 
 /// Gate weights of group `g` for batch rows `r0..r1` into `s.gates`: softmax over the
 /// experts, or over the `top_k` largest logits only (the others get weight 0).
-pub(crate) fn gate(model: &Model, s: &mut Scratch, g: usize, r0: usize, r1: usize, top_k: usize) {
+fn gate(model: &Model, s: &mut Scratch, g: usize, r0: usize, r1: usize, top_k: usize) {
     let e = model.plan.cross.len();
+    let dc = model.x0_width() - model.request_width();
+    let kc = x0_candidate_stride(model);
+    let float = is_float(model);
+    let Scratch {
+        xc,
+        q0,
+        s0,
+        gates,
+        gate_partial,
+        qs,
+        ..
+    } = s;
     for (c0, c1) in chunks(r0, r1) {
-        let out = &mut s.gates[c0 * e..c1 * e];
-        let input = x0_input(model, &s.x0, &s.q0, &s.s0, c0);
+        let quantized = (!float).then(|| (&q0[c0 * kc..], &s0[c0..]));
+        let input = Input::X0Candidate {
+            rows: Rows {
+                data: &xc[c0 * dc..],
+                stride: dc,
+                offset: 0,
+                cols: dc,
+            },
+            quantized,
+        };
+        let out = &mut gates[c0 * e..c1 * e];
         matmul(
             model,
             model.plan.gate[g],
             Part::Candidate,
             input,
             c1 - c0,
-            Init::Partial(&s.gate_partial[g]),
+            Init::Partial(&gate_partial[g]),
             false,
             out,
-            &mut s.qs,
+            qs,
         );
         for row in out.chunks_exact_mut(e) {
             if top_k == 0 || top_k >= e {
@@ -444,93 +470,98 @@ fn top_k_softmax(v: &mut [f32], k: usize) {
     v.iter_mut().for_each(|x| *x /= sum);
 }
 
-/// The gate-weighted mixture of the experts for the first `rows` batch rows, into
-/// `s.mix`, chunk by chunk. An expert whose gate weight is 0 for some rows of a chunk
-/// (top-k masking) runs only on the rows that need it, and not at all if none does.
-pub(crate) fn experts(model: &Model, s: &mut Scratch, rows: usize) {
-    let (d, h) = (model.x0_width(), model.config().expert_width());
-    let kc = x0_candidate_stride(model);
+/// The gate-weighted mixture of the experts for batch rows `c0..c1` (one chunk) into
+/// `s.mix`. An expert whose gate weight is 0 for some rows (top-k masking) runs only on
+/// the rows that need it, and not at all if none does.
+fn mixture(model: &Model, s: &mut Scratch, c0: usize, c1: usize) {
+    let (d, dr, h) = (
+        model.x0_width(),
+        model.request_width(),
+        model.config().expert_width(),
+    );
+    let (dc, kc) = (d - dr, x0_candidate_stride(model));
     let e_count = model.plan.cross.len();
-    s.mix[..rows * h].fill(0.0);
-    for (c0, c1) in chunks(0, rows) {
-        for e in 0..e_count {
-            let mut n = 0;
-            for r in c0..c1 {
-                if s.gates[r * e_count + e] != 0.0 {
-                    s.selected[n] = r as u32;
-                    n += 1;
-                }
+    let float = is_float(model);
+    s.mix[..(c1 - c0) * h].fill(0.0);
+    for e in 0..e_count {
+        let mut n = 0;
+        for r in c0..c1 {
+            if s.gates[r * e_count + e] != 0.0 {
+                s.selected[n] = r as u32;
+                n += 1;
             }
-            if n == 0 {
-                continue;
-            }
-            let Scratch {
-                x0,
-                q0,
-                s0,
-                x0g,
-                q0g,
-                s0g,
-                selected,
-                a,
-                b,
-                low,
-                mix,
-                gates,
-                expert_partial,
-                qs,
-                ..
-            } = s;
-            let sel = &selected[..n];
-            if n == c1 - c0 {
-                let input = x0_input(model, x0, q0, s0, c0);
-                expert(
-                    model,
-                    e,
-                    &x0[c0 * d..c1 * d],
-                    input,
-                    n,
-                    &expert_partial[e],
-                    a,
-                    b,
-                    low,
-                    qs,
-                );
-            } else {
-                for (i, &r) in sel.iter().enumerate() {
-                    let r = r as usize;
-                    x0g[i * d..(i + 1) * d].copy_from_slice(&x0[r * d..(r + 1) * d]);
-                    q0g[i * kc..(i + 1) * kc].copy_from_slice(&q0[r * kc..(r + 1) * kc]);
-                    s0g[i] = s0[r];
-                }
-                let input = x0_input(model, x0g, q0g, s0g, 0);
-                expert(
-                    model,
-                    e,
-                    &x0g[..n * d],
-                    input,
-                    n,
-                    &expert_partial[e],
-                    a,
-                    b,
-                    low,
-                    qs,
-                );
-            }
+        }
+        if n == 0 {
+            continue;
+        }
+        let Scratch {
+            x_req,
+            xc,
+            q0,
+            s0,
+            x0c,
+            q0g,
+            s0g,
+            selected,
+            a,
+            b,
+            low,
+            mix,
+            gates,
+            expert_partial,
+            qs,
+            ..
+        } = s;
+        let sel = &selected[..n];
+        // Full x0 rows of the selected rows; their quantized candidate parts too.
+        for (i, &r) in sel.iter().enumerate() {
+            let r = r as usize;
+            x0c[i * d..i * d + dr].copy_from_slice(x_req);
+            x0c[i * d + dr..(i + 1) * d].copy_from_slice(&xc[r * dc..(r + 1) * dc]);
+        }
+        let all = n == c1 - c0;
+        let quantized = if float {
+            None
+        } else if all {
+            Some((&q0[c0 * kc..], &s0[c0..]))
+        } else {
             for (i, &r) in sel.iter().enumerate() {
                 let r = r as usize;
-                let gw = gates[r * e_count + e];
-                for (m, &v) in mix[r * h..(r + 1) * h]
-                    .iter_mut()
-                    .zip(&a[i * h..(i + 1) * h])
-                {
-                    *m += gw * v;
-                }
+                q0g[i * kc..(i + 1) * kc].copy_from_slice(&q0[r * kc..(r + 1) * kc]);
+                s0g[i] = s0[r];
+            }
+            Some((&q0g[..], &s0g[..]))
+        };
+        let first_in = Input::X0Candidate {
+            rows: Rows {
+                data: x0c,
+                stride: d,
+                offset: dr,
+                cols: dc,
+            },
+            quantized,
+        };
+        expert(
+            model,
+            e,
+            &x0c[..n * d],
+            first_in,
+            n,
+            &expert_partial[e],
+            a,
+            b,
+            low,
+            qs,
+        );
+        for (i, &r) in sel.iter().enumerate() {
+            let (r, gw) = (r as usize, gates[r as usize * e_count + e]);
+            let m = &mut mix[(r - c0) * h..(r - c0 + 1) * h];
+            for (m, &v) in m.iter_mut().zip(&a[i * h..(i + 1) * h]) {
+                *m += gw * v;
             }
         }
     }
 }
-
 /// Expert `e` over `rows` rows of `x0` (its first layer reads `first_in`); output in `a`.
 #[allow(clippy::too_many_arguments)]
 fn expert(
@@ -637,9 +668,9 @@ fn expert(
     debug_assert_eq!(w, model.config().expert_width());
 }
 
-/// Group `g`'s tower over batch rows `r0..r1` (whose mixture `experts` computed);
-/// logits into `s.logits`.
-pub(crate) fn head(model: &Model, s: &mut Scratch, g: usize, r0: usize, r1: usize) {
+/// Group `g`'s tower over batch rows `r0..r1` of the chunk starting at `c0` (whose
+/// mixture is in `s.mix`); logits into `s.logits`.
+fn tower(model: &Model, s: &mut Scratch, g: usize, c0: usize, r0: usize, r1: usize) {
     let plan = &model.plan;
     let h = model.config().expert_width();
     let last = plan.tower[g].len() - 1;
@@ -651,31 +682,29 @@ pub(crate) fn head(model: &Model, s: &mut Scratch, g: usize, r0: usize, r1: usiz
         qs,
         ..
     } = s;
-    for (c0, c1) in chunks(r0, r1) {
-        let rows = c1 - c0;
-        let mut w = h;
-        for (k, &layer) in plan.tower[g].iter().enumerate() {
-            let outputs = model.linear(layer).outputs;
-            let y = &mut b[..rows * outputs];
-            let x = if k == 0 {
-                Rows::dense(&mix[c0 * h..c1 * h], h)
-            } else {
-                Rows::dense(a, w)
-            };
-            matmul(
-                model,
-                layer,
-                Part::All,
-                Input::Float(x),
-                rows,
-                Init::Bias,
-                k < last,
-                y,
-                qs,
-            );
-            w = outputs;
-            core::mem::swap(a, b);
-        }
-        logits[c0..c1].copy_from_slice(&a[..rows]);
+    let rows = r1 - r0;
+    let mut w = h;
+    for (k, &layer) in plan.tower[g].iter().enumerate() {
+        let outputs = model.linear(layer).outputs;
+        let y = &mut b[..rows * outputs];
+        let x = if k == 0 {
+            Rows::dense(&mix[(r0 - c0) * h..(r1 - c0) * h], h)
+        } else {
+            Rows::dense(a, w)
+        };
+        matmul(
+            model,
+            layer,
+            Part::All,
+            Input::Float(x),
+            rows,
+            Init::Bias,
+            k < last,
+            y,
+            qs,
+        );
+        w = outputs;
+        core::mem::swap(a, b);
     }
+    logits[r0..r1].copy_from_slice(&a[..rows]);
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::err;
 use crate::error::{Error, Status};
 use crate::features::{encode, Feature, FeatureList};
-use crate::forward::{experts, gate, head, quantize_x0, request_partials, sigmoid, Scratch};
+use crate::forward::{request_partials, score, sigmoid, Scratch};
 use crate::kernels::Kernels;
 use crate::model::Model;
 use crate::spec::Side;
@@ -203,7 +203,6 @@ impl Session {
         }
         let model = &*self.model;
         let cfg = model.config();
-        let (d, dr) = (model.x0_width(), model.request_width());
 
         // Eligible candidates, grouped by head (counting sort keeps index order).
         self.group_start.fill(0);
@@ -241,43 +240,27 @@ impl Session {
             }
         }
 
-        // x0 rows: the request part copied, the candidate part encoded.
+        // Each row's candidate part of x0 (the request part is shared, in x_req).
+        let dc = model.x0_width() - model.request_width();
         for r in 0..rows {
             let i = self.perm[r] as usize;
-            let row = &mut self.s.x0[r * d..(r + 1) * d];
-            row[..dr].copy_from_slice(&self.s.x_req);
+            let row = &mut self.s.xc[r * dc..(r + 1) * dc];
             encode(
                 model,
                 Side::Candidate,
                 candidates.features(i)?,
                 &mut self.seen,
-                &mut row[dr..],
+                row,
                 format_args!("candidate {i}"),
             )?;
         }
-
-        quantize_x0(model, &mut self.s, rows);
-        // Gates first: with top-k masking they decide which experts each row needs.
-        for g in 0..cfg.groups.len() {
-            gate(
-                model,
-                &mut self.s,
-                g,
-                self.group_start[g],
-                self.group_start[g + 1],
-                opts.expert_top_k,
-            );
-        }
-        experts(model, &mut self.s, rows);
-        for g in 0..cfg.groups.len() {
-            head(
-                model,
-                &mut self.s,
-                g,
-                self.group_start[g],
-                self.group_start[g + 1],
-            );
-        }
+        score(
+            model,
+            &mut self.s,
+            rows,
+            &self.group_start,
+            opts.expert_top_k,
+        );
 
         // Calibrate, then order by the objective.
         for r in 0..rows {
