@@ -154,10 +154,9 @@ def main():
         [
             "Measured with `bash benches/peers/run.sh` on:\n\n```\n" + read(a.results, "machine.txt") + "\n```",
             f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(os.path.getmtime(os.path.join(a.results, 'timings.csv'))))}. "
-            "camoe rows ending in `-scalar` use camoe's **scalar reference kernels** (the headline "
-            "for now); rows ending in another tier use the SIMD kernels that are still being written "
-            "(provisional). The table will be re-measured when the SIMD kernels land. Peers are "
-            "called from Python (ORT's per-call floor is in Versions below); camoe from C.",
+            "camoe rows end in the kernel tier they ran: `-scalar` is the scalar reference, the other "
+            "tier is what the library picks on this CPU (the SIMD kernels; the row to compare). "
+            "Peers are called from Python (ORT's per-call floor is in Versions below); camoe from C.",
             "![µs per ranking vs B](peers/results/peers.png)",
             md,
             eff,

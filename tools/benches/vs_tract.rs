@@ -1,0 +1,159 @@
+//! Criterion: camoe against tract on the same model, in one run. The demo architecture
+//! (`ModelConfig::demo()`, seeded weights) is written once as a `.camoe` file (int8 and
+//! f32) and once as NNEF by `camoe export`'s writer; tract runs the NNEF optimized, with
+//! the batch fixed to B. Each camoe iteration is `set_request` + `rank` of B candidates
+//! from raw ids (hashing included); tract gets the rows already hashed and normalized
+//! (its graph starts there, docs/NNEF.md), so the comparison favours tract slightly.
+//!
+//! `cargo bench -p camoe-tools --bench vs_tract`
+
+use std::hint::black_box;
+
+use camoe::hash::{bucket, field_seed, SplitMix};
+use camoe::spec::{FieldKind, ModelSpec, Side};
+use camoe::{
+    write_model, Candidate, Feature, Model, ModelConfig, RankOptions, Session, Value, WriteOptions,
+};
+use camoe_tools::export::{load_runnable, run, write_nnef};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+const BATCHES: [usize; 5] = [1, 10, 50, 200, 1000];
+
+fn features(cfg: &ModelConfig, side: Side, rng: &mut SplitMix) -> Vec<Feature<'static>> {
+    cfg.fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.side == side)
+        .map(|(i, f)| Feature {
+            field: i as u32,
+            value: match f.kind {
+                FieldKind::Categorical { .. } => Value::Id(rng.next_u64()),
+                FieldKind::Dense { mean, std, .. } => Value::Dense(mean + std * rng.normal()),
+            },
+        })
+        .collect()
+}
+
+/// tract's inputs for rows of (request, candidate) features: rows and normalized values.
+fn encode(
+    cfg: &ModelConfig,
+    req: &[Feature<'static>],
+    cands: &[Vec<Feature<'static>>],
+) -> (Vec<Vec<u32>>, Vec<Vec<f32>>) {
+    let (mut cat, mut dense) = (Vec::new(), Vec::new());
+    for i in cfg.x0_order() {
+        let value = |c: &Vec<Feature<'static>>| -> Option<Value<'static>> {
+            req.iter()
+                .chain(c.iter())
+                .find(|f| f.field as usize == i)
+                .map(|f| f.value)
+        };
+        match cfg.fields[i].kind {
+            FieldKind::Categorical { vocab, .. } => cat.push(
+                cands
+                    .iter()
+                    .map(|c| match value(c) {
+                        Some(Value::Id(id)) => {
+                            bucket(id, field_seed(cfg.hash_seed, i as u32), vocab)
+                        }
+                        _ => 0,
+                    })
+                    .collect(),
+            ),
+            FieldKind::Dense { mean, std, clip } => dense.push(
+                cands
+                    .iter()
+                    .map(|c| match value(c) {
+                        Some(Value::Dense(v)) => ((v - mean) / std).clamp(-clip, clip),
+                        _ => 0.0,
+                    })
+                    .collect(),
+            ),
+        }
+    }
+    (cat, dense)
+}
+
+fn bench(c: &mut Criterion) {
+    let cfg = ModelConfig::demo();
+    let spec = ModelSpec::random(cfg.clone(), 2025);
+    let dir = std::env::temp_dir().join(format!("camoe-vs-tract-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let nnef = dir.join("demo.nnef.tgz");
+    write_nnef(&spec, &nnef).unwrap();
+
+    let mut rng = SplitMix(1);
+    let req = features(&cfg, Side::Request, &mut rng);
+    let feats: Vec<Vec<Feature>> = (0..1000)
+        .map(|_| features(&cfg, Side::Candidate, &mut rng))
+        .collect();
+    // One group only, so tract's `logits[:, 0]` is every candidate's head.
+    let task = cfg.tasks.iter().position(|t| t.group == 0).unwrap() as u32;
+    let cands: Vec<Candidate> = feats
+        .iter()
+        .map(|f| Candidate {
+            task,
+            bid: 1.0,
+            features: f,
+        })
+        .collect();
+
+    let mut g = c.benchmark_group("vs_tract");
+    g.sample_size(10);
+    for (name, opts) in [
+        ("camoe_int8", WriteOptions::INT8),
+        ("camoe_f32", WriteOptions::F32),
+    ] {
+        let model = Model::from_bytes(&write_model(&spec, opts).unwrap()).unwrap();
+        let mut session = Session::new(model, 1000).unwrap();
+        let (mut scores, mut order) = (vec![0.0; 1000], vec![0u32; 1000]);
+        for b in BATCHES {
+            g.throughput(Throughput::Elements(b as u64));
+            g.bench_with_input(BenchmarkId::new(name, b), &b, |bench, &b| {
+                bench.iter(|| {
+                    session.set_request(black_box(&req)).unwrap();
+                    session
+                        .rank(
+                            black_box(&cands[..b]),
+                            &RankOptions::default(),
+                            &mut scores,
+                            &mut order,
+                        )
+                        .unwrap()
+                })
+            });
+        }
+    }
+    // tract on the same weights; check it agrees with camoe f32 before timing it.
+    let model = Model::from_bytes(&write_model(&spec, WriteOptions::F32).unwrap()).unwrap();
+    let mut session = Session::new(model, 1000).unwrap();
+    let (mut scores, mut order) = (vec![0.0; 1000], vec![0u32; 1000]);
+    session.set_request(&req).unwrap();
+    session
+        .rank(&cands, &RankOptions::default(), &mut scores, &mut order)
+        .unwrap();
+    let t = &cfg.tasks[task as usize];
+    for b in BATCHES {
+        let runnable = load_runnable(&nnef, b).unwrap();
+        let (cat, dense) = encode(&cfg, &req, &feats[..b]);
+        let logits = run(&cfg, &runnable, &cat, &dense).unwrap();
+        let g_count = cfg.groups.len();
+        for i in 0..b {
+            let p = 1.0 / (1.0 + (-(t.calib_a * logits[i * g_count] + t.calib_b)).exp());
+            assert!(
+                (p - scores[i]).abs() < 1e-4,
+                "tract and camoe disagree at row {i}: {p} vs {}",
+                scores[i]
+            );
+        }
+        g.throughput(Throughput::Elements(b as u64));
+        g.bench_with_input(BenchmarkId::new("tract_f32", b), &b, |bench, _| {
+            bench.iter(|| run(&cfg, &runnable, black_box(&cat), black_box(&dense)).unwrap())
+        });
+    }
+    g.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

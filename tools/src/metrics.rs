@@ -1,0 +1,217 @@
+//! Offline metrics: AUC-PR (average precision), AUC-ROC, log loss, ECE, and the
+//! Platt calibration fit. Definitions are in `models/README.md` ("Metrics").
+
+/// Indices sorted by score, highest first (stable, NaN last).
+fn order_desc(scores: &[f32]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| {
+        scores[b]
+            .partial_cmp(&scores[a])
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    idx
+}
+
+/// Area under the precision-recall curve as average precision:
+/// `AP = Σ_k (R_k − R_{k−1}) · P_k` over the distinct score thresholds, highest
+/// first (tied scores enter together). `NaN` when there is no positive.
+pub fn auc_pr(scores: &[f32], labels: &[f32]) -> f64 {
+    let pos: f64 = labels.iter().map(|&y| (y > 0.5) as u8 as f64).sum();
+    if pos == 0.0 {
+        return f64::NAN;
+    }
+    let idx = order_desc(scores);
+    let (mut tp, mut fp, mut ap) = (0f64, 0f64, 0f64);
+    let mut i = 0;
+    while i < idx.len() {
+        let s = scores[idx[i]];
+        let tp0 = tp;
+        while i < idx.len() && scores[idx[i]] == s {
+            if labels[idx[i]] > 0.5 {
+                tp += 1.0
+            } else {
+                fp += 1.0
+            }
+            i += 1;
+        }
+        ap += (tp - tp0) / pos * (tp / (tp + fp));
+    }
+    ap
+}
+
+/// Area under the ROC curve (probability a random positive outscores a random
+/// negative, ties counting one half). `NaN` if one class is absent.
+pub fn auc_roc(scores: &[f32], labels: &[f32]) -> f64 {
+    let idx = order_desc(scores);
+    let pos: f64 = labels.iter().map(|&y| (y > 0.5) as u8 as f64).sum();
+    let neg = labels.len() as f64 - pos;
+    if pos == 0.0 || neg == 0.0 {
+        return f64::NAN;
+    }
+    // Walk from the top: each negative is outscored by the positives seen before it.
+    let (mut seen_pos, mut wins) = (0f64, 0f64);
+    let mut i = 0;
+    while i < idx.len() {
+        let s = scores[idx[i]];
+        let (mut p, mut n) = (0f64, 0f64);
+        while i < idx.len() && scores[idx[i]] == s {
+            if labels[idx[i]] > 0.5 {
+                p += 1.0
+            } else {
+                n += 1.0
+            }
+            i += 1;
+        }
+        wins += n * (seen_pos + 0.5 * p);
+        seen_pos += p;
+    }
+    wins / (pos * neg)
+}
+
+/// Mean binary cross-entropy, probabilities clipped to [1e-7, 1 − 1e-7].
+pub fn log_loss(p: &[f32], labels: &[f32]) -> f64 {
+    let n = p.len().max(1) as f64;
+    p.iter()
+        .zip(labels)
+        .map(|(&p, &y)| {
+            let p = (p as f64).clamp(1e-7, 1.0 - 1e-7);
+            if y > 0.5 {
+                -p.ln()
+            } else {
+                -(1.0 - p).ln()
+            }
+        })
+        .sum::<f64>()
+        / n
+}
+
+/// Expected calibration error over `bins` equal-count bins of the rows sorted by
+/// predicted probability: `Σ_b (n_b / n) · |mean p_b − mean y_b|`. Equal-count
+/// bins because CTRs crowd into the lowest of equal-width bins.
+pub fn ece(p: &[f32], labels: &[f32], bins: usize) -> f64 {
+    let n = p.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.sort_by(|&a, &b| p[a].partial_cmp(&p[b]).unwrap_or(std::cmp::Ordering::Equal));
+    let mut e = 0f64;
+    for b in 0..bins {
+        let (lo, hi) = (b * n / bins, (b + 1) * n / bins);
+        if hi == lo {
+            continue;
+        }
+        let (mut sp, mut sy) = (0f64, 0f64);
+        for &i in &idx[lo..hi] {
+            sp += p[i] as f64;
+            sy += labels[i] as f64;
+        }
+        let m = (hi - lo) as f64;
+        e += m / n as f64 * (sp / m - sy / m).abs();
+    }
+    e
+}
+
+/// Fits Platt scaling `p = sigmoid(a·z + b)` to logits `z` and labels by Newton's
+/// method on the log loss (with a tiny ridge for stability). Returns (a, b).
+pub fn platt_fit(z: &[f32], y: &[f32]) -> (f32, f32) {
+    if z.is_empty() {
+        return (1.0, 0.0);
+    }
+    let (mut a, mut b) = (1f64, 0f64);
+    let ridge = 1e-6 * z.len() as f64;
+    for _ in 0..50 {
+        let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0f64, 0f64, ridge, 0f64, ridge);
+        for (&zi, &yi) in z.iter().zip(y) {
+            let zi = zi as f64;
+            let p = 1.0 / (1.0 + (-(a * zi + b)).exp());
+            let r = p - yi as f64;
+            ga += r * zi;
+            gb += r;
+            let w = (p * (1.0 - p)).max(1e-12);
+            haa += w * zi * zi;
+            hab += w * zi;
+            hbb += w;
+        }
+        ga += ridge * (a - 1.0);
+        gb += ridge * b;
+        let det = haa * hbb - hab * hab;
+        if det.abs() < 1e-18 {
+            break;
+        }
+        let da = (hbb * ga - hab * gb) / det;
+        let db = (haa * gb - hab * ga) / det;
+        a -= da;
+        b -= db;
+        if da.abs() < 1e-9 && db.abs() < 1e-9 {
+            break;
+        }
+    }
+    (a as f32, b as f32)
+}
+
+pub fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_pr_hand_computed() {
+        // Sorted: 0.9(+) 0.8(-) 0.7(+) 0.1(-): AP = 1/2·1 + 1/2·2/3 = 5/6.
+        let s = [0.1, 0.9, 0.7, 0.8];
+        let y = [0.0, 1.0, 1.0, 0.0];
+        assert!((auc_pr(&s, &y) - 5.0 / 6.0).abs() < 1e-12);
+        // Perfect ranking: 1. Worst: positives last.
+        assert!((auc_pr(&[0.9, 0.8, 0.1], &[1.0, 1.0, 0.0]) - 1.0).abs() < 1e-12);
+        // 0.9(-) 0.8(-) 0.1(+): AP = 1 · 1/3.
+        assert!((auc_pr(&[0.9, 0.8, 0.1], &[0.0, 0.0, 1.0]) - 1.0 / 3.0).abs() < 1e-12);
+        // Ties enter together: all tied, 1 positive in 4 → precision 1/4.
+        assert!((auc_pr(&[0.5; 4], &[0.0, 1.0, 0.0, 0.0]) - 0.25).abs() < 1e-12);
+        assert!(auc_pr(&[0.5, 0.2], &[0.0, 0.0]).is_nan());
+    }
+
+    #[test]
+    fn auc_roc_hand_computed() {
+        let s = [0.1, 0.9, 0.7, 0.8];
+        let y = [0.0, 1.0, 1.0, 0.0];
+        // Pairs (pos, neg): (0.9,0.1) (0.9,0.8) (0.7,0.1) win, (0.7,0.8) loses → 3/4.
+        assert!((auc_roc(&s, &y) - 0.75).abs() < 1e-12);
+        assert!((auc_roc(&[0.5, 0.5], &[1.0, 0.0]) - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn ece_and_log_loss_hand_computed() {
+        // Two bins of two rows: [0.1, 0.2] with labels [0, 1] → |0.15 − 0.5| = 0.35;
+        // [0.6, 0.8] with labels [1, 1] → |0.7 − 1| = 0.3. ECE = (0.35 + 0.3) / 2.
+        let p = [0.8, 0.1, 0.6, 0.2];
+        let y = [1.0, 0.0, 1.0, 1.0];
+        assert!((ece(&p, &y, 2) - 0.325).abs() < 1e-6);
+        // One bin: |mean p − mean y| = |0.425 − 0.75|.
+        assert!((ece(&p, &y, 1) - 0.325).abs() < 1e-6);
+        // A perfectly calibrated constant predictor.
+        assert!(ece(&[0.25; 8], &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0], 2) < 1e-9);
+        let ll = log_loss(&[0.5, 0.9], &[1.0, 0.0]);
+        assert!((ll - (2f64.ln() + 10f64.ln()) / 2.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn platt_recovers_a_known_scaling() {
+        // Labels drawn from sigmoid(2z − 1): the fit finds a ≈ 2, b ≈ −1.
+        let mut rng = camoe::hash::SplitMix(5);
+        let mut z = Vec::new();
+        let mut y = Vec::new();
+        for _ in 0..50_000 {
+            let zi = rng.normal() * 1.5;
+            z.push(zi);
+            y.push((rng.uniform() < sigmoid(2.0 * zi - 1.0)) as u8 as f32);
+        }
+        let (a, b) = platt_fit(&z, &y);
+        assert!(
+            (a - 2.0).abs() < 0.1 && (b + 1.0).abs() < 0.1,
+            "a {a} b {b}"
+        );
+    }
+}
