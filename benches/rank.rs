@@ -85,7 +85,7 @@ fn bench(c: &mut Criterion) {
                     session
                         .rank(
                             black_box(&cands[..b]),
-                            &RankOptions::default(),
+                            &rank_opts,
                             &mut scores,
                             &mut order,
                         )
