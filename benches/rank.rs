@@ -83,12 +83,7 @@ fn bench(c: &mut Criterion) {
                 bench.iter(|| {
                     session.set_request(black_box(&req)).unwrap();
                     session
-                        .rank(
-                            black_box(&cands[..b]),
-                            &rank_opts,
-                            &mut scores,
-                            &mut order,
-                        )
+                        .rank(black_box(&cands[..b]), &rank_opts, &mut scores, &mut order)
                         .unwrap()
                 })
             });
