@@ -846,24 +846,9 @@ fn random_requests_agree_between_front_doors() {
             CAbi.session(&cm, 16).unwrap(),
         );
         let req = random_side(&spec.config, Side::Request, &mut rng);
-        let cands: Vec<_> = (0..16)
-            .map(|_| {
-                (
-                    rng.below(5) as u32,
-                    random_side(&spec.config, Side::Candidate, &mut rng),
-                )
-            })
-            .collect();
-        let feats: Vec<_> = cands.iter().map(|(_, f)| borrow(f)).collect();
-        let list: Vec<_> = cands
-            .iter()
-            .zip(&feats)
-            .map(|((t, _), f)| Candidate {
-                task: *t,
-                bid: 1.0,
-                features: f,
-            })
-            .collect();
+        let cands = random_candidates(&spec.config, 16, 5, &mut rng);
+        let feats = borrow_candidates(&cands);
+        let list = candidate_list(&feats);
         RustApi.set_request(&mut rs, &borrow(&req)).unwrap();
         CAbi.set_request(&mut cs, &borrow(&req)).unwrap();
         let (mut a, mut b, mut oa, mut ob) =

@@ -7,7 +7,7 @@ mod common;
 use camoe::hash::SplitMix;
 use camoe::kernels::{generic, kernels, kernels_for, PackedI8, Tier};
 use camoe::spec::{ModelSpec, Side};
-use camoe::{write_model, Candidate, Model, ModelConfig, RankOptions, Session, WriteOptions};
+use camoe::{write_model, Model, ModelConfig, RankOptions, Session, WriteOptions};
 use common::*;
 
 fn tiers() -> Vec<Tier> {
@@ -115,24 +115,10 @@ fn rankings_agree_across_tiers() {
             let model = Model::from_bytes(&write_model(&spec, opts).unwrap()).unwrap();
             let mut rng = SplitMix(9);
             let req = random_side(&spec.config, Side::Request, &mut rng);
-            let cands: Vec<_> = (0..37)
-                .map(|_| {
-                    (
-                        rng.below(spec.config.tasks.len() as u64) as u32,
-                        random_side(&spec.config, Side::Candidate, &mut rng),
-                    )
-                })
-                .collect();
-            let feats: Vec<_> = cands.iter().map(|(_, f)| borrow(f)).collect();
-            let list: Vec<_> = cands
-                .iter()
-                .zip(&feats)
-                .map(|((t, _), f)| Candidate {
-                    task: *t,
-                    bid: 1.0,
-                    features: f,
-                })
-                .collect();
+            let cands =
+                random_candidates(&spec.config, 37, spec.config.tasks.len() as u64, &mut rng);
+            let feats = borrow_candidates(&cands);
+            let list = candidate_list(&feats);
             let run = |tier| {
                 let mut s =
                     Session::with_kernels(model.clone(), 40, kernels_for(tier).unwrap()).unwrap();

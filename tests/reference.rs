@@ -23,24 +23,10 @@ fn max_error_top_k(opts: WriteOptions, top_k: usize) -> f32 {
         for _ in 0..4 {
             let req = random_side(&spec.config, Side::Request, &mut rng);
             let n = 1 + rng.below(130) as usize;
-            let cands: Vec<_> = (0..n)
-                .map(|_| {
-                    (
-                        rng.below(spec.config.tasks.len() as u64) as u32,
-                        random_side(&spec.config, Side::Candidate, &mut rng),
-                    )
-                })
-                .collect();
-            let feats: Vec<_> = cands.iter().map(|(_, f)| borrow(f)).collect();
-            let list: Vec<_> = cands
-                .iter()
-                .zip(&feats)
-                .map(|((t, _), f)| Candidate {
-                    task: *t,
-                    bid: 1.0,
-                    features: f,
-                })
-                .collect();
+            let cands =
+                random_candidates(&spec.config, n, spec.config.tasks.len() as u64, &mut rng);
+            let feats = borrow_candidates(&cands);
+            let list = candidate_list(&feats);
             session.set_request(&borrow(&req)).unwrap();
             let (mut scores, mut order) = (vec![0.0; n], vec![0; n]);
             assert_eq!(

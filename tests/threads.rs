@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use camoe::hash::SplitMix;
 use camoe::spec::{ModelSpec, Side};
-use camoe::{write_model, Candidate, Model, ModelConfig, RankOptions, Session, WriteOptions};
+use camoe::{write_model, Model, ModelConfig, RankOptions, Session, WriteOptions};
 use common::*;
 
 fn rank_all(
@@ -18,16 +18,8 @@ fn rank_all(
     requests
         .iter()
         .map(|(req, cands)| {
-            let feats: Vec<_> = cands.iter().map(|(_, f)| borrow(f)).collect();
-            let list: Vec<_> = cands
-                .iter()
-                .zip(&feats)
-                .map(|((t, _), f)| Candidate {
-                    task: *t,
-                    bid: 1.0,
-                    features: f,
-                })
-                .collect();
+            let feats = borrow_candidates(&cands);
+            let list = candidate_list(&feats);
             session.set_request(&borrow(req)).unwrap();
             let (mut s, mut o) = (vec![0.0f32; list.len()], vec![0; list.len()]);
             session
@@ -47,14 +39,7 @@ fn threads_match_one_thread_bit_for_bit() {
         let requests: Vec<_> = (0..12)
             .map(|_| {
                 let req = random_side(&spec.config, Side::Request, &mut rng);
-                let cands = (0..64)
-                    .map(|_| {
-                        (
-                            rng.below(7) as u32,
-                            random_side(&spec.config, Side::Candidate, &mut rng),
-                        )
-                    })
-                    .collect();
+                let cands = random_candidates(&spec.config, 64, 7, &mut rng);
                 (req, cands)
             })
             .collect();

@@ -7,7 +7,7 @@ use camoe::hash::{bucket, field_seed, hash_bytes, SplitMix};
 use camoe::spec::{
     Architecture, FieldKind, FieldSpec, Missing, ModelConfig, ModelSpec, Side, TaskSpec,
 };
-use camoe::{Feature, Value};
+use camoe::{Candidate, Feature, Value};
 
 /// A small config; `rank` 0 = full-rank cross.
 pub fn tiny_config(
@@ -126,6 +126,39 @@ pub fn random_side(cfg: &ModelConfig, side: Side, rng: &mut SplitMix) -> Vec<(u3
         v.swap(i, rng.below(i as u64 + 1) as usize);
     }
     v
+}
+
+/// `n` random candidates: a task below `tasks` and candidate-side values each.
+pub fn random_candidates(
+    cfg: &ModelConfig,
+    n: usize,
+    tasks: u64,
+    rng: &mut SplitMix,
+) -> Vec<(u32, Vec<(u32, Owned)>)> {
+    (0..n)
+        .map(|_| {
+            (
+                rng.below(tasks) as u32,
+                random_side(cfg, Side::Candidate, rng),
+            )
+        })
+        .collect()
+}
+
+/// Borrowed features of each candidate (what `candidate_list` points into).
+pub fn borrow_candidates(c: &[(u32, Vec<(u32, Owned)>)]) -> Vec<(u32, Vec<Feature<'_>>)> {
+    c.iter().map(|(t, f)| (*t, borrow(f))).collect()
+}
+
+/// The candidates as the ranking API takes them (bid 1).
+pub fn candidate_list<'a>(c: &'a [(u32, Vec<Feature<'a>>)]) -> Vec<Candidate<'a>> {
+    c.iter()
+        .map(|(t, f)| Candidate {
+            task: *t,
+            bid: 1.0,
+            features: f,
+        })
+        .collect()
 }
 
 /// x0 straight from the definition: request fields then candidate fields, schema order.
