@@ -41,6 +41,26 @@ pub struct FieldSpec {
 }
 
 impl FieldSpec {
+    /// A categorical field whose missing values use row 0.
+    pub fn categorical(name: &str, side: Side, vocab: u32, dim: u32) -> FieldSpec {
+        FieldSpec {
+            name: name.into(),
+            side,
+            kind: FieldKind::Categorical { vocab, dim },
+            missing: Missing::UseDefault,
+        }
+    }
+
+    /// A dense field whose missing values use the mean.
+    pub fn dense(name: &str, side: Side, mean: f32, std: f32, clip: f32) -> FieldSpec {
+        FieldSpec {
+            name: name.into(),
+            side,
+            kind: FieldKind::Dense { mean, std, clip },
+            missing: Missing::UseDefault,
+        }
+    }
+
     /// Width of this field's slice of x0.
     pub fn width(&self) -> usize {
         match self.kind {
@@ -60,6 +80,19 @@ pub struct TaskSpec {
     /// Platt calibration: `p = sigmoid(a * logit + b)`.
     pub calib_a: f32,
     pub calib_b: f32,
+}
+
+impl TaskSpec {
+    /// A task with identity calibration (`a = 1`, `b = 0`).
+    pub fn new(name: &str, format: u32, group: u32) -> TaskSpec {
+        TaskSpec {
+            name: name.into(),
+            format,
+            group,
+            calib_a: 1.0,
+            calib_b: 0.0,
+        }
+    }
 }
 
 /// Shape of the expert pool and heads; every size comes from here.
@@ -245,22 +278,8 @@ impl ModelConfig {
     /// (`camoe simulate`), seven placements over three formats, two modality groups
     /// (audio+display, video), 8 experts of 2 full-rank cross layers and an MLP.
     pub fn demo() -> ModelConfig {
-        let cat = |name: &str, side, vocab, dim| FieldSpec {
-            name: name.into(),
-            side,
-            kind: FieldKind::Categorical { vocab, dim },
-            missing: Missing::UseDefault,
-        };
-        let dense = |name: &str, side, mean, std| FieldSpec {
-            name: name.into(),
-            side,
-            kind: FieldKind::Dense {
-                mean,
-                std,
-                clip: 8.0,
-            },
-            missing: Missing::UseDefault,
-        };
+        let cat = FieldSpec::categorical;
+        let dense = |name: &str, side, mean, std| FieldSpec::dense(name, side, mean, std, 8.0);
         use Side::{Candidate as C, Request as R};
         let fields = vec![
             cat("user_id", R, 16384, 16),
@@ -280,13 +299,7 @@ impl ModelConfig {
             dense("creative_seconds", C, 20.0, 10.0),
             cat("has_companion", C, 3, 2),
         ];
-        let task = |name: &str, format, group| TaskSpec {
-            name: name.into(),
-            format,
-            group,
-            calib_a: 1.0,
-            calib_b: 0.0,
-        };
+        let task = TaskSpec::new;
         ModelConfig {
             name: "camoe-demo".into(),
             hash_seed: 0x00ca_50e0_0000_0001,

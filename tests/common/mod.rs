@@ -18,22 +18,8 @@ pub fn tiny_config(
     mlp: &[u32],
     tower: &[u32],
 ) -> ModelConfig {
-    let cat = |n: &str, side, vocab, dim| FieldSpec {
-        name: n.into(),
-        side,
-        kind: FieldKind::Categorical { vocab, dim },
-        missing: Missing::UseDefault,
-    };
-    let dense = |n: &str, side| FieldSpec {
-        name: n.into(),
-        side,
-        kind: FieldKind::Dense {
-            mean: 1.0,
-            std: 2.0,
-            clip: 3.0,
-        },
-        missing: Missing::UseDefault,
-    };
+    let cat = FieldSpec::categorical;
+    let dense = |n: &str, side| FieldSpec::dense(n, side, 1.0, 2.0, 3.0);
     let fields = vec![
         cat("user", Side::Request, 50, 4),
         dense("minutes", Side::Request),

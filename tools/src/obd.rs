@@ -14,12 +14,7 @@ pub const POLICIES: [&str; 2] = ["random", "bts"];
 /// The schema of the converted data: campaigns `all` (group 0) and the
 /// gender-targeted `men`, `women` (group 1).
 pub fn config() -> ModelConfig {
-    let cat = |name: &str, side, vocab, dim| FieldSpec {
-        name: name.into(),
-        side,
-        kind: FieldKind::Categorical { vocab, dim },
-        missing: Missing::UseDefault,
-    };
+    let cat = FieldSpec::categorical;
     use Side::{Candidate as C, Request as R};
     let fields = vec![
         cat("policy", R, 4, 2),
@@ -30,27 +25,12 @@ pub fn config() -> ModelConfig {
         cat("hour_of_day", R, 32, 4),
         cat("item_id", C, 256, 8),
         cat("position", C, 4, 2),
-        FieldSpec {
-            name: "item_feature_0".into(),
-            side: C,
-            kind: FieldKind::Dense {
-                mean: 0.0,
-                std: 1.0,
-                clip: 8.0,
-            },
-            missing: Missing::UseDefault,
-        },
+        FieldSpec::dense("item_feature_0", C, 0.0, 1.0, 8.0),
         cat("item_feature_1", C, 64, 4),
         cat("item_feature_2", C, 64, 4),
         cat("item_feature_3", C, 64, 4),
     ];
-    let task = |name: &str, format, group| TaskSpec {
-        name: name.into(),
-        format,
-        group,
-        calib_a: 1.0,
-        calib_b: 0.0,
-    };
+    let task = TaskSpec::new;
     ModelConfig {
         name: "camoe-obd".into(),
         hash_seed: 0x00ca_50e0_0000_0b0d,

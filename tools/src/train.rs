@@ -577,36 +577,26 @@ mod tests {
         let probe = Batch::new(&ds, &(0..32).collect::<Vec<_>>(), &dev).unwrap();
         // Tower parameters of the video head: compare logits with experts frozen is
         // not possible (experts are shared), so compare the head's parameters.
-        let before: Vec<Vec<f32>> = net
-            .tower_w
-            .iter()
-            .chain(&net.tower_b)
-            .map(|w| {
-                w.as_tensor()
-                    .get(1)
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1()
-                    .unwrap()
-            })
-            .collect();
+        // The video group's (index 1) tower weights and biases.
+        let video_head = |net: &Net| -> Vec<Vec<f32>> {
+            net.tower_w
+                .iter()
+                .chain(&net.tower_b)
+                .map(|w| {
+                    w.as_tensor()
+                        .get(1)
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1()
+                        .unwrap()
+                })
+                .collect()
+        };
+        let before = video_head(&net);
         let l = loss(&net, &ds, &audio, &own, true, &dev).unwrap();
         opt.step(&l.backward().unwrap()).unwrap();
-        let after: Vec<Vec<f32>> = net
-            .tower_w
-            .iter()
-            .chain(&net.tower_b)
-            .map(|w| {
-                w.as_tensor()
-                    .get(1)
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1()
-                    .unwrap()
-            })
-            .collect();
+        let after = video_head(&net);
         assert_eq!(before, after);
         let _ = net.logits(&probe).unwrap();
     }

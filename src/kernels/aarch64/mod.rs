@@ -54,21 +54,22 @@ impl Isa for Neon {
     }
 }
 
+/// dotprod: NEON's layout and loads, with `sdot` for the multiply-accumulate.
 struct Dotprod;
 impl Isa for Dotprod {
     type V = int32x4_t;
     const LANES: usize = 4;
     #[inline(always)]
     unsafe fn zero() -> int32x4_t {
-        unsafe { vdupq_n_s32(0) }
+        unsafe { <Neon as Isa>::zero() }
     }
     #[inline(always)]
     unsafe fn prep(x4: u32) -> int32x4_t {
-        unsafe { vreinterpretq_s32_u32(vdupq_n_u32(x4)) }
+        unsafe { <Neon as Isa>::prep(x4) }
     }
     #[inline(always)]
     unsafe fn load(p: *const i8) -> int32x4_t {
-        unsafe { vreinterpretq_s32_s8(vld1q_s8(p)) }
+        unsafe { <Neon as Isa>::load(p) }
     }
     #[inline(always)]
     unsafe fn dot(acc: int32x4_t, x: int32x4_t, w: int32x4_t) -> int32x4_t {
@@ -81,8 +82,8 @@ impl Isa for Dotprod {
         acc
     }
     #[inline(always)]
-    unsafe fn finish(acc: int32x4_t, _rowsum: *const i32, out: *mut i32) {
-        unsafe { vst1q_s32(out, acc) }
+    unsafe fn finish(acc: int32x4_t, rowsum: *const i32, out: *mut i32) {
+        unsafe { <Neon as Isa>::finish(acc, rowsum, out) }
     }
 }
 
