@@ -286,3 +286,85 @@ pub fn obd(m: &Args) -> Res {
     );
     Ok(())
 }
+
+pub fn convert(m: &Args) -> Res {
+    use camoe_tools::convert::{self, Budget, Mode, Sample, Table};
+    let nnef = PathBuf::from(
+        m.get("model")
+            .ok_or("usage: camoe convert MODEL.nnef.tgz --mode int8|f16|f32 -o OUT.camoe")?,
+    );
+    let mode = Mode::parse(m.get("mode").ok_or("--mode int8|f16|f32 required")?)?;
+    let dry = m.contains_key("dry-run");
+    let out = m.get("out").map(PathBuf::from);
+    if out.is_none() && !dry {
+        return Err("-o OUT.camoe required (or --dry-run to verify only)".into());
+    }
+    let expert_top_k = get(m, "expert-top-k", 0usize);
+    if expert_top_k > 0 && !dry {
+        return Err("--expert-top-k measures masking against the float model; it needs --dry-run (the file does not depend on it)".into());
+    }
+    let cfg_path = match m.get("config") {
+        Some(c) => PathBuf::from(c),
+        None => {
+            let s = nnef.display().to_string();
+            let stem = s
+                .strip_suffix(".nnef.tgz")
+                .or(s.strip_suffix(".tgz"))
+                .unwrap_or(&s);
+            PathBuf::from(format!("{stem}.config.json"))
+        }
+    };
+    let cfg = config::read(&cfg_path)?;
+    let embeddings = m
+        .get("embeddings")
+        .map(|s| convert::parse_dtype(s))
+        .transpose()?;
+    let d = Sample::default();
+    let mut sample = Sample {
+        rows: get(m, "rows", d.rows),
+        requests: get(m, "requests", d.requests),
+        candidates: get(m, "candidates", d.candidates),
+        seed: get(m, "seed", d.seed),
+        expert_top_k,
+    };
+    let table = match m.get("data") {
+        Some(p) => {
+            let rows = get(m, "rows", 50_000usize);
+            sample.rows = rows;
+            Table::read_csv(&cfg, Path::new(p), rows)?
+        }
+        None => Table::generate(&cfg, sample.rows.max(1), sample.seed),
+    };
+    let t0 = std::time::Instant::now();
+    let progress = |s: &str| eprintln!("[{:6.1}s] {s}", t0.elapsed().as_secs_f64());
+    let (bytes, rep) = convert::convert(
+        &nnef,
+        &cfg,
+        mode,
+        embeddings,
+        &table,
+        &sample,
+        &Budget::default(),
+        &progress,
+    )?;
+    rep.print(&mut std::io::stdout())?;
+    if let Some(j) = m.get("json") {
+        std::fs::write(j, serde_json::to_string_pretty(&rep.to_json())? + "\n")?;
+    }
+    if !rep.failures.is_empty() {
+        return Err(format!(
+            "{} mode is over its parity budget ({}); nothing written",
+            mode.name(),
+            rep.failures.join("; ")
+        )
+        .into());
+    }
+    if let Some(out) = out.filter(|_| !dry) {
+        // Written whole under a temporary name, then renamed: never a partial file.
+        let tmp = PathBuf::from(format!("{}.tmp-{}", out.display(), std::process::id()));
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::rename(&tmp, &out)?;
+        progress(&format!("wrote {} ({} bytes)", out.display(), bytes.len()));
+    }
+    Ok(())
+}

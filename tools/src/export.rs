@@ -73,43 +73,31 @@ pub fn build_graph(spec: &ModelSpec) -> TractResult<TypedModel> {
     let x0 = m.wire_node("x0", TypedConcat::new(1), &parts)?[0];
     let a = &cfg.arch;
     let mut li = spec.linears.iter();
+    // The contract's layer names, in the same order as `spec.linears`.
+    let names = crate::convert::linear_names(cfg);
+    let mut ni = names.iter();
     let mut experts = Vec::new();
     for e in 0..a.experts as usize {
         let mut x = x0;
         for l in 0..a.cross_layers as usize {
             let y = if a.cross_rank == 0 {
-                linear(
-                    &mut m,
-                    &format!("expert{e}_cross{l}"),
-                    x,
-                    li.next().unwrap(),
-                )?
+                linear(&mut m, ni.next().unwrap(), x, li.next().unwrap())?
             } else {
-                let v = linear(
-                    &mut m,
-                    &format!("expert{e}_cross{l}_v"),
-                    x,
-                    li.next().unwrap(),
-                )?;
-                linear(
-                    &mut m,
-                    &format!("expert{e}_cross{l}_u"),
-                    v,
-                    li.next().unwrap(),
-                )?
+                let v = linear(&mut m, ni.next().unwrap(), x, li.next().unwrap())?;
+                linear(&mut m, ni.next().unwrap(), v, li.next().unwrap())?
             };
             let p = m.wire_node(format!("expert{e}_cross{l}_x0mul"), math::mul(), &[x0, y])?[0];
             x = m.wire_node(format!("expert{e}_cross{l}_residual"), math::add(), &[p, x])?[0];
         }
         for k in 0..a.expert_mlp.len() {
-            let y = linear(&mut m, &format!("expert{e}_mlp{k}"), x, li.next().unwrap())?;
+            let y = linear(&mut m, ni.next().unwrap(), x, li.next().unwrap())?;
             x = relu(&mut m, &format!("expert{e}_mlp{k}"), y)?;
         }
         experts.push(x);
     }
     let mut logits = Vec::new();
     for g in 0..cfg.groups.len() {
-        let z = linear(&mut m, &format!("group{g}_gate"), x0, li.next().unwrap())?;
+        let z = linear(&mut m, ni.next().unwrap(), x0, li.next().unwrap())?;
         let sm = Softmax {
             axes: tvec![1],
             quant_output_dt: None,
@@ -131,17 +119,14 @@ pub fn build_graph(spec: &ModelSpec) -> TractResult<TypedModel> {
         }
         let mut h = h.unwrap();
         for k in 0..a.tower.len() {
-            let y = linear(&mut m, &format!("group{g}_tower{k}"), h, li.next().unwrap())?;
+            let y = linear(&mut m, ni.next().unwrap(), h, li.next().unwrap())?;
             h = relu(&mut m, &format!("group{g}_tower{k}"), y)?;
         }
-        logits.push(linear(
-            &mut m,
-            &format!("group{g}_out"),
-            h,
-            li.next().unwrap(),
-        )?);
+        logits.push(linear(&mut m, ni.next().unwrap(), h, li.next().unwrap())?);
     }
     let out = if logits.len() == 1 {
+        // One group: its head is the output; the contract names it `logits`.
+        m.node_mut(logits[0].node).name = "logits".into();
         logits[0]
     } else {
         m.wire_node("logits", TypedConcat::new(1), &logits)?[0]

@@ -2,6 +2,7 @@
 //! the CAMoE trainer and its baselines (candle), metrics, and NNEF export (tract).
 
 pub mod config;
+pub mod convert;
 pub mod data;
 pub mod export;
 pub mod metrics;

@@ -14,7 +14,10 @@ fn usage() -> ! {
          \x20 eval     --model PREFIX --data DIR [--split test] [--json OUT]\n\
          \x20 export   --model PREFIX --out PREFIX2 [--data DIR]   (writes PREFIX2.nnef.tgz + PREFIX2.config.json)\n\
          \x20 ablate   --data DIR [--variants a,b,..] [--json OUT] [train options]\n\
-         \x20 obd      --obd DIR --out DIR   (Open Bandit Dataset CSVs → camoe CSV splits + config)"
+         \x20 obd      --obd DIR --out DIR   (Open Bandit Dataset CSVs → camoe CSV splits + config)\n\
+         \x20 convert  MODEL.nnef.tgz --mode int8|f16|f32 -o MODEL.camoe [--config MODEL.config.json]\n\
+         \x20          [--data TEST.csv] [--rows N] [--requests 200] [--candidates 50] [--seed 1]\n\
+         \x20          [--embeddings int8|f16|f32] [--json REPORT.json] [--expert-top-k K --dry-run]"
     );
     std::process::exit(2)
 }
@@ -54,7 +57,21 @@ fn main() {
     if args.len() < 2 {
         usage();
     }
-    let m = parse_args(&args[2..]);
+    let rest: Vec<String> = if args[1] == "convert" {
+        // `convert MODEL.nnef.tgz ... -o OUT`: a positional model and `-o`.
+        args[2..]
+            .iter()
+            .enumerate()
+            .flat_map(|(i, a)| match a.as_str() {
+                "-o" => vec!["--out".to_string()],
+                _ if i == 0 && !a.starts_with('-') => vec!["--model".to_string(), a.clone()],
+                _ => vec![a.clone()],
+            })
+            .collect()
+    } else {
+        args[2..].to_vec()
+    };
+    let m = parse_args(&rest);
     let r = match args[1].as_str() {
         "simulate" => cmd_simulate(&m),
         "train" => cmd::train(&m),
@@ -62,6 +79,7 @@ fn main() {
         "export" => cmd::export(&m),
         "ablate" => cmd::ablate(&m),
         "obd" => cmd::obd(&m),
+        "convert" => cmd::convert(&m),
         _ => usage(),
     };
     if let Err(e) = r {

@@ -3,7 +3,7 @@
 //! Each campaign becomes a task (and a "format" for per-format metrics); the
 //! logging policy becomes a request field. Converts to the trainer's CSV layout.
 
-use camoe::spec::{Architecture, FieldKind, FieldSpec, Missing, ModelConfig, Side, TaskSpec};
+use camoe::spec::{Architecture, FieldSpec, ModelConfig, Side, TaskSpec};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
