@@ -39,6 +39,9 @@ step "Rust tests (runtime), once per kernel tier this CPU has"
 cargo build --profile ci --bin camoe-rank --quiet
 tiers=$(target/ci/camoe-rank --list-tiers)
 echo "tiers: $tiers"
+step "main job (README): rank the sample request with the shipped int8 model"
+target/ci/camoe-rank models/camoe-demo.camoe models/sample-request.txt | tee /tmp/camoe-main-job.txt
+test "$(grep -cE '^ +[0-9]+ +[0-9]+ ' /tmp/camoe-main-job.txt)" -eq 12 || { echo "the main job did not rank 12 candidates"; exit 1; }
 for tier in $tiers; do
     step "Rust tests at CAMOE_KERNEL_TIER=$tier"
     CAMOE_KERNEL_TIER=$tier cargo test --profile ci -p camoe
@@ -77,7 +80,7 @@ else
     skipped=$((skipped + 1))
 fi
 
-step "tools tests (simulator, trainer, export)"
+step "tools tests (simulator, trainer, export, convert)"
 cargo test --profile ci -p camoe-tools
 
 step "summary"

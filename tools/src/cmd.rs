@@ -337,15 +337,14 @@ pub fn convert(m: &Args) -> Res {
     };
     let t0 = std::time::Instant::now();
     let progress = |s: &str| eprintln!("[{:6.1}s] {s}", t0.elapsed().as_secs_f64());
+    let b = Budget::default();
+    let budget = Budget {
+        f32_max_dp: get(m, "max-dp", b.f32_max_dp),
+        auc_pr: get(m, "max-auc-pr-delta", b.auc_pr),
+        top10: get(m, "min-top10", b.top10),
+    };
     let (bytes, rep) = convert::convert(
-        &nnef,
-        &cfg,
-        mode,
-        embeddings,
-        &table,
-        &sample,
-        &Budget::default(),
-        &progress,
+        &nnef, &cfg, mode, embeddings, &table, &sample, &budget, &progress,
     )?;
     rep.print(&mut std::io::stdout())?;
     if let Some(j) = m.get("json") {

@@ -17,7 +17,8 @@ fn usage() -> ! {
          \x20 obd      --obd DIR --out DIR   (Open Bandit Dataset CSVs → camoe CSV splits + config)\n\
          \x20 convert  MODEL.nnef.tgz --mode int8|f16|f32 -o MODEL.camoe [--config MODEL.config.json]\n\
          \x20          [--data TEST.csv] [--rows N] [--requests 200] [--candidates 50] [--seed 1]\n\
-         \x20          [--embeddings int8|f16|f32] [--json REPORT.json] [--expert-top-k K --dry-run]"
+         \x20          [--embeddings int8|f16|f32] [--json REPORT.json] [--expert-top-k K --dry-run]\n\
+         \x20          [--max-dp 1e-5] [--max-auc-pr-delta 0.002] [--min-top10 0.95]   (the budget)"
     );
     std::process::exit(2)
 }
