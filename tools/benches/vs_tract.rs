@@ -1,7 +1,8 @@
-//! Criterion: camoe against tract on the same model, in one run. The demo architecture
-//! (`ModelConfig::demo()`, seeded weights) is written once as a `.camoe` file (int8 and
-//! f32) and once as NNEF by `camoe export`'s writer; tract runs the NNEF optimized, with
-//! the batch fixed to B. Each camoe iteration is `set_request` + `rank` of B candidates
+//! Criterion: camoe against tract on the same model, in one run: the shipped demo model.
+//! tract runs `models/camoe-demo.nnef.tgz` optimized, with the batch fixed to B; camoe
+//! runs `models/camoe-demo.camoe` (int8, also with expert masking to the top 2 of 8) and
+//! `models/camoe-demo.f16.camoe` (both written by `camoe convert` from that NNEF), and
+//! the same NNEF converted to f32 in memory. Each camoe iteration is `set_request` + `rank` of B candidates
 //! from raw ids (hashing included); tract gets the rows already hashed and normalized
 //! (its graph starts there, docs/NNEF.md), so the comparison favours tract slightly.
 //!
@@ -10,12 +11,14 @@
 use std::hint::black_box;
 
 use camoe::hash::{bucket, field_seed, SplitMix};
-use camoe::spec::{FieldKind, ModelSpec, Side};
+use camoe::spec::{FieldKind, Side};
 use camoe::{
     write_model, Candidate, Feature, Model, ModelConfig, RankOptions, Session, Value, WriteOptions,
 };
-use camoe_tools::export::{load_runnable, run, write_nnef};
+use camoe_tools::convert::read_nnef;
+use camoe_tools::export::{load_runnable, run};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::path::Path;
 
 const BATCHES: [usize; 5] = [1, 10, 50, 200, 1000];
 
@@ -75,12 +78,12 @@ fn encode(
 }
 
 fn bench(c: &mut Criterion) {
-    let cfg = ModelConfig::demo();
-    let spec = ModelSpec::random(cfg.clone(), 2025);
-    let dir = std::env::temp_dir().join(format!("camoe-vs-tract-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let nnef = dir.join("demo.nnef.tgz");
-    write_nnef(&spec, &nnef).unwrap();
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let nnef = models.join("camoe-demo.nnef.tgz");
+    let cfg = camoe_tools::config::read(&models.join("camoe-demo.config.json")).unwrap();
+    let spec = read_nnef(&nnef, &cfg).unwrap();
+    let file = |name: &str| std::fs::read(models.join(name)).unwrap();
+    let f32_bytes = write_model(&spec, WriteOptions::F32).unwrap();
 
     let mut rng = SplitMix(1);
     let req = features(&cfg, Side::Request, &mut rng);
@@ -100,11 +103,25 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("vs_tract");
     g.sample_size(10);
-    for (name, opts) in [
-        ("camoe_int8", WriteOptions::INT8),
-        ("camoe_f32", WriteOptions::F32),
+    let top2 = RankOptions {
+        expert_top_k: 2,
+        ..RankOptions::default()
+    };
+    for (name, bytes, opts) in [
+        (
+            "camoe_int8",
+            file("camoe-demo.camoe"),
+            RankOptions::default(),
+        ),
+        ("camoe_int8_top2", file("camoe-demo.camoe"), top2),
+        (
+            "camoe_f16",
+            file("camoe-demo.f16.camoe"),
+            RankOptions::default(),
+        ),
+        ("camoe_f32", f32_bytes.clone(), RankOptions::default()),
     ] {
-        let model = Model::from_bytes(&write_model(&spec, opts).unwrap()).unwrap();
+        let model = Model::from_bytes(&bytes).unwrap();
         let mut session = Session::new(model, 1000).unwrap();
         let (mut scores, mut order) = (vec![0.0; 1000], vec![0u32; 1000]);
         for b in BATCHES {
@@ -113,19 +130,14 @@ fn bench(c: &mut Criterion) {
                 bench.iter(|| {
                     session.set_request(black_box(&req)).unwrap();
                     session
-                        .rank(
-                            black_box(&cands[..b]),
-                            &RankOptions::default(),
-                            &mut scores,
-                            &mut order,
-                        )
+                        .rank(black_box(&cands[..b]), &opts, &mut scores, &mut order)
                         .unwrap()
                 })
             });
         }
     }
     // tract on the same weights; check it agrees with camoe f32 before timing it.
-    let model = Model::from_bytes(&write_model(&spec, WriteOptions::F32).unwrap()).unwrap();
+    let model = Model::from_bytes(&f32_bytes).unwrap();
     let mut session = Session::new(model, 1000).unwrap();
     let (mut scores, mut order) = (vec![0.0; 1000], vec![0u32; 1000]);
     session.set_request(&req).unwrap();
@@ -152,7 +164,6 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 criterion_group!(benches, bench);
