@@ -833,16 +833,19 @@ pub fn verify(
 
 impl Report {
     pub fn print(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let size = if self.f32_bytes == 0 {
+            String::new()
+        } else {
+            format!(
+                " ({:.1} % of f32's {} bytes)",
+                100.0 * self.bytes as f64 / self.f32_bytes as f64,
+                self.f32_bytes
+            )
+        };
         writeln!(
             out,
-            "{}: {} bytes ({:.1} % of f32's {} bytes); {} pairs: max |Δp| {:.3e}, mean |Δp| {:.3e}",
-            self.mode,
-            self.bytes,
-            100.0 * self.bytes as f64 / self.f32_bytes.max(1) as f64,
-            self.f32_bytes,
-            self.pairs,
-            self.max_dp,
-            self.mean_dp
+            "{}: {} bytes{size}; {} pairs: max |Δp| {:.3e}, mean |Δp| {:.3e}",
+            self.mode, self.bytes, self.pairs, self.max_dp, self.mean_dp
         )?;
         for f in &self.formats {
             writeln!(
