@@ -1,6 +1,6 @@
 //! Criterion: camoe against tract on the same model, in one run: the shipped demo model.
 //! tract runs `models/camoe-demo.nnef.tgz` optimized, with the batch fixed to B; camoe
-//! runs `models/camoe-demo.camoe` (int8, also with expert masking to the top 2 of 8) and
+//! runs `models/camoe-demo.camoe` (int8, also with expert masking to the top 4, 2 and 1 of 8) and
 //! `models/camoe-demo.f16.camoe` (both written by `camoe convert` from that NNEF), and
 //! the same NNEF converted to f32 in memory. Each camoe iteration is `set_request` + `rank` of B candidates
 //! from raw ids (hashing included); tract gets the rows already hashed and normalized
@@ -103,23 +103,17 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("vs_tract");
     g.sample_size(10);
-    let top2 = RankOptions {
-        expert_top_k: 2,
+    let top = |k| RankOptions {
+        expert_top_k: k,
         ..RankOptions::default()
     };
     for (name, bytes, opts) in [
-        (
-            "camoe_int8",
-            file("camoe-demo.camoe"),
-            RankOptions::default(),
-        ),
-        ("camoe_int8_top2", file("camoe-demo.camoe"), top2),
-        (
-            "camoe_f16",
-            file("camoe-demo.f16.camoe"),
-            RankOptions::default(),
-        ),
-        ("camoe_f32", f32_bytes.clone(), RankOptions::default()),
+        ("camoe_int8", file("camoe-demo.camoe"), top(0)),
+        ("camoe_int8_top4", file("camoe-demo.camoe"), top(4)),
+        ("camoe_int8_top2", file("camoe-demo.camoe"), top(2)),
+        ("camoe_int8_top1", file("camoe-demo.camoe"), top(1)),
+        ("camoe_f16", file("camoe-demo.f16.camoe"), top(0)),
+        ("camoe_f32", f32_bytes.clone(), top(0)),
     ] {
         let model = Model::from_bytes(&bytes).unwrap();
         let mut session = Session::new(model, 1000).unwrap();
