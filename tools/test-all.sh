@@ -2,6 +2,7 @@
 # Runs every test of camoe on a fresh Debian machine, installing what they need:
 # Rust unit and integration tests, the committed header against a fresh cbindgen,
 # the runtime's dependency tree, the C/C++ consumers (plain and under ASan+UBSan),
+# the Kotlin/JNA consumer and the Swift module map,
 # the Rust corrupt-model and ABI tests under ASan (nightly), and the tools' tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,6 +67,12 @@ done
 
 step "C and C++ consumers, plain and under ASan+UBSan"
 bash ffi-tests/run.sh
+
+step "Kotlin/JNA consumer (kotlinc from npm, JNA from apt): same ranking as camoe-rank"
+bash ffi-tests/kotlin/run.sh
+
+step "Swift module map: clang builds and imports the CCamoe module"
+bash ffi-tests/swift/run.sh
 
 step "Rust ABI and corrupt-model tests under AddressSanitizer (nightly)"
 if ! cargo +nightly --version >/dev/null 2>&1; then
