@@ -6,7 +6,7 @@
 use core::arch::x86_64::*;
 
 use super::tiled::{body, check, Isa};
-use super::{Kernels, PackedI8, Tier};
+use super::{Finish, Kernels, PackedI8, Tier};
 
 pub fn avx2_supported() -> bool {
     is_x86_feature_detected!("avx2")
@@ -32,6 +32,7 @@ pub fn plug(k: &mut Kernels, tier: Tier) {
         k.dot_f16 = (dot_f16_avx2, "x86_64_f16c_dot_f16_16");
         k.quantize = (quantize_avx2, "x86_64_avx2_quantize_rows");
         k.dequantize = (dequantize_avx2, "x86_64_avx2_dequantize");
+        k.requantize = (requantize_avx2, "x86_64_avx2_requantize");
     }
     if tier >= Tier::AvxVnni && tier <= Tier::Avx512Vnni {
         k.gemm_i8 = (gemm_i8_avxvnni, "x86_64_avxvnni_gemm_i8_4x16");
@@ -41,6 +42,7 @@ pub fn plug(k: &mut Kernels, tier: Tier) {
         k.dot_f32 = (dot_f32_avx512, "x86_64_avx512_dot_f32_64");
         k.quantize = (quantize_avx512, "x86_64_avx512_quantize_rows");
         k.dequantize = (dequantize_avx512, "x86_64_avx512_dequantize");
+        k.requantize = (requantize_avx512, "x86_64_avx512_requantize_16");
     }
 }
 
@@ -526,4 +528,151 @@ fn dequantize_avx512(
 ) {
     // SAFETY: installed only after avx512vnni_supported(); the body is safe code.
     unsafe { dequantize_avx512_impl(acc, accs, rows, ws, xs, init, relu, out) }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn requantize_avx2_impl(
+    acc: &[i32],
+    n: usize,
+    rows: usize,
+    ws: &[f32],
+    xs: &[f32],
+    init: &[f32],
+    finish: Finish<'_>,
+    out: &mut [f32],
+    q: Option<(&mut [i8], &mut [f32])>,
+) {
+    super::generic::requantize_body(acc, n, rows, ws, xs, init, finish, out, q)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn requantize_avx2(
+    acc: &[i32],
+    n: usize,
+    rows: usize,
+    ws: &[f32],
+    xs: &[f32],
+    init: &[f32],
+    finish: Finish<'_>,
+    out: &mut [f32],
+    q: Option<(&mut [i8], &mut [f32])>,
+) {
+    // SAFETY: installed only after avx2_supported(); the body is safe code.
+    unsafe { requantize_avx2_impl(acc, n, rows, ws, xs, init, finish, out, q) }
+}
+
+/// The fused epilogue with 16-wide vectors, `n` being a multiple of 16: the reference's
+/// operations (`generic::requantize_body`) in the same order, lane by lane.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl")]
+unsafe fn requantize_avx512_impl(
+    acc: &[i32],
+    n: usize,
+    rows: usize,
+    ws: &[f32],
+    xs: &[f32],
+    init: &[f32],
+    finish: Finish<'_>,
+    out: &mut [f32],
+    mut q: Option<(&mut [i8], &mut [f32])>,
+) {
+    let len = rows * n;
+    assert!(n % 16 == 0 && ws.len() >= n && init.len() >= n && xs.len() >= rows);
+    assert!(acc.len() >= len && out.len() >= len);
+    if let Finish::Cross { x0, x } = finish {
+        assert!(x0.len() >= len && x.len() >= len);
+    }
+    if let Some((q, sc)) = &q {
+        assert!(q.len() >= len && sc.len() >= rows);
+    }
+    let (ap, op) = (acc.as_ptr(), out.as_mut_ptr());
+    // SAFETY: every access is 16 lanes at r·n + j or j with j + 16 ≤ n, r < rows: inside
+    // the lengths asserted above.
+    unsafe {
+        let zero = _mm512_setzero_ps();
+        let (half, sign) = (
+            _mm512_castps_si512(_mm512_set1_ps(0.5)),
+            _mm512_set1_epi32(i32::MIN),
+        );
+        let (lo, hi) = (_mm512_set1_ps(-127.0), _mm512_set1_ps(127.0));
+        // Two passes, so that no row waits on its own max → scale → 1/scale chain: all
+        // rows' values and scales first, then all rows' bytes.
+        for r in 0..rows {
+            let sx = _mm512_set1_ps(xs[r]);
+            let mut m = zero;
+            for j in (0..n).step_by(16) {
+                let i = r * n + j;
+                let a = _mm512_cvtepi32_ps(_mm512_loadu_si512(ap.add(i) as *const __m512i));
+                let s = _mm512_mul_ps(_mm512_loadu_ps(ws.as_ptr().add(j)), sx);
+                let mut y =
+                    _mm512_add_ps(_mm512_loadu_ps(init.as_ptr().add(j)), _mm512_mul_ps(a, s));
+                match finish {
+                    Finish::Linear => {}
+                    // maxps(y, 0) = y > 0 ? y : 0, the reference's form.
+                    Finish::Relu => y = _mm512_max_ps(y, zero),
+                    Finish::Cross { x0, x } => {
+                        y = _mm512_add_ps(
+                            _mm512_mul_ps(_mm512_loadu_ps(x0.as_ptr().add(i)), y),
+                            _mm512_loadu_ps(x.as_ptr().add(i)),
+                        )
+                    }
+                }
+                _mm512_storeu_ps(op.add(i), y);
+                // max(|y|, m) keeps m when y is NaN, as `row_scale` does.
+                m = _mm512_max_ps(_mm512_abs_ps(y), m);
+            }
+            if let Some((_, sc)) = q.as_mut() {
+                sc[r] = scale_of(_mm512_reduce_max_ps(m));
+            }
+        }
+        let Some((q, sc)) = q else { return };
+        let qp = q.as_mut_ptr();
+        // Bytes of 4 vectors packed by 128-bit lanes (packs), dwords back in order.
+        let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        for (r, &s) in sc[..rows].iter().enumerate() {
+            let vinv = _mm512_set1_ps(1.0 / s);
+            let quantize = |j: usize| -> __m512i {
+                if j >= n {
+                    return _mm512_setzero_si512();
+                }
+                let t = _mm512_mul_ps(_mm512_loadu_ps(op.add(r * n + j)), vinv);
+                // copysign(0.5, t), in integer ops (avx512f has no float and/or).
+                let h = _mm512_castsi512_ps(_mm512_or_si512(
+                    _mm512_and_si512(_mm512_castps_si512(t), sign),
+                    half,
+                ));
+                let c = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(t, h), lo), hi);
+                _mm512_cvttps_epi32(c)
+            };
+            for j in (0..n).step_by(64) {
+                // Within ±127: the saturating packs narrow exactly.
+                let w01 = _mm512_packs_epi32(quantize(j), quantize(j + 16));
+                let w23 = _mm512_packs_epi32(quantize(j + 32), quantize(j + 48));
+                let b = _mm512_permutexvar_epi32(order, _mm512_packs_epi16(w01, w23));
+                let dst = qp.add(r * n + j) as *mut __m512i;
+                if n - j >= 64 {
+                    _mm512_storeu_si512(dst, b);
+                } else {
+                    _mm512_mask_storeu_epi8(dst as *mut i8, (1u64 << (n - j)) - 1, b);
+                }
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn requantize_avx512(
+    acc: &[i32],
+    n: usize,
+    rows: usize,
+    ws: &[f32],
+    xs: &[f32],
+    init: &[f32],
+    finish: Finish<'_>,
+    out: &mut [f32],
+    q: Option<(&mut [i8], &mut [f32])>,
+) {
+    // SAFETY: installed only after avx512vnni_supported(); the body checks its bounds.
+    unsafe { requantize_avx512_impl(acc, n, rows, ws, xs, init, finish, out, q) }
 }
