@@ -338,50 +338,88 @@ unsafe fn quantize_avx512_impl(
     qs: usize,
     sc: &mut [f32],
 ) {
-    for r in 0..rows {
+    // Two passes, so that no row waits on its own max → scale → 1/scale chain: all
+    // rows' scales first, then all rows' bytes.
+    for (r, sc) in sc[..rows].iter_mut().enumerate() {
         let xr = &x[r * xs + xo..r * xs + xo + cols];
-        let qr = &mut q[r * qs..(r + 1) * qs];
-        // Lane masks of each 16-wide step; the last one covers the tail.
-        let mask = |i: usize| -> __mmask16 {
-            if cols - i >= 16 {
-                0xffff
-            } else {
-                ((1u32 << (cols - i)) - 1) as u16
-            }
-        };
-        // SAFETY: every load and store is masked to lanes i + l < cols ≤ qs.
+        // SAFETY: the loads are masked to lanes i + l < cols = xr.len().
         unsafe {
             let mut m = _mm512_setzero_ps();
             for i in (0..cols).step_by(16) {
                 // max(|v|, m) keeps m when v is NaN, as the reference does.
-                let v = _mm512_maskz_loadu_ps(mask(i), xr.as_ptr().add(i));
+                let v = _mm512_maskz_loadu_ps(lanes16(cols - i), xr.as_ptr().add(i));
                 m = _mm512_max_ps(_mm512_abs_ps(v), m);
             }
-            let s = scale_of(_mm512_reduce_max_ps(m));
-            sc[r] = s;
-            let vinv = _mm512_set1_ps(1.0 / s);
-            let (half, sign) = (
-                _mm512_castps_si512(_mm512_set1_ps(0.5)),
-                _mm512_set1_epi32(i32::MIN),
-            );
-            let (lo, hi) = (_mm512_set1_ps(-127.0), _mm512_set1_ps(127.0));
-            for i in (0..cols).step_by(16) {
-                let k = mask(i);
-                let t = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, xr.as_ptr().add(i)), vinv);
-                // copysign(0.5, t), in integer ops (avx512f has no float and/or).
-                let h = _mm512_castsi512_ps(_mm512_or_si512(
-                    _mm512_and_si512(_mm512_castps_si512(t), sign),
-                    half,
-                ));
-                let c = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(t, h), lo), hi);
-                _mm512_mask_cvtepi32_storeu_epi8(
-                    qr.as_mut_ptr().add(i) as *mut _,
-                    k,
-                    _mm512_cvttps_epi32(c),
-                );
+            *sc = scale_of(_mm512_reduce_max_ps(m));
+        }
+    }
+    for (r, &s) in sc[..rows].iter().enumerate() {
+        let xr = &x[r * xs + xo..r * xs + xo + cols];
+        let qr = &mut q[r * qs..(r + 1) * qs];
+        // SAFETY: avx512f/bw are enabled here; the helper checks its bounds.
+        unsafe { quantize_row_avx512(xr, s, qr) };
+        qr[cols..].fill(0);
+    }
+}
+
+/// The mask of the first `min(left, 16)` lanes.
+#[inline(always)]
+fn lanes16(left: usize) -> __mmask16 {
+    if left >= 16 {
+        0xffff
+    } else {
+        ((1u32 << left) - 1) as u16
+    }
+}
+
+/// `quant::quantize_row(x, scale, q)` with 16-lane vectors, 64 bytes stored at a time
+/// (narrowing by packs, not by `vpmovdb` to memory, which is slow on Zen 4).
+///
+/// # Safety
+/// The CPU supports avx512f and avx512bw. (A target-feature function, not a generic
+/// `inline(always)` one: its closure must get the features too.)
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn quantize_row_avx512(x: &[f32], scale: f32, q: &mut [i8]) {
+    let cols = x.len();
+    assert!(q.len() >= cols);
+    // SAFETY: loads are masked to lanes i + l < cols = x.len(), stores to bytes
+    // i + l < cols ≤ q.len().
+    unsafe {
+        let vinv = _mm512_set1_ps(1.0 / scale);
+        let (half, sign) = (
+            _mm512_castps_si512(_mm512_set1_ps(0.5)),
+            _mm512_set1_epi32(i32::MIN),
+        );
+        let (lo, hi) = (_mm512_set1_ps(-127.0), _mm512_set1_ps(127.0));
+        let quantize = |i: usize| -> __m512i {
+            if i >= cols {
+                return _mm512_setzero_si512();
+            }
+            let v = _mm512_maskz_loadu_ps(lanes16(cols - i), x.as_ptr().add(i));
+            let t = _mm512_mul_ps(v, vinv);
+            // copysign(0.5, t), in integer ops (avx512f has no float and/or).
+            let h = _mm512_castsi512_ps(_mm512_or_si512(
+                _mm512_and_si512(_mm512_castps_si512(t), sign),
+                half,
+            ));
+            let c = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(t, h), lo), hi);
+            _mm512_cvttps_epi32(c)
+        };
+        // Bytes of 4 vectors packed by 128-bit lanes (packs), dwords back in order.
+        let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        for i in (0..cols).step_by(64) {
+            // Within ±127: the saturating packs narrow exactly.
+            let w01 = _mm512_packs_epi32(quantize(i), quantize(i + 16));
+            let w23 = _mm512_packs_epi32(quantize(i + 32), quantize(i + 48));
+            let b = _mm512_permutexvar_epi32(order, _mm512_packs_epi16(w01, w23));
+            let dst = q.as_mut_ptr().add(i);
+            if cols - i >= 64 {
+                _mm512_storeu_si512(dst as *mut __m512i, b);
+            } else {
+                _mm512_mask_storeu_epi8(dst, (1u64 << (cols - i)) - 1, b);
             }
         }
-        qr[cols..].fill(0);
     }
 }
 
@@ -591,11 +629,6 @@ unsafe fn requantize_avx512_impl(
     // the lengths asserted above.
     unsafe {
         let zero = _mm512_setzero_ps();
-        let (half, sign) = (
-            _mm512_castps_si512(_mm512_set1_ps(0.5)),
-            _mm512_set1_epi32(i32::MIN),
-        );
-        let (lo, hi) = (_mm512_set1_ps(-127.0), _mm512_set1_ps(127.0));
         // Two passes, so that no row waits on its own max → scale → 1/scale chain: all
         // rows' values and scales first, then all rows' bytes.
         for r in 0..rows {
@@ -627,36 +660,9 @@ unsafe fn requantize_avx512_impl(
             }
         }
         let Some((q, sc)) = q else { return };
-        let qp = q.as_mut_ptr();
-        // Bytes of 4 vectors packed by 128-bit lanes (packs), dwords back in order.
-        let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
         for (r, &s) in sc[..rows].iter().enumerate() {
-            let vinv = _mm512_set1_ps(1.0 / s);
-            let quantize = |j: usize| -> __m512i {
-                if j >= n {
-                    return _mm512_setzero_si512();
-                }
-                let t = _mm512_mul_ps(_mm512_loadu_ps(op.add(r * n + j)), vinv);
-                // copysign(0.5, t), in integer ops (avx512f has no float and/or).
-                let h = _mm512_castsi512_ps(_mm512_or_si512(
-                    _mm512_and_si512(_mm512_castps_si512(t), sign),
-                    half,
-                ));
-                let c = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(t, h), lo), hi);
-                _mm512_cvttps_epi32(c)
-            };
-            for j in (0..n).step_by(64) {
-                // Within ±127: the saturating packs narrow exactly.
-                let w01 = _mm512_packs_epi32(quantize(j), quantize(j + 16));
-                let w23 = _mm512_packs_epi32(quantize(j + 32), quantize(j + 48));
-                let b = _mm512_permutexvar_epi32(order, _mm512_packs_epi16(w01, w23));
-                let dst = qp.add(r * n + j) as *mut __m512i;
-                if n - j >= 64 {
-                    _mm512_storeu_si512(dst, b);
-                } else {
-                    _mm512_mask_storeu_epi8(dst as *mut i8, (1u64 << (n - j)) - 1, b);
-                }
-            }
+            let span = r * n..(r + 1) * n;
+            quantize_row_avx512(&out[span.clone()], s, &mut q[span]);
         }
     }
 }
