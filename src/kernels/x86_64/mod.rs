@@ -438,48 +438,77 @@ unsafe fn quantize_avx2_impl(
     for r in 0..rows {
         let xr = &x[r * xs + xo..r * xs + xo + cols];
         let qr = &mut q[r * qs..(r + 1) * qs];
-        let main = cols / 8 * 8;
-        // SAFETY: loads touch [i, i + 8) with i + 8 ≤ main; stores write 8 bytes there.
+        // SAFETY: avx2 is enabled here.
         unsafe {
-            let absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
-            let mut m = _mm256_setzero_ps();
-            for i in (0..main).step_by(8) {
-                m = _mm256_max_ps(
-                    _mm256_and_ps(_mm256_loadu_ps(xr.as_ptr().add(i)), absmask),
-                    m,
-                );
-            }
-            let h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-            let h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-            let h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
-            let mut mx = _mm_cvtss_f32(h);
-            for &v in &xr[main..] {
-                let a = v.abs();
-                mx = if a > mx { a } else { mx };
-            }
-            let s = scale_of(mx);
+            let s = scale_of(max_abs_avx2(xr));
             sc[r] = s;
-            let inv = 1.0 / s;
-            let (vinv, half, sign) = (
-                _mm256_set1_ps(inv),
-                _mm256_set1_ps(0.5),
-                _mm256_set1_ps(-0.0),
-            );
-            let (lo, hi) = (_mm256_set1_ps(-127.0), _mm256_set1_ps(127.0));
-            for i in (0..main).step_by(8) {
-                let t = _mm256_mul_ps(_mm256_loadu_ps(xr.as_ptr().add(i)), vinv);
-                let hs = _mm256_or_ps(_mm256_and_ps(t, sign), half);
-                let c = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(t, hs), lo), hi);
-                let v = _mm256_cvttps_epi32(c);
-                // Values are within ±127: the saturating packs narrow them exactly.
-                let w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-                let b = _mm_packs_epi16(w, w);
-                (qr.as_mut_ptr().add(i) as *mut i64).write_unaligned(_mm_cvtsi128_si64(b));
-            }
+            quantize_row_avx2(xr, s, qr);
         }
-        crate::quant::quantize_row(&xr[main..], sc[r], &mut qr[main..cols]);
         qr[cols..].fill(0);
     }
+}
+
+/// The largest |x| of a row, NaN ignored (`quant::row_scale`'s maximum).
+///
+/// # Safety
+/// The CPU supports avx2.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn max_abs_avx2(xr: &[f32]) -> f32 {
+    let main = xr.len() / 8 * 8;
+    // SAFETY: loads touch [i, i + 8) with i + 8 ≤ main ≤ xr.len().
+    unsafe {
+        let absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+        let mut m = _mm256_setzero_ps();
+        for i in (0..main).step_by(8) {
+            m = _mm256_max_ps(
+                _mm256_and_ps(_mm256_loadu_ps(xr.as_ptr().add(i)), absmask),
+                m,
+            );
+        }
+        let h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        let h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        let h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+        let mut mx = _mm_cvtss_f32(h);
+        for &v in &xr[main..] {
+            let a = v.abs();
+            mx = if a > mx { a } else { mx };
+        }
+        mx
+    }
+}
+
+/// `quant::quantize_row(xr, s, qr)` with 8-lane vectors.
+///
+/// # Safety
+/// The CPU supports avx2.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_row_avx2(xr: &[f32], s: f32, qr: &mut [i8]) {
+    let cols = xr.len();
+    assert!(qr.len() >= cols);
+    let main = cols / 8 * 8;
+    // SAFETY: loads touch [i, i + 8) with i + 8 ≤ main; stores write 8 bytes there.
+    unsafe {
+        let inv = 1.0 / s;
+        let (vinv, half, sign) = (
+            _mm256_set1_ps(inv),
+            _mm256_set1_ps(0.5),
+            _mm256_set1_ps(-0.0),
+        );
+        let (lo, hi) = (_mm256_set1_ps(-127.0), _mm256_set1_ps(127.0));
+        for i in (0..main).step_by(8) {
+            let t = _mm256_mul_ps(_mm256_loadu_ps(xr.as_ptr().add(i)), vinv);
+            let hs = _mm256_or_ps(_mm256_and_ps(t, sign), half);
+            let c = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(t, hs), lo), hi);
+            let v = _mm256_cvttps_epi32(c);
+            // Values are within ±127: the saturating packs narrow them exactly.
+            let w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+            let b = _mm_packs_epi16(w, w);
+            (qr.as_mut_ptr().add(i) as *mut i64).write_unaligned(_mm_cvtsi128_si64(b));
+        }
+    }
+    crate::quant::quantize_row(&xr[main..], s, &mut qr[main..cols]);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -568,6 +597,9 @@ fn dequantize_avx512(
     unsafe { dequantize_avx512_impl(acc, accs, rows, ws, xs, init, relu, out) }
 }
 
+/// The fused epilogue with 8-wide vectors (`n` a multiple of 8): the reference's
+/// operations (`generic::requantize_body`) in the same order, lane by lane; then each row
+/// quantized by the AVX2 quantizer.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn requantize_avx2_impl(
@@ -581,7 +613,50 @@ unsafe fn requantize_avx2_impl(
     out: &mut [f32],
     q: Option<(&mut [i8], &mut [f32])>,
 ) {
-    super::generic::requantize_body(acc, n, rows, ws, xs, init, finish, out, q)
+    let len = rows * n;
+    assert!(n % 8 == 0 && ws.len() >= n && init.len() >= n && xs.len() >= rows);
+    assert!(acc.len() >= len && out.len() >= len);
+    if let Finish::Cross { x0, x } = finish {
+        assert!(x0.len() >= len && x.len() >= len);
+    }
+    let (ap, op) = (acc.as_ptr(), out.as_mut_ptr());
+    // SAFETY: every access is 8 lanes at r·n + j or j with j + 8 ≤ n, r < rows: inside
+    // the lengths asserted above.
+    unsafe {
+        let zero = _mm256_setzero_ps();
+        for r in 0..rows {
+            let sx = _mm256_set1_ps(xs[r]);
+            for j in (0..n).step_by(8) {
+                let i = r * n + j;
+                let a = _mm256_cvtepi32_ps(_mm256_loadu_si256(ap.add(i) as *const __m256i));
+                let s = _mm256_mul_ps(_mm256_loadu_ps(ws.as_ptr().add(j)), sx);
+                let mut y =
+                    _mm256_add_ps(_mm256_loadu_ps(init.as_ptr().add(j)), _mm256_mul_ps(a, s));
+                match finish {
+                    Finish::Linear => {}
+                    // maxps(y, 0) = y > 0 ? y : 0, the reference's form.
+                    Finish::Relu => y = _mm256_max_ps(y, zero),
+                    Finish::Cross { x0, x } => {
+                        y = _mm256_add_ps(
+                            _mm256_mul_ps(_mm256_loadu_ps(x0.as_ptr().add(i)), y),
+                            _mm256_loadu_ps(x.as_ptr().add(i)),
+                        )
+                    }
+                }
+                _mm256_storeu_ps(op.add(i), y);
+            }
+        }
+    }
+    let Some((q, sc)) = q else { return };
+    assert!(q.len() >= len && sc.len() >= rows);
+    for r in 0..rows {
+        let span = r * n..(r + 1) * n;
+        // SAFETY: avx2 is enabled here.
+        unsafe {
+            sc[r] = scale_of(max_abs_avx2(&out[span.clone()]));
+            quantize_row_avx2(&out[span.clone()], sc[r], &mut q[span]);
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
