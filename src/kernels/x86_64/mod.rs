@@ -624,8 +624,8 @@ unsafe fn requantize_avx2_impl(
     // the lengths asserted above.
     unsafe {
         let zero = _mm256_setzero_ps();
-        for r in 0..rows {
-            let sx = _mm256_set1_ps(xs[r]);
+        for (r, &x_scale) in xs[..rows].iter().enumerate() {
+            let sx = _mm256_set1_ps(x_scale);
             for j in (0..n).step_by(8) {
                 let i = r * n + j;
                 let a = _mm256_cvtepi32_ps(_mm256_loadu_si256(ap.add(i) as *const __m256i));
@@ -649,12 +649,12 @@ unsafe fn requantize_avx2_impl(
     }
     let Some((q, sc)) = q else { return };
     assert!(q.len() >= len && sc.len() >= rows);
-    for r in 0..rows {
+    for (r, sc) in sc[..rows].iter_mut().enumerate() {
         let span = r * n..(r + 1) * n;
         // SAFETY: avx2 is enabled here.
         unsafe {
-            sc[r] = scale_of(max_abs_avx2(&out[span.clone()]));
-            quantize_row_avx2(&out[span.clone()], sc[r], &mut q[span]);
+            *sc = scale_of(max_abs_avx2(&out[span.clone()]));
+            quantize_row_avx2(&out[span.clone()], *sc, &mut q[span]);
         }
     }
 }
@@ -706,8 +706,8 @@ unsafe fn requantize_avx512_impl(
         let zero = _mm512_setzero_ps();
         // Two passes, so that no row waits on its own max → scale → 1/scale chain: all
         // rows' values and scales first, then all rows' bytes.
-        for r in 0..rows {
-            let sx = _mm512_set1_ps(xs[r]);
+        for (r, &x_scale) in xs[..rows].iter().enumerate() {
+            let sx = _mm512_set1_ps(x_scale);
             let mut m = zero;
             for j in (0..n).step_by(16) {
                 let i = r * n + j;
