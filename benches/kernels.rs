@@ -8,7 +8,7 @@
 use std::hint::black_box;
 
 use camoe::hash::SplitMix;
-use camoe::kernels::{kernels_for, PackedI8, Tier};
+use camoe::kernels::{kernels_for, Finish, PackedI8, Tier};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 /// (name, inputs, outputs): the demo model's cross layer, first and second MLP layers.
@@ -106,6 +106,52 @@ fn bench(c: &mut Criterion) {
                     },
                 );
             }
+        }
+    }
+    g.finish();
+
+    // The fused epilogue between two int8 layers, on one chunk of rows (forward::CHUNK):
+    // values per second ("elem/s").
+    let mut g = c.benchmark_group("requantize");
+    let rows = 48;
+    for (name, n, quantized) in [
+        ("cross_96", 96, true),
+        ("relu_128", 128, true),
+        ("relu_64_f32_only", 64, false),
+    ] {
+        let acc: Vec<i32> = (0..rows * n)
+            .map(|_| rng.below(200_001) as i32 - 100_000)
+            .collect();
+        let vec = |len: usize, rng: &mut SplitMix| -> Vec<f32> {
+            (0..len).map(|_| rng.normal() * 1e-2).collect()
+        };
+        let (ws, xs, init) = (vec(n, &mut rng), vec(rows, &mut rng), vec(n, &mut rng));
+        let (x0, x) = (vec(rows * n, &mut rng), vec(rows * n, &mut rng));
+        let finish = if name.starts_with("cross") {
+            Finish::Cross { x0: &x0, x: &x }
+        } else {
+            Finish::Relu
+        };
+        let (mut out, mut q, mut sc) = (vec![0.0; rows * n], vec![0i8; rows * n], vec![0.0; rows]);
+        g.throughput(Throughput::Elements((rows * n) as u64));
+        for tier in Tier::ALL.into_iter().filter(|t| t.supported()) {
+            let k = kernels_for(tier).unwrap();
+            g.bench_function(format!("{name}/{}", tier.name()), |b| {
+                b.iter(|| {
+                    let qa = quantized.then(|| (&mut q[..], &mut sc[..]));
+                    (k.requantize.0)(
+                        black_box(&acc),
+                        n,
+                        rows,
+                        &ws,
+                        &xs,
+                        &init,
+                        finish,
+                        &mut out,
+                        qa,
+                    )
+                })
+            });
         }
     }
     g.finish();

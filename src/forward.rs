@@ -5,7 +5,7 @@
 //! computed once per request into a per-output partial (bias included), and a
 //! candidate part computed per candidate. int8 quantizes the two parts separately.
 
-use crate::kernels::Kernels;
+use crate::kernels::{Finish, Kernels};
 use crate::model::{Mat, Mode, Model, Part};
 
 /// Which linear layers make up each expert and each group head.
@@ -254,10 +254,14 @@ pub(crate) struct Scratch {
     pub q0g: Vec<i8>,
     pub s0g: Vec<f32>,
     pub selected: Vec<u32>,
-    /// Layer buffers of one chunk.
+    /// Layer buffers of one chunk (int8: rows padded to a multiple of 16 values).
     pub a: Vec<f32>,
     pub b: Vec<f32>,
     pub low: Vec<f32>,
+    /// int8 experts: the quantized activations passed from layer to layer, and the
+    /// scales of the layer's input and output rows.
+    pub qx: Vec<i8>,
+    pub sx: [Vec<f32>; 2],
     /// `[CHUNK][H]`: the gate-weighted mixture of the experts.
     pub mix: Vec<f32>,
     /// `[rows][E]`: every batch row's gate weights for its own group.
@@ -285,21 +289,24 @@ impl Scratch {
         Scratch {
             max_rows,
             x_req: vec![0.0; model.request_width()],
+            // Padded like the int8 epilogue's rows (the padding stays zero).
             expert_partial: (0..e)
-                .map(|i| vec![0.0; model.linear(plan.first_of_expert(i)).outputs])
+                .map(|i| vec![0.0; pad16(model.linear(plan.first_of_expert(i)).outputs)])
                 .collect(),
             gate_partial: (0..cfg.groups.len()).map(|_| vec![0.0; e]).collect(),
             xc: vec![0.0; max_rows * dc],
             q0: vec![0; max_rows * kc],
             s0: vec![0.0; max_rows],
-            x0c: vec![0.0; ch * d],
+            x0c: vec![0.0; ch * pad16(d)],
             q0g: vec![0; ch * kc],
             s0g: vec![0.0; ch],
             selected: vec![0; ch],
-            a: vec![0.0; ch * widest],
-            b: vec![0.0; ch * widest],
-            low: vec![0.0; ch * a.cross_rank as usize],
-            mix: vec![0.0; ch * cfg.expert_width()],
+            a: vec![0.0; ch * opad],
+            b: vec![0.0; ch * opad],
+            low: vec![0.0; ch * pad16(a.cross_rank as usize)],
+            qx: vec![0; ch * opad],
+            sx: [vec![0.0; ch], vec![0.0; ch]],
+            mix: vec![0.0; ch * pad16(cfg.expert_width())],
             gates: vec![0.0; max_rows * e],
             logits: vec![0.0; max_rows],
             qs: QuantScratch {
@@ -311,6 +318,15 @@ impl Scratch {
             },
         }
     }
+}
+
+fn pad16(n: usize) -> usize {
+    n.div_ceil(16) * 16
+}
+
+/// Whether the experts run the fused int8 path (every linear layer int8).
+fn fused_int8(model: &Model) -> bool {
+    model.mode() == Mode::Int8
 }
 
 /// Bytes per quantized row of x0's candidate part (the packed candidate parts' k4).
@@ -482,7 +498,13 @@ fn mixture(model: &Model, s: &mut Scratch, c0: usize, c1: usize) {
     let (dc, kc) = (d - dr, x0_candidate_stride(model));
     let e_count = model.plan.cross.len();
     let float = is_float(model);
+    let fused = fused_int8(model);
+    // Rows of x0 and of the experts' outputs: padded to 16 values on the fused int8 path.
+    let (dx, hx) = if fused { (pad16(d), pad16(h)) } else { (d, h) };
     s.mix[..(c1 - c0) * h].fill(0.0);
+    // Whether x0c holds every row of the chunk (then it serves every expert that runs
+    // on all of them).
+    let mut x0c_all = false;
     for e in 0..e_count {
         let mut n = 0;
         for r in c0..c1 {
@@ -506,6 +528,8 @@ fn mixture(model: &Model, s: &mut Scratch, c0: usize, c1: usize) {
             a,
             b,
             low,
+            qx,
+            sx,
             mix,
             gates,
             expert_partial,
@@ -513,13 +537,17 @@ fn mixture(model: &Model, s: &mut Scratch, c0: usize, c1: usize) {
             ..
         } = s;
         let sel = &selected[..n];
-        // Full x0 rows of the selected rows; their quantized candidate parts too.
-        for (i, &r) in sel.iter().enumerate() {
-            let r = r as usize;
-            x0c[i * d..i * d + dr].copy_from_slice(x_req);
-            x0c[i * d + dr..(i + 1) * d].copy_from_slice(&xc[r * dc..(r + 1) * dc]);
-        }
         let all = n == c1 - c0;
+        // Full x0 rows of the selected rows; their quantized candidate parts too.
+        if !(all && x0c_all) {
+            for (i, &r) in sel.iter().enumerate() {
+                let (r, row) = (r as usize, &mut x0c[i * dx..(i + 1) * dx]);
+                row[..dr].copy_from_slice(x_req);
+                row[dr..d].copy_from_slice(&xc[r * dc..(r + 1) * dc]);
+                row[d..].fill(0.0);
+            }
+            x0c_all = all;
+        }
         let quantized = if float {
             None
         } else if all {
@@ -532,36 +560,159 @@ fn mixture(model: &Model, s: &mut Scratch, c0: usize, c1: usize) {
             }
             Some((&q0g[..], &s0g[..]))
         };
-        let first_in = Input::X0Candidate {
-            rows: Rows {
-                data: x0c,
-                stride: d,
-                offset: dr,
-                cols: dc,
-            },
-            quantized,
-        };
-        expert(
-            model,
-            e,
-            &x0c[..n * d],
-            first_in,
-            n,
-            &expert_partial[e],
-            a,
-            b,
-            low,
-            qs,
-        );
+        if let (true, Some(q0)) = (fused, quantized) {
+            expert_i8(
+                model,
+                e,
+                &x0c[..n * dx],
+                q0,
+                n,
+                &expert_partial[e],
+                ExpertBuffers {
+                    a,
+                    b,
+                    low,
+                    q: qx,
+                    scales: sx,
+                    acc: &mut qs.acc,
+                },
+                qs.kernels,
+            );
+        } else {
+            let first_in = Input::X0Candidate {
+                rows: Rows {
+                    data: x0c,
+                    stride: d,
+                    offset: dr,
+                    cols: dc,
+                },
+                quantized,
+            };
+            expert(
+                model,
+                e,
+                &x0c[..n * d],
+                first_in,
+                n,
+                &expert_partial[e],
+                a,
+                b,
+                low,
+                qs,
+            );
+        }
         for (i, &r) in sel.iter().enumerate() {
             let (r, gw) = (r as usize, gates[r as usize * e_count + e]);
             let m = &mut mix[(r - c0) * h..(r - c0 + 1) * h];
-            for (m, &v) in m.iter_mut().zip(&a[i * h..(i + 1) * h]) {
+            for (m, &v) in m.iter_mut().zip(&a[i * hx..i * hx + h]) {
                 *m += gw * v;
             }
         }
     }
 }
+
+/// The buffers an int8 expert works in (all of one chunk).
+struct ExpertBuffers<'a> {
+    a: &'a mut Vec<f32>,
+    b: &'a mut Vec<f32>,
+    low: &'a mut [f32],
+    q: &'a mut [i8],
+    scales: &'a mut [Vec<f32>; 2],
+    acc: &'a mut [i32],
+}
+
+/// Expert `e` of an int8 model over `rows` rows: x0 rows (`pad16(D)` apart) and the int8
+/// candidate part of x0 with its row scales (`q0`). Every layer's GEMM is followed by
+/// the fused epilogue, which finishes the layer (bias, ReLU or cross product) and
+/// quantizes its output for the next layer in one pass, so int8 activations go from
+/// layer to layer; f32 rows are `out_pad` apart. Output (f32) in `buf.a`.
+#[allow(clippy::too_many_arguments)]
+fn expert_i8(
+    model: &Model,
+    e: usize,
+    x0: &[f32],
+    q0: (&[i8], &[f32]),
+    rows: usize,
+    partial: &[f32],
+    buf: ExpertBuffers<'_>,
+    k: &Kernels,
+) {
+    let plan = &model.plan;
+    let ExpertBuffers {
+        a,
+        b,
+        low,
+        q,
+        scales,
+        acc,
+    } = buf;
+    // Every layer of the expert in order, with how its epilogue finishes it (Linear: the
+    // inner product V x of a low-rank cross layer).
+    #[derive(Clone, Copy, PartialEq)]
+    enum Step {
+        Linear,
+        Cross,
+        Relu,
+    }
+    let mut steps = plan.cross[e]
+        .iter()
+        .flat_map(|&(first, second)| match second {
+            None => [Some((first, Step::Cross)), None],
+            Some(u) => [Some((first, Step::Linear)), Some((u, Step::Cross))],
+        })
+        .flatten()
+        .chain(plan.mlp[e].iter().map(|&l| (l, Step::Relu)))
+        .peekable();
+    // `a` holds x_l (the residual of the next cross layer), x0 itself before any layer;
+    // the int8 input of the next layer is in `q` (x0's candidate part for the first).
+    let mut first_layer = true;
+    let mut x_is_x0 = true;
+    let mut x_stride = 0;
+    while let Some((layer, step)) = steps.next() {
+        let (part, init) = if first_layer {
+            (Part::Candidate, partial)
+        } else {
+            (Part::All, model.padded(layer).1)
+        };
+        let pack = model.packed(layer, part);
+        let n = pack.out_pad;
+        let w_scale = model.padded(layer).0;
+        let [s_in, s_out] = scales;
+        let x_scale: &[f32] = if first_layer {
+            let (q0, s0) = q0;
+            (k.gemm_i8.0)(pack, q0, pack.k4, rows, acc, n);
+            s0
+        } else {
+            (k.gemm_i8.0)(pack, q, x_stride, rows, acc, n);
+            s_in
+        };
+        // The expert's output is needed in f32 only.
+        let next = steps.peek().is_some().then(|| (&mut q[..], &mut s_out[..]));
+        // A low-rank cross layer's inner product (V x) only feeds U: it goes to `low`.
+        let out: &mut [f32] = if step == Step::Linear {
+            &mut low[..rows * n]
+        } else {
+            &mut b[..rows * n]
+        };
+        let finish = match step {
+            Step::Linear => Finish::Linear,
+            Step::Relu => Finish::Relu,
+            Step::Cross => Finish::Cross {
+                x0,
+                x: if x_is_x0 { x0 } else { &a[..rows * n] },
+            },
+        };
+        (k.requantize.0)(acc, n, rows, w_scale, x_scale, init, finish, out, next);
+        if step != Step::Linear {
+            core::mem::swap(a, b);
+            x_is_x0 = false;
+        }
+        core::mem::swap(s_in, s_out);
+        first_layer = false;
+        x_stride = n;
+    }
+}
+
 /// Expert `e` over `rows` rows of `x0` (its first layer reads `first_in`); output in `a`.
 #[allow(clippy::too_many_arguments)]
 fn expert(

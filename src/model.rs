@@ -67,6 +67,9 @@ pub struct Model {
     pub(crate) plan: Plan,
     /// int8 layers packed for the kernels, per layer: (first column, packed columns).
     packs: Vec<Vec<(usize, PackedI8)>>,
+    /// Per int8 layer: its weight scales and bias (zeros when it has none), padded with
+    /// zeros to a multiple of 16 outputs like the packed weights, for the fused epilogue.
+    padded: Vec<(Vec<f32>, Vec<f32>)>,
     pub(crate) slots: Vec<FieldSlot>,
     pub(crate) request_width: usize,
     pub(crate) x0_width: usize,
@@ -166,12 +169,16 @@ impl Model {
             slots,
             plan,
             packs: Vec::new(),
+            padded: Vec::new(),
             layout,
             storage,
             mode,
         };
         model.packs = (0..model.layout.linears.len())
             .map(|i| model.pack_layer(i))
+            .collect();
+        model.padded = (0..model.layout.linears.len())
+            .map(|i| model.pad_layer(i))
             .collect();
         Ok(Arc::new(model))
     }
@@ -195,6 +202,28 @@ impl Model {
             .iter()
             .map(|&(c0, k)| (c0, PackedI8::pack(w, l.inputs, l.outputs, c0, k)))
             .collect()
+    }
+
+    /// An int8 layer's scales and bias, zero-padded to a multiple of 16 outputs (empty
+    /// for other layers).
+    fn pad_layer(&self, i: usize) -> (Vec<f32>, Vec<f32>) {
+        let l = self.linear(i);
+        let Mat::I8(_, scale) = l.w else {
+            return (Vec::new(), Vec::new());
+        };
+        let n = l.outputs.div_ceil(16) * 16;
+        let pad = |v: &[f32]| {
+            let mut p = vec![0.0; n];
+            p[..v.len()].copy_from_slice(v);
+            p
+        };
+        (pad(scale), pad(l.bias.unwrap_or(&[])))
+    }
+
+    /// `(weight scales, bias)` of int8 layer `i`, zero-padded to its packed out_pad.
+    pub(crate) fn padded(&self, i: usize) -> (&[f32], &[f32]) {
+        let (s, b) = &self.padded[i];
+        (s, b)
     }
 
     /// Columns `(first, count)` of `part` of layer `i`.

@@ -5,7 +5,7 @@
 mod common;
 
 use camoe::hash::SplitMix;
-use camoe::kernels::{generic, kernels, kernels_for, PackedI8, Tier};
+use camoe::kernels::{generic, kernels, kernels_for, Finish, PackedI8, Tier};
 use camoe::spec::{ModelSpec, Side};
 use camoe::{write_model, Model, ModelConfig, RankOptions, Session, WriteOptions};
 use common::*;
@@ -73,6 +73,75 @@ fn gemm_i8_matches_scalar_on_every_tier() {
                             .all(|&v| v == 7));
                     }
                     cases += 1;
+                }
+            }
+        }
+    }
+    assert!(cases > 0);
+}
+
+#[test]
+fn requantize_matches_scalar_on_every_tier() {
+    let mut rng = SplitMix(3);
+    let mut cases = 0;
+    for tier in tiers() {
+        let k = kernels_for(tier).unwrap();
+        for n in [16usize, 32, 48, 64, 80, 96, 128, 144] {
+            for rows in [0usize, 1, 3, 7] {
+                // Real outputs `real` of `n`, zero padding beyond (as the layers have).
+                let real = n - rng.below(16) as usize;
+                let padded = |v: f32, o: usize| if o < real { v } else { 0.0 };
+                let len = rows * n;
+                let acc: Vec<i32> = (0..len)
+                    .map(|i| {
+                        let v = rng.below(200_001) as i32 - 100_000;
+                        if i % n < real {
+                            v
+                        } else {
+                            0
+                        }
+                    })
+                    .collect();
+                let ws: Vec<f32> = (0..n)
+                    .map(|o| padded(rng.normal().abs() * 1e-3, o))
+                    .collect();
+                let xs: Vec<f32> = (0..rows).map(|_| rng.normal().abs() * 1e-2).collect();
+                let init: Vec<f32> = (0..n).map(|o| padded(rng.normal(), o)).collect();
+                let x0: Vec<f32> = (0..len).map(|i| padded(rng.normal(), i % n)).collect();
+                let x: Vec<f32> = (0..len).map(|i| padded(rng.normal(), i % n)).collect();
+                let finishes = [
+                    Finish::Linear,
+                    Finish::Relu,
+                    Finish::Cross { x0: &x0, x: &x },
+                ];
+                for finish in finishes {
+                    for quantized in [false, true] {
+                        let run = |f: camoe::kernels::Requantize| {
+                            let mut out = vec![f32::NAN; len];
+                            let (mut q, mut sc) = (vec![99i8; len], vec![f32::NAN; rows]);
+                            let qa = quantized.then(|| (&mut q[..], &mut sc[..]));
+                            f(&acc, n, rows, &ws, &xs, &init, finish, &mut out, qa);
+                            (out, q, sc)
+                        };
+                        let want = run(generic::requantize);
+                        let got = run(k.requantize.0);
+                        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                        let what = format!("{} n={n} rows={rows} q={quantized}", k.requantize.1);
+                        assert_eq!(bits(&got.0), bits(&want.0), "{what}");
+                        assert_eq!(got.1, want.1, "{what}");
+                        assert_eq!(bits(&got.2), bits(&want.2), "{what}");
+                        // Padding stays zero; each row's bytes are the reference's
+                        // quantization of the reference's values.
+                        for r in 0..rows {
+                            let y = &want.0[r * n..(r + 1) * n];
+                            assert!(y[real..].iter().all(|&v| v == 0.0), "{what}");
+                            if quantized {
+                                let (s, _) = camoe::quant::quantize_rows(y, n);
+                                assert_eq!(&want.1[r * n..(r + 1) * n], &s[..], "{what}");
+                            }
+                        }
+                        cases += 1;
+                    }
                 }
             }
         }

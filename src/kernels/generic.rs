@@ -1,6 +1,6 @@
 //! Scalar reference kernels: the definition every SIMD kernel is tested against.
 
-use super::PackedI8;
+use super::{Finish, PackedI8};
 use crate::quant::{f16_bits_to_f32, quantize_row, row_scale};
 
 pub fn gemm_i8(
@@ -82,6 +82,64 @@ pub(crate) fn dequantize_body(
             y.iter_mut().for_each(|v| *v = v.max(0.0));
         }
     }
+}
+
+/// The fused epilogue body ([`super::Requantize`]), for the tiers without their own. Its
+/// float operations are the ones `dequantize_body` and `quantize_rows_body` do, in the
+/// same order, so the SIMD version (x86_64 AVX-512) gives the same bits.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) fn requantize_body(
+    acc: &[i32],
+    n: usize,
+    rows: usize,
+    w_scale: &[f32],
+    x_scale: &[f32],
+    init: &[f32],
+    finish: Finish<'_>,
+    out: &mut [f32],
+    mut q: Option<(&mut [i8], &mut [f32])>,
+) {
+    let (w_scale, init) = (&w_scale[..n], &init[..n]);
+    for r in 0..rows {
+        let sx = x_scale[r];
+        let span = r * n..(r + 1) * n;
+        let y = &mut out[span.clone()];
+        for (((y, &v), &sw), &b) in y.iter_mut().zip(&acc[span.clone()]).zip(w_scale).zip(init) {
+            *y = b + v as f32 * (sw * sx);
+        }
+        match finish {
+            Finish::Linear => {}
+            Finish::Relu => y
+                .iter_mut()
+                .for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 }),
+            Finish::Cross { x0, x } => {
+                for ((y, &a), &b) in y.iter_mut().zip(&x0[span.clone()]).zip(&x[span.clone()]) {
+                    *y = a * *y + b;
+                }
+            }
+        }
+        if let Some((q, scales)) = q.as_mut() {
+            let s = row_scale(y);
+            scales[r] = s;
+            quantize_row(y, s, &mut q[span]);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn requantize(
+    acc: &[i32],
+    n: usize,
+    rows: usize,
+    w_scale: &[f32],
+    x_scale: &[f32],
+    init: &[f32],
+    finish: Finish<'_>,
+    out: &mut [f32],
+    q: Option<(&mut [i8], &mut [f32])>,
+) {
+    requantize_body(acc, n, rows, w_scale, x_scale, init, finish, out, q)
 }
 
 #[allow(clippy::too_many_arguments)]

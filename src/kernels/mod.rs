@@ -165,6 +165,35 @@ pub type Dequantize = fn(
     relu: bool,
     out: &mut [f32],
 );
+/// How the fused int8 epilogue ([`Requantize`]) finishes each value `y`.
+#[derive(Clone, Copy)]
+pub enum Finish<'a> {
+    /// `y` as is.
+    Linear,
+    /// `y > 0 ? y : 0` (the form of x86's `maxps(y, 0)`, so NaN and -0 give +0 on
+    /// every tier).
+    Relu,
+    /// A DCN-v2 cross layer: `x0[r·n + o] · y + x[r·n + o]`.
+    Cross { x0: &'a [f32], x: &'a [f32] },
+}
+/// The fused int8 epilogue between two layers, over `rows` rows of `n` outputs (`n` a
+/// multiple of 16; `acc`, `out`, the `Cross` inputs and `q` all have rows `n` apart):
+/// `y = init[o] + acc[r·n + o] · (w_scale[o] · x_scale[r])`, finished per `finish`, into
+/// `out`; then, when `q` is given, each row of `out` quantized as [`QuantizeRows`] does
+/// (one scale per row into the second slice), ready to be the next layer's input.
+/// Padding columns must hold zeros in `acc`, `w_scale`, `init` and the cross inputs:
+/// they stay zero in `out` and `q`.
+pub type Requantize = fn(
+    acc: &[i32],
+    n: usize,
+    rows: usize,
+    w_scale: &[f32],
+    x_scale: &[f32],
+    init: &[f32],
+    finish: Finish<'_>,
+    out: &mut [f32],
+    q: Option<(&mut [i8], &mut [f32])>,
+);
 /// `Σ a[i]·b[i]` in f32 (summation order may differ between tiers).
 pub type DotF32 = fn(a: &[f32], b: &[f32]) -> f32;
 /// `Σ f16(a[i])·b[i]` in f32.
@@ -176,6 +205,7 @@ pub struct Kernels {
     pub gemm_i8: (GemmI8, &'static str),
     pub quantize: (QuantizeRows, &'static str),
     pub dequantize: (Dequantize, &'static str),
+    pub requantize: (Requantize, &'static str),
     pub dot_f32: (DotF32, &'static str),
     pub dot_f16: (DotF16, &'static str),
 }
@@ -193,6 +223,7 @@ impl Kernels {
             gemm_i8: (generic::gemm_i8, "generic_gemm_i8"),
             quantize: (generic::quantize_rows, "generic_quantize_rows"),
             dequantize: (generic::dequantize, "generic_dequantize"),
+            requantize: (generic::requantize, "generic_requantize"),
             dot_f32: (generic::dot_f32, "generic_dot_f32"),
             dot_f16: (generic::dot_f16, "generic_dot_f16"),
         };
@@ -220,11 +251,12 @@ impl Kernels {
     /// One line per slot: `slot=kernel`, e.g. for `camoe_kernel_info`.
     pub fn describe(&self) -> String {
         format!(
-            "tier={} gemm_i8={} quantize={} dequantize={} dot_f32={} dot_f16={}",
+            "tier={} gemm_i8={} quantize={} dequantize={} requantize={} dot_f32={} dot_f16={}",
             self.tier.name(),
             self.gemm_i8.1,
             self.quantize.1,
             self.dequantize.1,
+            self.requantize.1,
             self.dot_f32.1,
             self.dot_f16.1
         )

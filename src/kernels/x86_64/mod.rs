@@ -6,7 +6,7 @@
 use core::arch::x86_64::*;
 
 use super::tiled::{body, check, Isa};
-use super::{Kernels, PackedI8, Tier};
+use super::{Finish, Kernels, PackedI8, Tier};
 
 pub fn avx2_supported() -> bool {
     is_x86_feature_detected!("avx2")
@@ -32,6 +32,7 @@ pub fn plug(k: &mut Kernels, tier: Tier) {
         k.dot_f16 = (dot_f16_avx2, "x86_64_f16c_dot_f16_16");
         k.quantize = (quantize_avx2, "x86_64_avx2_quantize_rows");
         k.dequantize = (dequantize_avx2, "x86_64_avx2_dequantize");
+        k.requantize = (requantize_avx2, "x86_64_avx2_requantize");
     }
     if tier >= Tier::AvxVnni && tier <= Tier::Avx512Vnni {
         k.gemm_i8 = (gemm_i8_avxvnni, "x86_64_avxvnni_gemm_i8_4x16");
@@ -41,6 +42,7 @@ pub fn plug(k: &mut Kernels, tier: Tier) {
         k.dot_f32 = (dot_f32_avx512, "x86_64_avx512_dot_f32_64");
         k.quantize = (quantize_avx512, "x86_64_avx512_quantize_rows");
         k.dequantize = (dequantize_avx512, "x86_64_avx512_dequantize");
+        k.requantize = (requantize_avx512, "x86_64_avx512_requantize_16");
     }
 }
 
@@ -336,50 +338,88 @@ unsafe fn quantize_avx512_impl(
     qs: usize,
     sc: &mut [f32],
 ) {
-    for r in 0..rows {
+    // Two passes, so that no row waits on its own max → scale → 1/scale chain: all
+    // rows' scales first, then all rows' bytes.
+    for (r, sc) in sc[..rows].iter_mut().enumerate() {
         let xr = &x[r * xs + xo..r * xs + xo + cols];
-        let qr = &mut q[r * qs..(r + 1) * qs];
-        // Lane masks of each 16-wide step; the last one covers the tail.
-        let mask = |i: usize| -> __mmask16 {
-            if cols - i >= 16 {
-                0xffff
-            } else {
-                ((1u32 << (cols - i)) - 1) as u16
-            }
-        };
-        // SAFETY: every load and store is masked to lanes i + l < cols ≤ qs.
+        // SAFETY: the loads are masked to lanes i + l < cols = xr.len().
         unsafe {
             let mut m = _mm512_setzero_ps();
             for i in (0..cols).step_by(16) {
                 // max(|v|, m) keeps m when v is NaN, as the reference does.
-                let v = _mm512_maskz_loadu_ps(mask(i), xr.as_ptr().add(i));
+                let v = _mm512_maskz_loadu_ps(lanes16(cols - i), xr.as_ptr().add(i));
                 m = _mm512_max_ps(_mm512_abs_ps(v), m);
             }
-            let s = scale_of(_mm512_reduce_max_ps(m));
-            sc[r] = s;
-            let vinv = _mm512_set1_ps(1.0 / s);
-            let (half, sign) = (
-                _mm512_castps_si512(_mm512_set1_ps(0.5)),
-                _mm512_set1_epi32(i32::MIN),
-            );
-            let (lo, hi) = (_mm512_set1_ps(-127.0), _mm512_set1_ps(127.0));
-            for i in (0..cols).step_by(16) {
-                let k = mask(i);
-                let t = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, xr.as_ptr().add(i)), vinv);
-                // copysign(0.5, t), in integer ops (avx512f has no float and/or).
-                let h = _mm512_castsi512_ps(_mm512_or_si512(
-                    _mm512_and_si512(_mm512_castps_si512(t), sign),
-                    half,
-                ));
-                let c = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(t, h), lo), hi);
-                _mm512_mask_cvtepi32_storeu_epi8(
-                    qr.as_mut_ptr().add(i) as *mut _,
-                    k,
-                    _mm512_cvttps_epi32(c),
-                );
+            *sc = scale_of(_mm512_reduce_max_ps(m));
+        }
+    }
+    for (r, &s) in sc[..rows].iter().enumerate() {
+        let xr = &x[r * xs + xo..r * xs + xo + cols];
+        let qr = &mut q[r * qs..(r + 1) * qs];
+        // SAFETY: avx512f/bw are enabled here; the helper checks its bounds.
+        unsafe { quantize_row_avx512(xr, s, qr) };
+        qr[cols..].fill(0);
+    }
+}
+
+/// The mask of the first `min(left, 16)` lanes.
+#[inline(always)]
+fn lanes16(left: usize) -> __mmask16 {
+    if left >= 16 {
+        0xffff
+    } else {
+        ((1u32 << left) - 1) as u16
+    }
+}
+
+/// `quant::quantize_row(x, scale, q)` with 16-lane vectors, 64 bytes stored at a time
+/// (narrowing by packs, not by `vpmovdb` to memory, which is slow on Zen 4).
+///
+/// # Safety
+/// The CPU supports avx512f and avx512bw. (A target-feature function, not a generic
+/// `inline(always)` one: its closure must get the features too.)
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn quantize_row_avx512(x: &[f32], scale: f32, q: &mut [i8]) {
+    let cols = x.len();
+    assert!(q.len() >= cols);
+    // SAFETY: loads are masked to lanes i + l < cols = x.len(), stores to bytes
+    // i + l < cols ≤ q.len().
+    unsafe {
+        let vinv = _mm512_set1_ps(1.0 / scale);
+        let (half, sign) = (
+            _mm512_castps_si512(_mm512_set1_ps(0.5)),
+            _mm512_set1_epi32(i32::MIN),
+        );
+        let (lo, hi) = (_mm512_set1_ps(-127.0), _mm512_set1_ps(127.0));
+        let quantize = |i: usize| -> __m512i {
+            if i >= cols {
+                return _mm512_setzero_si512();
+            }
+            let v = _mm512_maskz_loadu_ps(lanes16(cols - i), x.as_ptr().add(i));
+            let t = _mm512_mul_ps(v, vinv);
+            // copysign(0.5, t), in integer ops (avx512f has no float and/or).
+            let h = _mm512_castsi512_ps(_mm512_or_si512(
+                _mm512_and_si512(_mm512_castps_si512(t), sign),
+                half,
+            ));
+            let c = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(t, h), lo), hi);
+            _mm512_cvttps_epi32(c)
+        };
+        // Bytes of 4 vectors packed by 128-bit lanes (packs), dwords back in order.
+        let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        for i in (0..cols).step_by(64) {
+            // Within ±127: the saturating packs narrow exactly.
+            let w01 = _mm512_packs_epi32(quantize(i), quantize(i + 16));
+            let w23 = _mm512_packs_epi32(quantize(i + 32), quantize(i + 48));
+            let b = _mm512_permutexvar_epi32(order, _mm512_packs_epi16(w01, w23));
+            let dst = q.as_mut_ptr().add(i);
+            if cols - i >= 64 {
+                _mm512_storeu_si512(dst as *mut __m512i, b);
+            } else {
+                _mm512_mask_storeu_epi8(dst, (1u64 << (cols - i)) - 1, b);
             }
         }
-        qr[cols..].fill(0);
     }
 }
 
@@ -398,48 +438,77 @@ unsafe fn quantize_avx2_impl(
     for r in 0..rows {
         let xr = &x[r * xs + xo..r * xs + xo + cols];
         let qr = &mut q[r * qs..(r + 1) * qs];
-        let main = cols / 8 * 8;
-        // SAFETY: loads touch [i, i + 8) with i + 8 ≤ main; stores write 8 bytes there.
+        // SAFETY: avx2 is enabled here.
         unsafe {
-            let absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
-            let mut m = _mm256_setzero_ps();
-            for i in (0..main).step_by(8) {
-                m = _mm256_max_ps(
-                    _mm256_and_ps(_mm256_loadu_ps(xr.as_ptr().add(i)), absmask),
-                    m,
-                );
-            }
-            let h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-            let h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-            let h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
-            let mut mx = _mm_cvtss_f32(h);
-            for &v in &xr[main..] {
-                let a = v.abs();
-                mx = if a > mx { a } else { mx };
-            }
-            let s = scale_of(mx);
+            let s = scale_of(max_abs_avx2(xr));
             sc[r] = s;
-            let inv = 1.0 / s;
-            let (vinv, half, sign) = (
-                _mm256_set1_ps(inv),
-                _mm256_set1_ps(0.5),
-                _mm256_set1_ps(-0.0),
-            );
-            let (lo, hi) = (_mm256_set1_ps(-127.0), _mm256_set1_ps(127.0));
-            for i in (0..main).step_by(8) {
-                let t = _mm256_mul_ps(_mm256_loadu_ps(xr.as_ptr().add(i)), vinv);
-                let hs = _mm256_or_ps(_mm256_and_ps(t, sign), half);
-                let c = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(t, hs), lo), hi);
-                let v = _mm256_cvttps_epi32(c);
-                // Values are within ±127: the saturating packs narrow them exactly.
-                let w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-                let b = _mm_packs_epi16(w, w);
-                (qr.as_mut_ptr().add(i) as *mut i64).write_unaligned(_mm_cvtsi128_si64(b));
-            }
+            quantize_row_avx2(xr, s, qr);
         }
-        crate::quant::quantize_row(&xr[main..], sc[r], &mut qr[main..cols]);
         qr[cols..].fill(0);
     }
+}
+
+/// The largest |x| of a row, NaN ignored (`quant::row_scale`'s maximum).
+///
+/// # Safety
+/// The CPU supports avx2.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn max_abs_avx2(xr: &[f32]) -> f32 {
+    let main = xr.len() / 8 * 8;
+    // SAFETY: loads touch [i, i + 8) with i + 8 ≤ main ≤ xr.len().
+    unsafe {
+        let absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+        let mut m = _mm256_setzero_ps();
+        for i in (0..main).step_by(8) {
+            m = _mm256_max_ps(
+                _mm256_and_ps(_mm256_loadu_ps(xr.as_ptr().add(i)), absmask),
+                m,
+            );
+        }
+        let h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        let h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        let h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+        let mut mx = _mm_cvtss_f32(h);
+        for &v in &xr[main..] {
+            let a = v.abs();
+            mx = if a > mx { a } else { mx };
+        }
+        mx
+    }
+}
+
+/// `quant::quantize_row(xr, s, qr)` with 8-lane vectors.
+///
+/// # Safety
+/// The CPU supports avx2.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_row_avx2(xr: &[f32], s: f32, qr: &mut [i8]) {
+    let cols = xr.len();
+    assert!(qr.len() >= cols);
+    let main = cols / 8 * 8;
+    // SAFETY: loads touch [i, i + 8) with i + 8 ≤ main; stores write 8 bytes there.
+    unsafe {
+        let inv = 1.0 / s;
+        let (vinv, half, sign) = (
+            _mm256_set1_ps(inv),
+            _mm256_set1_ps(0.5),
+            _mm256_set1_ps(-0.0),
+        );
+        let (lo, hi) = (_mm256_set1_ps(-127.0), _mm256_set1_ps(127.0));
+        for i in (0..main).step_by(8) {
+            let t = _mm256_mul_ps(_mm256_loadu_ps(xr.as_ptr().add(i)), vinv);
+            let hs = _mm256_or_ps(_mm256_and_ps(t, sign), half);
+            let c = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(t, hs), lo), hi);
+            let v = _mm256_cvttps_epi32(c);
+            // Values are within ±127: the saturating packs narrow them exactly.
+            let w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+            let b = _mm_packs_epi16(w, w);
+            (qr.as_mut_ptr().add(i) as *mut i64).write_unaligned(_mm_cvtsi128_si64(b));
+        }
+    }
+    crate::quant::quantize_row(&xr[main..], s, &mut qr[main..cols]);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -526,4 +595,165 @@ fn dequantize_avx512(
 ) {
     // SAFETY: installed only after avx512vnni_supported(); the body is safe code.
     unsafe { dequantize_avx512_impl(acc, accs, rows, ws, xs, init, relu, out) }
+}
+
+/// The fused epilogue with 8-wide vectors (`n` a multiple of 8): the reference's
+/// operations (`generic::requantize_body`) in the same order, lane by lane; then each row
+/// quantized by the AVX2 quantizer.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn requantize_avx2_impl(
+    acc: &[i32],
+    n: usize,
+    rows: usize,
+    ws: &[f32],
+    xs: &[f32],
+    init: &[f32],
+    finish: Finish<'_>,
+    out: &mut [f32],
+    q: Option<(&mut [i8], &mut [f32])>,
+) {
+    let len = rows * n;
+    assert!(n % 8 == 0 && ws.len() >= n && init.len() >= n && xs.len() >= rows);
+    assert!(acc.len() >= len && out.len() >= len);
+    if let Finish::Cross { x0, x } = finish {
+        assert!(x0.len() >= len && x.len() >= len);
+    }
+    let (ap, op) = (acc.as_ptr(), out.as_mut_ptr());
+    // SAFETY: every access is 8 lanes at r·n + j or j with j + 8 ≤ n, r < rows: inside
+    // the lengths asserted above.
+    unsafe {
+        let zero = _mm256_setzero_ps();
+        for (r, &x_scale) in xs[..rows].iter().enumerate() {
+            let sx = _mm256_set1_ps(x_scale);
+            for j in (0..n).step_by(8) {
+                let i = r * n + j;
+                let a = _mm256_cvtepi32_ps(_mm256_loadu_si256(ap.add(i) as *const __m256i));
+                let s = _mm256_mul_ps(_mm256_loadu_ps(ws.as_ptr().add(j)), sx);
+                let mut y =
+                    _mm256_add_ps(_mm256_loadu_ps(init.as_ptr().add(j)), _mm256_mul_ps(a, s));
+                match finish {
+                    Finish::Linear => {}
+                    // maxps(y, 0) = y > 0 ? y : 0, the reference's form.
+                    Finish::Relu => y = _mm256_max_ps(y, zero),
+                    Finish::Cross { x0, x } => {
+                        y = _mm256_add_ps(
+                            _mm256_mul_ps(_mm256_loadu_ps(x0.as_ptr().add(i)), y),
+                            _mm256_loadu_ps(x.as_ptr().add(i)),
+                        )
+                    }
+                }
+                _mm256_storeu_ps(op.add(i), y);
+            }
+        }
+    }
+    let Some((q, sc)) = q else { return };
+    assert!(q.len() >= len && sc.len() >= rows);
+    for (r, sc) in sc[..rows].iter_mut().enumerate() {
+        let span = r * n..(r + 1) * n;
+        // SAFETY: avx2 is enabled here.
+        unsafe {
+            *sc = scale_of(max_abs_avx2(&out[span.clone()]));
+            quantize_row_avx2(&out[span.clone()], *sc, &mut q[span]);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn requantize_avx2(
+    acc: &[i32],
+    n: usize,
+    rows: usize,
+    ws: &[f32],
+    xs: &[f32],
+    init: &[f32],
+    finish: Finish<'_>,
+    out: &mut [f32],
+    q: Option<(&mut [i8], &mut [f32])>,
+) {
+    // SAFETY: installed only after avx2_supported(); the body is safe code.
+    unsafe { requantize_avx2_impl(acc, n, rows, ws, xs, init, finish, out, q) }
+}
+
+/// The fused epilogue with 16-wide vectors, `n` being a multiple of 16: the reference's
+/// operations (`generic::requantize_body`) in the same order, lane by lane.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl")]
+unsafe fn requantize_avx512_impl(
+    acc: &[i32],
+    n: usize,
+    rows: usize,
+    ws: &[f32],
+    xs: &[f32],
+    init: &[f32],
+    finish: Finish<'_>,
+    out: &mut [f32],
+    mut q: Option<(&mut [i8], &mut [f32])>,
+) {
+    let len = rows * n;
+    assert!(n % 16 == 0 && ws.len() >= n && init.len() >= n && xs.len() >= rows);
+    assert!(acc.len() >= len && out.len() >= len);
+    if let Finish::Cross { x0, x } = finish {
+        assert!(x0.len() >= len && x.len() >= len);
+    }
+    if let Some((q, sc)) = &q {
+        assert!(q.len() >= len && sc.len() >= rows);
+    }
+    let (ap, op) = (acc.as_ptr(), out.as_mut_ptr());
+    // SAFETY: every access is 16 lanes at r·n + j or j with j + 16 ≤ n, r < rows: inside
+    // the lengths asserted above.
+    unsafe {
+        let zero = _mm512_setzero_ps();
+        // Two passes, so that no row waits on its own max → scale → 1/scale chain: all
+        // rows' values and scales first, then all rows' bytes.
+        for (r, &x_scale) in xs[..rows].iter().enumerate() {
+            let sx = _mm512_set1_ps(x_scale);
+            let mut m = zero;
+            for j in (0..n).step_by(16) {
+                let i = r * n + j;
+                let a = _mm512_cvtepi32_ps(_mm512_loadu_si512(ap.add(i) as *const __m512i));
+                let s = _mm512_mul_ps(_mm512_loadu_ps(ws.as_ptr().add(j)), sx);
+                let mut y =
+                    _mm512_add_ps(_mm512_loadu_ps(init.as_ptr().add(j)), _mm512_mul_ps(a, s));
+                match finish {
+                    Finish::Linear => {}
+                    // maxps(y, 0) = y > 0 ? y : 0, the reference's form.
+                    Finish::Relu => y = _mm512_max_ps(y, zero),
+                    Finish::Cross { x0, x } => {
+                        y = _mm512_add_ps(
+                            _mm512_mul_ps(_mm512_loadu_ps(x0.as_ptr().add(i)), y),
+                            _mm512_loadu_ps(x.as_ptr().add(i)),
+                        )
+                    }
+                }
+                _mm512_storeu_ps(op.add(i), y);
+                // max(|y|, m) keeps m when y is NaN, as `row_scale` does.
+                m = _mm512_max_ps(_mm512_abs_ps(y), m);
+            }
+            if let Some((_, sc)) = q.as_mut() {
+                sc[r] = scale_of(_mm512_reduce_max_ps(m));
+            }
+        }
+        let Some((q, sc)) = q else { return };
+        for (r, &s) in sc[..rows].iter().enumerate() {
+            let span = r * n..(r + 1) * n;
+            quantize_row_avx512(&out[span.clone()], s, &mut q[span]);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn requantize_avx512(
+    acc: &[i32],
+    n: usize,
+    rows: usize,
+    ws: &[f32],
+    xs: &[f32],
+    init: &[f32],
+    finish: Finish<'_>,
+    out: &mut [f32],
+    q: Option<(&mut [i8], &mut [f32])>,
+) {
+    // SAFETY: installed only after avx512vnni_supported(); the body checks its bounds.
+    unsafe { requantize_avx512_impl(acc, n, rows, ws, xs, init, finish, out, q) }
 }
