@@ -4,7 +4,7 @@
  * so the growth is what camoe itself costs.
  *   cargo build --release --lib
  *   cc -O2 -Iinclude benches/memory.c -Ltarget/release -lcamoe -Wl,-rpath,$PWD/target/release -o /tmp/memory
- *   /tmp/memory models/random-demo.camoe */
+ *   /tmp/memory models/camoe-demo.camoe */
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
 #include <stdlib.h>
