@@ -208,27 +208,6 @@ pub(crate) fn relu(v: &mut [f32]) {
     v.iter_mut().for_each(|x| *x = x.max(0.0));
 }
 
-/// Numerically stable logistic function.
-pub(crate) fn sigmoid(z: f32) -> f32 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}
-
-/// In-place softmax of one row.
-pub(crate) fn softmax(v: &mut [f32]) {
-    let m = v.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-    let mut sum = 0.0;
-    for x in v.iter_mut() {
-        *x = (*x - m).exp();
-        sum += *x;
-    }
-    v.iter_mut().for_each(|x| *x /= sum);
-}
-
 /// Rows per pass through the experts and heads: activations of one chunk stay in the
 /// L1/L2 caches, and the layer buffers do not grow with the session's capacity.
 pub(crate) const CHUNK: usize = 48;
@@ -446,18 +425,39 @@ fn gate(model: &Model, s: &mut Scratch, g: usize, r0: usize, r1: usize, top_k: u
             out,
             qs,
         );
-        for row in out.chunks_exact_mut(e) {
-            if top_k == 0 || top_k >= e {
-                softmax(row);
-            } else {
-                top_k_softmax(row, top_k);
-            }
-        }
+        softmax_rows(out, e, top_k, qs.kernels);
     }
 }
 
-/// Softmax over the `k` largest entries (ties: lower index), zero elsewhere.
-fn top_k_softmax(v: &mut [f32], k: usize) {
+/// Softmax of each `e`-wide row of `out` (at most [`CHUNK`] rows), or over each row's
+/// `top_k` largest entries only (the others get weight 0); one exp pass over all rows.
+fn softmax_rows(out: &mut [f32], e: usize, top_k: usize, k: &Kernels) {
+    debug_assert!(out.len() <= CHUNK * e && e <= 64);
+    let masked = top_k > 0 && top_k < e;
+    let mut kept = [u64::MAX; CHUNK];
+    for (row, kept) in out.chunks_exact_mut(e).zip(kept.iter_mut()) {
+        if masked {
+            *kept = top_k_mask(row, top_k);
+        }
+        // The row's largest entry is always kept, so it is the max of the kept ones.
+        let m = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        row.iter_mut().for_each(|x| *x -= m);
+    }
+    (k.exp.0)(out);
+    for (row, &kept) in out.chunks_exact_mut(e).zip(kept.iter()) {
+        let mut sum = 0.0;
+        for (i, x) in row.iter_mut().enumerate() {
+            if kept & (1 << i) == 0 {
+                *x = 0.0;
+            }
+            sum += *x;
+        }
+        row.iter_mut().for_each(|x| *x /= sum);
+    }
+}
+
+/// The `k` largest entries of `v` as a bit mask (ties: lower index).
+fn top_k_mask(v: &[f32], k: usize) -> u64 {
     let mut kept = 0u64;
     for _ in 0..k {
         let best = (0..v.len()).filter(|&i| kept & (1 << i) == 0).fold(
@@ -471,19 +471,7 @@ fn top_k_softmax(v: &mut [f32], k: usize) {
             kept |= 1 << i;
         }
     }
-    let m = (0..v.len())
-        .filter(|&i| kept & (1 << i) != 0)
-        .fold(f32::NEG_INFINITY, |m, i| m.max(v[i]));
-    let mut sum = 0.0;
-    for (i, x) in v.iter_mut().enumerate() {
-        *x = if kept & (1 << i) != 0 {
-            (*x - m).exp()
-        } else {
-            0.0
-        };
-        sum += *x;
-    }
-    v.iter_mut().for_each(|x| *x /= sum);
+    kept
 }
 
 /// The gate-weighted mixture of the experts for batch rows `c0..c1` (one chunk) into

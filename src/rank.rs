@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::err;
 use crate::error::{Error, Status};
 use crate::features::{encode, Feature, FeatureList};
-use crate::forward::{request_partials, score, sigmoid, Scratch};
+use crate::forward::{request_partials, score, Scratch};
 use crate::kernels::Kernels;
 use crate::model::Model;
 use crate::spec::Side;
@@ -262,11 +262,15 @@ impl Session {
             opts.expert_top_k,
         );
 
-        // Calibrate, then order by the objective.
+        // Calibrate (one vectorized sigmoid pass), then order by the objective.
+        for r in 0..rows {
+            let t = &cfg.tasks[candidates.task(self.perm[r] as usize) as usize];
+            self.s.logits[r] = t.calib_a * self.s.logits[r] + t.calib_b;
+        }
+        (self.s.qs.kernels.sigmoid.0)(&mut self.s.logits[..rows]);
         for r in 0..rows {
             let i = self.perm[r] as usize;
-            let t = &cfg.tasks[candidates.task(i) as usize];
-            let p = sigmoid(t.calib_a * self.s.logits[r] + t.calib_b);
+            let p = self.s.logits[r];
             let key = match opts.objective {
                 Objective::Pctr => p,
                 Objective::ExpectedValue => candidates.bid(i) * p,

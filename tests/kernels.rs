@@ -149,6 +149,97 @@ fn requantize_matches_scalar_on_every_tier() {
     assert!(cases > 0);
 }
 
+/// exp and sigmoid: every tier gives the scalar body's bits, on every length (tails
+/// included) and on edge values; the scalar body is within 2 ulp of f64 on the range it
+/// promises and keeps NaN; sigmoid(x) + sigmoid(-x) = 1 within rounding, never overflows.
+#[test]
+fn exp_and_sigmoid_match_scalar_on_every_tier() {
+    let mut rng = SplitMix(4);
+    let edges = [
+        0.0f32,
+        -0.0,
+        1.0,
+        -1.0,
+        88.0,
+        -87.3,
+        100.0,
+        -100.0,
+        1e-8,
+        -1e-8,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::MAX,
+        f32::MIN,
+        20.0,
+        -20.0,
+    ];
+    for tier in tiers() {
+        let k = kernels_for(tier).unwrap();
+        for &n in &LENGTHS {
+            let v: Vec<f32> = (0..n)
+                .map(|i| {
+                    if i < edges.len() && n > 20 {
+                        edges[i]
+                    } else {
+                        30.0 * rng.normal()
+                    }
+                })
+                .collect();
+            for (slot, want_fn) in [
+                (k.exp, generic::exp as fn(&mut [f32])),
+                (k.sigmoid, generic::sigmoid),
+            ] {
+                let (mut want, mut got) = (v.clone(), v.clone());
+                want_fn(&mut want);
+                (slot.0)(&mut got);
+                for i in 0..n {
+                    assert_eq!(
+                        got[i].to_bits(),
+                        want[i].to_bits(),
+                        "{} n={n} x={}",
+                        slot.1,
+                        v[i]
+                    );
+                }
+            }
+        }
+    }
+    // Accuracy of the scalar body against f64.
+    let ulp = |x: f32| (f32::from_bits(x.to_bits() + 1) - x).abs();
+    let mut x = -87.3f32;
+    while x <= 88.0 {
+        let mut v = [x];
+        generic::exp(&mut v);
+        let exact = (x as f64).exp();
+        assert!(
+            (v[0] as f64 - exact).abs() <= 2.0 * ulp(exact as f32) as f64,
+            "exp({x}) = {} vs {exact}",
+            v[0]
+        );
+        let mut p = [x, -x];
+        generic::sigmoid(&mut p);
+        let exact = 1.0 / (1.0 + (-(x as f64)).exp());
+        assert!(
+            (p[0] as f64 - exact).abs() <= 3e-7 * exact.max(1e-30) + 1e-37,
+            "sigmoid({x}) = {} vs {exact}",
+            p[0]
+        );
+        assert!(p[0].is_finite() && p[1].is_finite());
+        assert!(
+            (p[0] + p[1] - 1.0).abs() <= 1.2e-7,
+            "sigmoid({x}) + sigmoid(-{x}) = {}",
+            p[0] + p[1]
+        );
+        x += 0.0137;
+    }
+    let mut v = [f32::NAN, 0.0];
+    generic::exp(&mut v);
+    assert!(v[0].is_nan() && v[1] == 1.0);
+    let mut v = [f32::NAN, 0.0, 1e30, -1e30];
+    generic::sigmoid(&mut v);
+    assert!(v[0].is_nan() && v[1] == 0.5 && v[2] == 1.0 && (0.0..1e-37).contains(&v[3]));
+}
+
 #[test]
 fn dots_match_scalar_on_every_tier() {
     let mut rng = SplitMix(2);

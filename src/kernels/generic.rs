@@ -169,3 +169,61 @@ pub fn dequantize(
 ) {
     dequantize_body(acc, acc_stride, rows, w_scale, x_scale, init, relu, out)
 }
+
+/// `e^x` for `x` in [-87.3, 88]: Cody–Waite range reduction `x = n·ln2 + r` and a
+/// degree-6 polynomial for `e^r` (the classic single-precision minimax coefficients),
+/// then `2^n` through the exponent bits. Within 2 ulp of the exact value on that range;
+/// inputs below it give ~1.2e-38, above it ~1.6e38; NaN stays NaN. Plain IEEE
+/// operations in a fixed order with no fused multiply-add, so every tier that compiles
+/// this body gets the same bits.
+#[inline(always)]
+pub(crate) fn exp_one(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let c = x.clamp(-87.3, 88.0);
+    let n = (c * LOG2E + 0.5).floor();
+    let r = (c - n * LN2_HI) - n * LN2_LO;
+    let mut p = 1.987_569_1e-4;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let y = p * (r * r) + r + 1.0;
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    if x.is_nan() {
+        x
+    } else {
+        y * scale
+    }
+}
+
+/// The exp body; SIMD tiers compile this same code with their target features.
+#[inline(always)]
+pub(crate) fn exp_body(v: &mut [f32]) {
+    for x in v.iter_mut() {
+        *x = exp_one(*x);
+    }
+}
+
+/// The logistic body: `1 / (1 + e^-z)` for `z ≥ 0`, `e^z / (1 + e^z)` otherwise (no
+/// overflow either way); NaN stays NaN.
+#[inline(always)]
+pub(crate) fn sigmoid_body(v: &mut [f32]) {
+    for z in v.iter_mut() {
+        let e = exp_one(-z.abs());
+        let p = 1.0 / (1.0 + e);
+        *z = if *z >= 0.0 { p } else { e * p };
+    }
+}
+
+/// `v[i] = e^v[i]` (see [`exp_one`] for range and accuracy).
+pub fn exp(v: &mut [f32]) {
+    exp_body(v)
+}
+
+/// `v[i] = 1 / (1 + e^-v[i])`.
+pub fn sigmoid(v: &mut [f32]) {
+    sigmoid_body(v)
+}

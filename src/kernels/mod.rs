@@ -194,6 +194,9 @@ pub type Requantize = fn(
     out: &mut [f32],
     q: Option<(&mut [i8], &mut [f32])>,
 );
+/// An elementwise float function in place (`exp`, `sigmoid`); identical bits on every
+/// tier (one body, compiled per tier).
+pub type MapF32 = fn(v: &mut [f32]);
 /// `Σ a[i]·b[i]` in f32 (summation order may differ between tiers).
 pub type DotF32 = fn(a: &[f32], b: &[f32]) -> f32;
 /// `Σ f16(a[i])·b[i]` in f32.
@@ -206,6 +209,8 @@ pub struct Kernels {
     pub quantize: (QuantizeRows, &'static str),
     pub dequantize: (Dequantize, &'static str),
     pub requantize: (Requantize, &'static str),
+    pub exp: (MapF32, &'static str),
+    pub sigmoid: (MapF32, &'static str),
     pub dot_f32: (DotF32, &'static str),
     pub dot_f16: (DotF16, &'static str),
 }
@@ -224,6 +229,8 @@ impl Kernels {
             quantize: (generic::quantize_rows, "generic_quantize_rows"),
             dequantize: (generic::dequantize, "generic_dequantize"),
             requantize: (generic::requantize, "generic_requantize"),
+            exp: (generic::exp, "generic_exp"),
+            sigmoid: (generic::sigmoid, "generic_sigmoid"),
             dot_f32: (generic::dot_f32, "generic_dot_f32"),
             dot_f16: (generic::dot_f16, "generic_dot_f16"),
         };
@@ -251,12 +258,14 @@ impl Kernels {
     /// One line per slot: `slot=kernel`, e.g. for `camoe_kernel_info`.
     pub fn describe(&self) -> String {
         format!(
-            "tier={} gemm_i8={} quantize={} dequantize={} requantize={} dot_f32={} dot_f16={}",
+            "tier={} gemm_i8={} quantize={} dequantize={} requantize={} exp={} sigmoid={} dot_f32={} dot_f16={}",
             self.tier.name(),
             self.gemm_i8.1,
             self.quantize.1,
             self.dequantize.1,
             self.requantize.1,
+            self.exp.1,
+            self.sigmoid.1,
             self.dot_f32.1,
             self.dot_f16.1
         )

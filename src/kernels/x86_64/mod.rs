@@ -33,6 +33,8 @@ pub fn plug(k: &mut Kernels, tier: Tier) {
         k.quantize = (quantize_avx2, "x86_64_avx2_quantize_rows");
         k.dequantize = (dequantize_avx2, "x86_64_avx2_dequantize");
         k.requantize = (requantize_avx2, "x86_64_avx2_requantize");
+        k.exp = (exp_avx2, "x86_64_avx2_exp_8");
+        k.sigmoid = (sigmoid_avx2, "x86_64_avx2_sigmoid_8");
     }
     if tier >= Tier::AvxVnni && tier <= Tier::Avx512Vnni {
         k.gemm_i8 = (gemm_i8_avxvnni, "x86_64_avxvnni_gemm_i8_4x16");
@@ -43,6 +45,8 @@ pub fn plug(k: &mut Kernels, tier: Tier) {
         k.quantize = (quantize_avx512, "x86_64_avx512_quantize_rows");
         k.dequantize = (dequantize_avx512, "x86_64_avx512_dequantize");
         k.requantize = (requantize_avx512, "x86_64_avx512_requantize_16");
+        k.exp = (exp_avx512, "x86_64_avx512_exp_16");
+        k.sigmoid = (sigmoid_avx512, "x86_64_avx512_sigmoid_16");
     }
 }
 
@@ -756,4 +760,40 @@ fn requantize_avx512(
 ) {
     // SAFETY: installed only after avx512vnni_supported(); the body checks its bounds.
     unsafe { requantize_avx512_impl(acc, n, rows, ws, xs, init, finish, out, q) }
+}
+
+// exp and sigmoid: the generic bodies compiled with the tier's features (vectorized by
+// the compiler: the same IEEE operations lane by lane, so the same bits as the scalar
+// tier; tests/kernels.rs checks it).
+#[target_feature(enable = "avx2,fma")]
+unsafe fn exp_avx2_impl(v: &mut [f32]) {
+    super::generic::exp_body(v)
+}
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sigmoid_avx2_impl(v: &mut [f32]) {
+    super::generic::sigmoid_body(v)
+}
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn exp_avx512_impl(v: &mut [f32]) {
+    super::generic::exp_body(v)
+}
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn sigmoid_avx512_impl(v: &mut [f32]) {
+    super::generic::sigmoid_body(v)
+}
+fn exp_avx2(v: &mut [f32]) {
+    // SAFETY: installed only after avx2_supported(); the body is safe code.
+    unsafe { exp_avx2_impl(v) }
+}
+fn sigmoid_avx2(v: &mut [f32]) {
+    // SAFETY: as exp_avx2.
+    unsafe { sigmoid_avx2_impl(v) }
+}
+fn exp_avx512(v: &mut [f32]) {
+    // SAFETY: installed only after avx512vnni_supported() (which implies avx512f/bw/vl).
+    unsafe { exp_avx512_impl(v) }
+}
+fn sigmoid_avx512(v: &mut [f32]) {
+    // SAFETY: as exp_avx512.
+    unsafe { sigmoid_avx512_impl(v) }
 }
