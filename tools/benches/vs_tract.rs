@@ -1,9 +1,11 @@
 //! Criterion: camoe against tract on the same model, in one run: the shipped demo model.
 //! tract runs `models/camoe-demo.nnef.tgz` optimized, with the batch fixed to B; camoe
-//! runs `models/camoe-demo.camoe` (int8, also with expert masking to the top 4, 2 and 1 of 8) and
+//! runs `models/camoe-demo.camoe` (int8: at the best kernel tier as `camoe_int8`, at
+//! every lower tier this CPU has, and with expert masking to the top 4, 2 and 1 of 8),
 //! `models/camoe-demo.f16.camoe` (both written by `camoe convert` from that NNEF), and
-//! the same NNEF converted to f32 in memory. Each camoe iteration is `set_request` + `rank` of B candidates
-//! from raw ids (hashing included); tract gets the rows already hashed and normalized
+//! the same NNEF converted to f32 in memory. Each camoe iteration is `set_request` +
+//! `rank` of B candidates from raw ids (hashing included); tract gets the rows already
+//! hashed and normalized
 //! (its graph starts there, docs/NNEF.md), so the comparison favours tract slightly.
 //!
 //! `cargo bench -p camoe-tools --bench vs_tract`
@@ -11,6 +13,7 @@
 use std::hint::black_box;
 
 use camoe::hash::{bucket, field_seed, SplitMix};
+use camoe::kernels::{kernels, kernels_for, Kernels, Tier};
 use camoe::spec::{FieldKind, Side};
 use camoe::{
     write_model, Candidate, Feature, Model, ModelConfig, RankOptions, Session, Value, WriteOptions,
@@ -107,20 +110,36 @@ fn bench(c: &mut Criterion) {
         expert_top_k: k,
         ..RankOptions::default()
     };
+    let best = kernels();
+    let int8 = file("camoe-demo.camoe");
+    // The int8 model at every tier below the best one this CPU has (the best is
+    // `camoe_int8`), then masking, f16 and f32 at the best tier.
+    let mut variants: Vec<(String, &[u8], RankOptions, &'static Kernels)> = Tier::ALL
+        .into_iter()
+        .filter(|t| t.supported() && *t < best.tier)
+        .map(|t| {
+            let k = kernels_for(t).unwrap();
+            (format!("camoe_int8_{}", t.name()), &int8[..], top(0), k)
+        })
+        .collect();
+    let f16 = file("camoe-demo.f16.camoe");
     for (name, bytes, opts) in [
-        ("camoe_int8", file("camoe-demo.camoe"), top(0)),
-        ("camoe_int8_top4", file("camoe-demo.camoe"), top(4)),
-        ("camoe_int8_top2", file("camoe-demo.camoe"), top(2)),
-        ("camoe_int8_top1", file("camoe-demo.camoe"), top(1)),
-        ("camoe_f16", file("camoe-demo.f16.camoe"), top(0)),
-        ("camoe_f32", f32_bytes.clone(), top(0)),
+        ("camoe_int8", &int8[..], top(0)),
+        ("camoe_int8_top4", &int8[..], top(4)),
+        ("camoe_int8_top2", &int8[..], top(2)),
+        ("camoe_int8_top1", &int8[..], top(1)),
+        ("camoe_f16", &f16[..], top(0)),
+        ("camoe_f32", &f32_bytes[..], top(0)),
     ] {
-        let model = Model::from_bytes(&bytes).unwrap();
-        let mut session = Session::new(model, 1000).unwrap();
+        variants.push((name.to_string(), bytes, opts, best));
+    }
+    for (name, bytes, opts, k) in variants {
+        let model = Model::from_bytes(bytes).unwrap();
+        let mut session = Session::with_kernels(model, 1000, k).unwrap();
         let (mut scores, mut order) = (vec![0.0; 1000], vec![0u32; 1000]);
         for b in BATCHES {
             g.throughput(Throughput::Elements(b as u64));
-            g.bench_with_input(BenchmarkId::new(name, b), &b, |bench, &b| {
+            g.bench_with_input(BenchmarkId::new(&name, b), &b, |bench, &b| {
                 bench.iter(|| {
                     session.set_request(black_box(&req)).unwrap();
                     session
