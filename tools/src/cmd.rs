@@ -320,19 +320,17 @@ pub fn convert(m: &Args) -> Res {
         .map(|s| convert::parse_dtype(s))
         .transpose()?;
     let d = Sample::default();
-    let mut sample = Sample {
-        rows: get(m, "rows", d.rows),
+    // Labelled data: up to 50,000 of its rows by default; generated rows: 2,000.
+    let data = m.get("data");
+    let sample = Sample {
+        rows: get(m, "rows", if data.is_some() { 50_000 } else { d.rows }),
         requests: get(m, "requests", d.requests),
         candidates: get(m, "candidates", d.candidates),
         seed: get(m, "seed", d.seed),
         expert_top_k,
     };
-    let table = match m.get("data") {
-        Some(p) => {
-            let rows = get(m, "rows", 50_000usize);
-            sample.rows = rows;
-            Table::read_csv(&cfg, Path::new(p), rows)?
-        }
+    let table = match data {
+        Some(p) => Table::read_csv(&cfg, Path::new(p), sample.rows)?,
         None => Table::generate(&cfg, sample.rows.max(1), sample.seed),
     };
     let t0 = std::time::Instant::now();

@@ -12,7 +12,7 @@
 //!    normalization), and [`Report::failures`] holds the budget it exceeds, if any.
 //!    The caller writes the file only when there is none.
 
-use crate::data::{Dataset, Encoder};
+use crate::data::{read_csv_rows, Dataset, Encoder};
 use crate::{export, metrics};
 use camoe::format::{DType, WriteOptions};
 use camoe::hash::SplitMix;
@@ -92,34 +92,6 @@ impl Default for Budget {
 }
 
 // ------------------------------------------------------------------ reading
-
-/// The name prefix of every linear layer, in `ModelConfig::linear_shapes()` order
-/// (the NNEF variables are `<prefix>_w` and `<prefix>_b`; docs/NNEF.md).
-pub fn linear_names(cfg: &ModelConfig) -> Vec<String> {
-    let a = &cfg.arch;
-    let mut v = Vec::new();
-    for e in 0..a.experts {
-        for l in 0..a.cross_layers {
-            if a.cross_rank == 0 {
-                v.push(format!("expert{e}_cross{l}"));
-            } else {
-                v.push(format!("expert{e}_cross{l}_v"));
-                v.push(format!("expert{e}_cross{l}_u"));
-            }
-        }
-        for k in 0..a.expert_mlp.len() {
-            v.push(format!("expert{e}_mlp{k}"));
-        }
-    }
-    for g in 0..cfg.groups.len() {
-        v.push(format!("group{g}_gate"));
-        for k in 0..a.tower.len() {
-            v.push(format!("group{g}_tower{k}"));
-        }
-        v.push(format!("group{g}_out"));
-    }
-    v
-}
 
 /// tract's operators that the contract's NNEF operators load as.
 const ALLOWED_OPS: &[&str] = &[
@@ -313,8 +285,9 @@ pub fn read_nnef(path: &Path, cfg: &ModelConfig) -> Result<ModelSpec, String> {
             FieldKind::Dense { .. } => Ok(None),
         })
         .collect::<Result<Vec<_>, String>>()?;
+    let names = export::linear_names(cfg);
     let mut linears = Vec::new();
-    for (name, (inputs, outputs, has_bias)) in linear_names(cfg).iter().zip(cfg.linear_shapes()) {
+    for (name, (inputs, outputs, has_bias)) in names.iter().zip(cfg.linear_shapes()) {
         let weight = tensor(&consts, &format!("{name}_w"), &[outputs, inputs], None)?;
         let b = format!("{name}_b");
         let bias = if has_bias {
@@ -334,7 +307,7 @@ pub fn read_nnef(path: &Path, cfg: &ModelConfig) -> Result<ModelSpec, String> {
         });
     }
     // A weight the config does not account for means the two disagree.
-    let mut expected: Vec<String> = linear_names(cfg)
+    let mut expected: Vec<String> = names
         .iter()
         .flat_map(|n| [format!("{n}_w"), format!("{n}_b")])
         .collect();
@@ -383,64 +356,20 @@ impl Table {
         self.task.is_empty()
     }
 
-    /// Reads up to `max_rows` rows of a CSV with a header naming the config's fields
-    /// (absent = missing), `task` (a task name) and `click` (0/1), as `camoe train`
-    /// reads it.
+    /// Reads up to `max_rows` rows of a CSV as `camoe train` reads it
+    /// ([`crate::data::read_csv_rows`]); labelled when it has a `click` column.
     pub fn read_csv(cfg: &ModelConfig, path: &Path, max_rows: usize) -> Result<Table, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut lines = text.lines();
-        let header: Vec<&str> = lines
-            .next()
-            .ok_or_else(|| format!("{}: empty file", path.display()))?
-            .split(',')
-            .collect();
-        let col = |n: &str| header.iter().position(|c| *c == n);
-        let fields: Vec<Option<usize>> = cfg.fields.iter().map(|f| col(&f.name)).collect();
-        let task_col =
-            col("task").ok_or_else(|| format!("{}: no `task` column", path.display()))?;
-        let click_col = col("click");
-        let mut t = Table {
-            label: click_col.map(|_| Vec::new()),
-            ..Table::default()
-        };
-        for (n, line) in lines.enumerate().take(max_rows) {
-            let parts: Vec<&str> = line.split(',').collect();
-            let at = |c: usize| {
-                parts.get(c).copied().ok_or_else(|| {
-                    format!(
-                        "{}:{}: {} columns, header has {}",
-                        path.display(),
-                        n + 2,
-                        parts.len(),
-                        header.len()
-                    )
-                })
-            };
-            let task = at(task_col)?;
-            let ti = cfg
-                .tasks
-                .iter()
-                .position(|x| x.name == task)
-                .ok_or_else(|| format!("{}:{}: unknown task `{task}`", path.display(), n + 2))?;
-            let mut vals = Vec::with_capacity(fields.len());
-            for c in &fields {
-                vals.push(match c {
-                    Some(c) => at(*c)?.to_string(),
-                    None => String::new(),
-                });
-            }
-            if let (Some(c), Some(l)) = (click_col, t.label.as_mut()) {
-                l.push(match at(c)? {
-                    "1" | "1.0" | "true" => 1.0,
-                    _ => 0.0,
-                });
-            }
-            t.values.push(vals);
-            t.task.push(ti);
-        }
+        let mut t = Table::default();
+        let mut labels = Vec::new();
+        let labelled = read_csv_rows(cfg, path, max_rows, false, |vals, task, click, _| {
+            t.values.push(vals.iter().map(|v| v.to_string()).collect());
+            t.task.push(task);
+            labels.push(click);
+        })?;
         if t.is_empty() {
             return Err(format!("{}: no rows", path.display()));
         }
+        t.label = labelled.then_some(labels);
         Ok(t)
     }
 

@@ -159,71 +159,94 @@ impl Dataset {
         ds
     }
 
-    /// Reads a CSV with a header naming the config's fields (any order; absent
-    /// fields are missing) plus `task` (a task name), `click` (0/1) and optionally
-    /// `p_true`. Values must not contain commas or quotes.
+    /// Reads a CSV as [`read_csv_rows`] describes; the `click` column is required.
     pub fn read_csv(cfg: &ModelConfig, path: &std::path::Path) -> Result<Dataset, String> {
-        let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut lines = std::io::BufReader::with_capacity(1 << 20, f).lines();
-        let header = lines
-            .next()
-            .ok_or("empty file")?
-            .map_err(|e| e.to_string())?;
-        let cols: Vec<&str> = header.trim_end().split(',').collect();
-        let col = |name: &str| cols.iter().position(|c| *c == name);
-        let field_col: Vec<Option<usize>> = cfg.fields.iter().map(|f| col(&f.name)).collect();
-        let task_col = col("task").ok_or("no `task` column")?;
-        let click_col = col("click").ok_or("no `click` column")?;
-        let p_col = col("p_true");
         let enc = Encoder::new(cfg);
         let mut ds = Dataset::default();
-        let t0 = std::time::Instant::now();
-        let mut task_cache: Vec<(String, usize)> = Vec::new();
-        for (ln, line) in lines.enumerate() {
-            let line = line.map_err(|e| e.to_string())?;
-            let parts: Vec<&str> = line.trim_end().split(',').collect();
-            if parts.len() != cols.len() {
-                return Err(format!(
-                    "{}:{}: {} columns, expected {}",
-                    path.display(),
-                    ln + 2,
-                    parts.len(),
-                    cols.len()
-                ));
-            }
-            let vals: Vec<&str> = field_col
-                .iter()
-                .map(|c| c.map_or("", |c| parts[c]))
-                .collect();
-            let tname = parts[task_col];
-            let t = match task_cache.iter().find(|(n, _)| n == tname) {
-                Some(&(_, t)) => t,
-                None => {
-                    let t = cfg
-                        .tasks
-                        .iter()
-                        .position(|t| t.name == tname)
-                        .ok_or_else(|| format!("unknown task {tname}"))?;
-                    task_cache.push((tname.to_string(), t));
-                    t
-                }
-            };
-            let click: f32 = parts[click_col]
-                .parse()
-                .map_err(|_| format!("bad click at line {}", ln + 2))?;
-            let p = p_col.map_or(f32::NAN, |c| parts[c].parse().unwrap_or(f32::NAN));
-            enc.push(&mut ds, &vals, t, click, p);
-            if (ln + 1) % 500_000 == 0 {
-                eprintln!(
-                    "read {}: {} rows, {:.0} rows/s",
-                    path.display(),
-                    ln + 1,
-                    (ln + 1) as f64 / t0.elapsed().as_secs_f64()
-                );
-            }
-        }
+        read_csv_rows(cfg, path, usize::MAX, true, |vals, task, click, p| {
+            enc.push(&mut ds, vals, task, click, p)
+        })?;
         Ok(ds)
     }
+}
+
+/// Reads up to `max_rows` rows of a CSV with a header naming the config's fields (any
+/// order; absent fields are missing) plus `task` (a task name), `click` (0/1; required
+/// when `need_click`) and optionally `p_true`. Values must not contain commas or quotes.
+/// Calls `row(values, task, click, p_true)` per row: `values[i]` is config field i's
+/// text ("" = missing), click and p_true are NaN when their column is absent. Returns
+/// whether the file has a `click` column.
+pub fn read_csv_rows(
+    cfg: &ModelConfig,
+    path: &std::path::Path,
+    max_rows: usize,
+    need_click: bool,
+    mut row: impl FnMut(&[&str], usize, f32, f32),
+) -> Result<bool, String> {
+    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut lines = std::io::BufReader::with_capacity(1 << 20, f).lines();
+    let header = lines
+        .next()
+        .ok_or_else(|| format!("{}: empty file", path.display()))?
+        .map_err(|e| e.to_string())?;
+    let cols: Vec<&str> = header.trim_end().split(',').collect();
+    let col = |name: &str| cols.iter().position(|c| *c == name);
+    let field_col: Vec<Option<usize>> = cfg.fields.iter().map(|f| col(&f.name)).collect();
+    let task_col = col("task").ok_or("no `task` column")?;
+    let click_col = col("click");
+    if need_click && click_col.is_none() {
+        return Err("no `click` column".into());
+    }
+    let p_col = col("p_true");
+    let t0 = std::time::Instant::now();
+    let mut task_cache: Vec<(String, usize)> = Vec::new();
+    for (ln, line) in lines.enumerate().take(max_rows) {
+        let line = line.map_err(|e| e.to_string())?;
+        let parts: Vec<&str> = line.trim_end().split(',').collect();
+        if parts.len() != cols.len() {
+            return Err(format!(
+                "{}:{}: {} columns, expected {}",
+                path.display(),
+                ln + 2,
+                parts.len(),
+                cols.len()
+            ));
+        }
+        let vals: Vec<&str> = field_col
+            .iter()
+            .map(|c| c.map_or("", |c| parts[c]))
+            .collect();
+        let tname = parts[task_col];
+        let t = match task_cache.iter().find(|(n, _)| n == tname) {
+            Some(&(_, t)) => t,
+            None => {
+                let t = cfg
+                    .tasks
+                    .iter()
+                    .position(|t| t.name == tname)
+                    .ok_or_else(|| format!("unknown task {tname}"))?;
+                task_cache.push((tname.to_string(), t));
+                t
+            }
+        };
+        let click = match click_col {
+            Some(c) => parts[c]
+                .parse()
+                .map_err(|_| format!("bad click at line {}", ln + 2))?,
+            None => f32::NAN,
+        };
+        let p = p_col.map_or(f32::NAN, |c| parts[c].parse().unwrap_or(f32::NAN));
+        row(&vals, t, click, p);
+        if (ln + 1) % 500_000 == 0 {
+            eprintln!(
+                "read {}: {} rows, {:.0} rows/s",
+                path.display(),
+                ln + 1,
+                (ln + 1) as f64 / t0.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(click_col.is_some())
 }
 
 #[cfg(test)]

@@ -42,6 +42,34 @@ fn relu(m: &mut TypedModel, name: &str, x: OutletId) -> TractResult<OutletId> {
     Ok(m.wire_node(format!("{name}_relu"), math::max(), &[x, z])?[0])
 }
 
+/// The name prefix of every linear layer, in `ModelConfig::linear_shapes()` order
+/// (the NNEF variables are `<prefix>_w` and `<prefix>_b`; docs/NNEF.md).
+pub fn linear_names(cfg: &ModelConfig) -> Vec<String> {
+    let a = &cfg.arch;
+    let mut v = Vec::new();
+    for e in 0..a.experts {
+        for l in 0..a.cross_layers {
+            if a.cross_rank == 0 {
+                v.push(format!("expert{e}_cross{l}"));
+            } else {
+                v.push(format!("expert{e}_cross{l}_v"));
+                v.push(format!("expert{e}_cross{l}_u"));
+            }
+        }
+        for k in 0..a.expert_mlp.len() {
+            v.push(format!("expert{e}_mlp{k}"));
+        }
+    }
+    for g in 0..cfg.groups.len() {
+        v.push(format!("group{g}_gate"));
+        for k in 0..a.tower.len() {
+            v.push(format!("group{g}_tower{k}"));
+        }
+        v.push(format!("group{g}_out"));
+    }
+    v
+}
+
 /// Builds the tract graph of a float model (see `docs/NNEF.md`).
 pub fn build_graph(spec: &ModelSpec) -> TractResult<TypedModel> {
     let cfg = &spec.config;
@@ -74,7 +102,7 @@ pub fn build_graph(spec: &ModelSpec) -> TractResult<TypedModel> {
     let a = &cfg.arch;
     let mut li = spec.linears.iter();
     // The contract's layer names, in the same order as `spec.linears`.
-    let names = crate::convert::linear_names(cfg);
+    let names = linear_names(cfg);
     let mut ni = names.iter();
     let mut experts = Vec::new();
     for e in 0..a.experts as usize {
