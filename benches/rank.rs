@@ -3,12 +3,16 @@
 //! ratios between them hold. Each iteration is what an SDK does per request:
 //! `set_request` (request-side precompute) then `rank`.
 //!
+//! `rank/int8-gemm-floor/<tier>/B` runs only the int8 matrix products such a ranking
+//! does (every expert's layers, same shapes, same 48-row chunks, same strides), nothing
+//! else: the time no epilogue, feature or gate work can go below, in the same run.
+//!
 //! `cargo bench --bench rank` (add `-- --quick` for a short run).
 
 use std::hint::black_box;
 
 use camoe::hash::SplitMix;
-use camoe::kernels::{kernels_for, Tier};
+use camoe::kernels::{kernels_for, PackedI8, Tier};
 use camoe::spec::{FieldKind, ModelSpec, Side};
 use camoe::{
     write_model, Candidate, Feature, Model, ModelConfig, RankOptions, Session, Value, WriteOptions,
@@ -89,7 +93,73 @@ fn bench(c: &mut Criterion) {
             });
         }
     }
+    gemm_floor(&mut g, &cfg, best);
     g.finish();
+}
+
+/// The int8 GEMMs of a ranking of B candidates and nothing else: per 48-row chunk
+/// (`forward::CHUNK`) and expert, the first cross layer on x0's candidate columns, the
+/// other cross layers and the MLP layers on the previous layer's padded output, as
+/// `forward::expert_i8` calls them (random weights and activations of the same shapes).
+fn gemm_floor(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    cfg: &ModelConfig,
+    tier: Tier,
+) {
+    let (d, dr) = (cfg.x0_width(), cfg.request_width());
+    let a = &cfg.arch;
+    assert_eq!(a.cross_rank, 0, "the floor follows full-rank cross layers");
+    let mut rng = SplitMix(9);
+    // (inputs, outputs, first column, columns) of each layer of one expert.
+    let mut shapes = vec![(d, d, dr, d - dr)];
+    shapes.extend((1..a.cross_layers).map(|_| (d, d, 0, d)));
+    let mut w_in = d;
+    for &h in &a.expert_mlp {
+        shapes.push((w_in, h as usize, 0, w_in));
+        w_in = h as usize;
+    }
+    let experts: Vec<Vec<PackedI8>> = (0..a.experts)
+        .map(|_| {
+            shapes
+                .iter()
+                .map(|&(i, o, c0, k)| {
+                    let w: Vec<i8> = (0..i * o)
+                        .map(|_| (rng.below(255) as i32 - 127) as i8)
+                        .collect();
+                    PackedI8::pack(&w, i, o, c0, k)
+                })
+                .collect()
+        })
+        .collect();
+    const CHUNK: usize = 48;
+    let widest = experts[0]
+        .iter()
+        .map(|p| p.k4.max(p.out_pad))
+        .max()
+        .unwrap();
+    let x: Vec<i8> = (0..CHUNK * widest)
+        .map(|_| (rng.below(255) as i32 - 127) as i8)
+        .collect();
+    let mut acc = vec![0i32; CHUNK * widest];
+    let k = kernels_for(tier).unwrap();
+    for b in [200usize, 1000] {
+        g.throughput(Throughput::Elements(b as u64));
+        let name = format!("int8-gemm-floor/{}", tier.name());
+        g.bench_with_input(BenchmarkId::new(name, b), &b, |bench, &b| {
+            bench.iter(|| {
+                for c0 in (0..b).step_by(CHUNK) {
+                    let rows = CHUNK.min(b - c0);
+                    for layers in &experts {
+                        let mut stride = layers[0].k4;
+                        for p in layers {
+                            (k.gemm_i8.0)(p, black_box(&x), stride, rows, &mut acc, p.out_pad);
+                            stride = p.out_pad;
+                        }
+                    }
+                }
+            })
+        });
+    }
 }
 
 criterion_group!(benches, bench);

@@ -136,7 +136,7 @@ fn requantize_matches_scalar_on_every_tier() {
                             let y = &want.0[r * n..(r + 1) * n];
                             assert!(y[real..].iter().all(|&v| v == 0.0), "{what}");
                             if quantized {
-                                let (s, _) = camoe::quant::quantize_rows(y, n);
+                                let (s, _) = camoe::quant::quantize_activation_rows(y, n);
                                 assert_eq!(&want.1[r * n..(r + 1) * n], &s[..], "{what}");
                             }
                         }
@@ -144,6 +144,69 @@ fn requantize_matches_scalar_on_every_tier() {
                     }
                 }
             }
+        }
+    }
+    assert!(cases > 0);
+}
+
+/// The activation quantizer (`quantize` slot): every tier gives the scalar body's bytes
+/// and scales on every length, with a stride and an offset, on rows holding exact ties
+/// (x·127/max = k + ½), zeros, NaN and ±inf; the padding bytes after `cols` are zeroed.
+#[test]
+fn quantize_matches_scalar_on_every_tier() {
+    let mut rng = SplitMix(5);
+    let mut cases = 0;
+    for tier in tiers() {
+        let k = kernels_for(tier).unwrap();
+        for cols in LENGTHS {
+            let (off, stride, rows) = (3, cols + 5, 6);
+            let q_stride = cols.next_multiple_of(4) + 4;
+            let mut x: Vec<f32> = (0..rows * stride).map(|_| rng.normal()).collect();
+            for r in 0..rows {
+                let row = &mut x[r * stride + off..r * stride + off + cols];
+                match r {
+                    // Max 127: every k + 0.5 is an exact tie.
+                    1 if cols > 0 => {
+                        for (i, v) in row.iter_mut().enumerate() {
+                            *v = (i as f32 % 254.0) - 126.5;
+                        }
+                        row[0] = 127.0;
+                    }
+                    2 => row.fill(0.0),
+                    3 if cols > 2 => {
+                        row[1] = f32::NAN;
+                        row[2] = -0.0;
+                    }
+                    4 if cols > 1 => {
+                        row[0] = f32::INFINITY;
+                        row[cols - 1] = f32::NEG_INFINITY;
+                    }
+                    _ => {}
+                }
+            }
+            let run = |f: camoe::kernels::QuantizeRows| {
+                let (mut q, mut sc) = (vec![99i8; rows * q_stride], vec![f32::NAN; rows]);
+                f(&x, stride, off, cols, rows, &mut q, q_stride, &mut sc);
+                (q, sc)
+            };
+            let want = run(generic::quantize_rows);
+            let got = run(k.quantize.0);
+            let what = format!("{} cols={cols}", k.quantize.1);
+            assert_eq!(got.0, want.0, "{what}");
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got.1), bits(&want.1), "{what}");
+            for r in 0..rows {
+                let qr = &want.0[r * q_stride..(r + 1) * q_stride];
+                assert!(qr[cols..].iter().all(|&b| b == 0), "{what}");
+                assert!(qr.iter().all(|&b| b != -128), "{what}");
+            }
+            if cols >= 4 {
+                // The ties row: scale 1, so q = round-half-even(x).
+                let q1 = &want.0[q_stride..q_stride + cols];
+                assert_eq!(want.1[1], 1.0, "{what}");
+                assert_eq!(&q1[..4], &[127, -126, -124, -124], "{what}");
+            }
+            cases += 1;
         }
     }
     assert!(cases > 0);

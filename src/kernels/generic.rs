@@ -1,7 +1,7 @@
 //! Scalar reference kernels: the definition every SIMD kernel is tested against.
 
 use super::{Finish, PackedI8};
-use crate::quant::{f16_bits_to_f32, quantize_row, row_scale};
+use crate::quant::{f16_bits_to_f32, quantize_activations, row_scale};
 
 pub fn gemm_i8(
     w: &PackedI8,
@@ -51,7 +51,7 @@ pub(crate) fn quantize_rows_body(
         let s = row_scale(xr);
         scales[r] = s;
         let qr = &mut q[r * q_stride..(r + 1) * q_stride];
-        quantize_row(xr, s, &mut qr[..cols]);
+        quantize_activations(xr, s, &mut qr[..cols]);
         qr[cols..].fill(0);
     }
 }
@@ -122,7 +122,7 @@ pub(crate) fn requantize_body(
         if let Some((q, scales)) = q.as_mut() {
             let s = row_scale(y);
             scales[r] = s;
-            quantize_row(y, s, &mut q[span]);
+            quantize_activations(y, s, &mut q[span]);
         }
     }
 }

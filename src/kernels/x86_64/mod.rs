@@ -317,7 +317,7 @@ fn dot_f16_avx2(a: &[u16], b: &[f32]) -> f32 {
 }
 
 // Quantization, written out per ISA: the portable body does not vectorize well. The
-// operations are the reference's (`quant::row_scale`, `quant::quantize_row`) in the same
+// operations are the reference's (`quant::row_scale`, `quant::quantize_activations`) in the same
 // IEEE order, so every tier produces the same bytes (tests/kernels.rs checks it).
 
 /// Finishes a row: scale from the max |x|, and the scalar tail past `done` columns.
@@ -391,24 +391,16 @@ unsafe fn quantize_row_avx512(x: &[f32], scale: f32, q: &mut [i8]) {
     // i + l < cols ≤ q.len().
     unsafe {
         let vinv = _mm512_set1_ps(1.0 / scale);
-        let (half, sign) = (
-            _mm512_castps_si512(_mm512_set1_ps(0.5)),
-            _mm512_set1_epi32(i32::MIN),
-        );
         let (lo, hi) = (_mm512_set1_ps(-127.0), _mm512_set1_ps(127.0));
         let quantize = |i: usize| -> __m512i {
             if i >= cols {
                 return _mm512_setzero_si512();
             }
             let v = _mm512_maskz_loadu_ps(lanes16(cols - i), x.as_ptr().add(i));
-            let t = _mm512_mul_ps(v, vinv);
-            // copysign(0.5, t), in integer ops (avx512f has no float and/or).
-            let h = _mm512_castsi512_ps(_mm512_or_si512(
-                _mm512_and_si512(_mm512_castps_si512(t), sign),
-                half,
-            ));
-            let c = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(t, h), lo), hi);
-            _mm512_cvttps_epi32(c)
+            // maxps(t, -127) then minps(·, 127): the reference's clamp, NaN → -127; then
+            // nearest, ties to even, by the conversion's own rounding (not MXCSR's).
+            let c = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v, vinv), lo), hi);
+            _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(c)
         };
         // Bytes of 4 vectors packed by 128-bit lanes (packs), dwords back in order.
         let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
@@ -482,7 +474,7 @@ unsafe fn max_abs_avx2(xr: &[f32]) -> f32 {
     }
 }
 
-/// `quant::quantize_row(xr, s, qr)` with 8-lane vectors.
+/// `quant::quantize_activations(xr, s, qr)` with 8-lane vectors.
 ///
 /// # Safety
 /// The CPU supports avx2.
@@ -494,25 +486,22 @@ unsafe fn quantize_row_avx2(xr: &[f32], s: f32, qr: &mut [i8]) {
     let main = cols / 8 * 8;
     // SAFETY: loads touch [i, i + 8) with i + 8 ≤ main; stores write 8 bytes there.
     unsafe {
-        let inv = 1.0 / s;
-        let (vinv, half, sign) = (
-            _mm256_set1_ps(inv),
-            _mm256_set1_ps(0.5),
-            _mm256_set1_ps(-0.0),
-        );
+        let vinv = _mm256_set1_ps(1.0 / s);
         let (lo, hi) = (_mm256_set1_ps(-127.0), _mm256_set1_ps(127.0));
         for i in (0..main).step_by(8) {
             let t = _mm256_mul_ps(_mm256_loadu_ps(xr.as_ptr().add(i)), vinv);
-            let hs = _mm256_or_ps(_mm256_and_ps(t, sign), half);
-            let c = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(t, hs), lo), hi);
-            let v = _mm256_cvttps_epi32(c);
+            // maxps(t, -127) then minps(·, 127): the reference's clamp, NaN → -127.
+            let c = _mm256_min_ps(_mm256_max_ps(t, lo), hi);
+            // Nearest, ties to even, whatever MXCSR says; exact, then a lossless convert.
+            let r = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(c);
+            let v = _mm256_cvttps_epi32(r);
             // Values are within ±127: the saturating packs narrow them exactly.
             let w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
             let b = _mm_packs_epi16(w, w);
             (qr.as_mut_ptr().add(i) as *mut i64).write_unaligned(_mm_cvtsi128_si64(b));
         }
     }
-    crate::quant::quantize_row(&xr[main..], s, &mut qr[main..cols]);
+    crate::quant::quantize_activations(&xr[main..], s, &mut qr[main..cols]);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -731,8 +720,12 @@ unsafe fn requantize_avx512_impl(
                     }
                 }
                 _mm512_storeu_ps(op.add(i), y);
-                // max(|y|, m) keeps m when y is NaN, as `row_scale` does.
-                m = _mm512_max_ps(_mm512_abs_ps(y), m);
+                // max(|y|, m) keeps m when y is NaN, as `row_scale` does; after a ReLU
+                // y is +0 or positive, so |y| = y.
+                m = match finish {
+                    Finish::Relu => _mm512_max_ps(y, m),
+                    _ => _mm512_max_ps(_mm512_abs_ps(y), m),
+                };
             }
             if let Some((_, sc)) = q.as_mut() {
                 sc[r] = scale_of(_mm512_reduce_max_ps(m));
