@@ -122,7 +122,8 @@ pub(crate) enum Input<'a> {
 /// `out[r][o] = init[o] + Σ_c W[o][c0 + c] · x[r][c]` over `part`'s columns of layer
 /// `layer`, for `rows` rows. int8 weights: each x row is quantized with its own scale,
 /// the kernel accumulates exactly in i32, and the f32 epilogue applies both scales.
-/// f16 weights are widened on the fly by the dot kernel.
+/// Float layers run the packed float GEMM (f16 widened at load); a part without a
+/// packed copy (the request side, once per request) runs dot products.
 pub(crate) fn matmul(
     model: &Model,
     layer: usize,
@@ -182,6 +183,22 @@ pub(crate) fn matmul(
                 relu,
                 &mut out[..rows * n_out],
             );
+        }
+        Mat::F32(_) | Mat::F16(_) if model.packed_f32(layer, part).is_some() => {
+            let pack = model.packed_f32(layer, part).unwrap();
+            let xs = &x.data[x.offset..];
+            (k.gemm_f32.0)(
+                pack,
+                xs,
+                x.stride,
+                rows,
+                init,
+                &mut out[..rows * n_out],
+                n_out,
+            );
+            if relu {
+                self::relu(&mut out[..rows * n_out]);
+            }
         }
         Mat::F32(_) | Mat::F16(_) => {
             for r in 0..rows {

@@ -8,7 +8,7 @@ use crate::error::{Error, Status};
 use crate::format::{self, DType, Layout, LinearRef, TensorRef};
 use crate::forward::Plan;
 use crate::hash;
-use crate::kernels::PackedI8;
+use crate::kernels::{PackedF32, PackedI8};
 use crate::spec::{FieldKind, ModelConfig, Side};
 use crate::storage::{cast, Storage};
 
@@ -67,6 +67,10 @@ pub struct Model {
     pub(crate) plan: Plan,
     /// int8 layers packed for the kernels, per layer: (first column, packed columns).
     packs: Vec<Vec<(usize, PackedI8)>>,
+    /// f32 and f16 layers packed for the float kernels (f16 widened), per layer: (first
+    /// column, packed columns) of the parts that run per candidate (a layer reading x0:
+    /// its candidate columns only; the request part runs once per request, as dots).
+    packs_f32: Vec<Vec<(usize, PackedF32)>>,
     /// Per int8 layer: its weight scales and bias (zeros when it has none), padded with
     /// zeros to a multiple of 16 outputs like the packed weights, for the fused epilogue.
     padded: Vec<(Vec<f32>, Vec<f32>)>,
@@ -169,6 +173,7 @@ impl Model {
             slots,
             plan,
             packs: Vec::new(),
+            packs_f32: Vec::new(),
             padded: Vec::new(),
             layout,
             storage,
@@ -176,6 +181,9 @@ impl Model {
         };
         model.packs = (0..model.layout.linears.len())
             .map(|i| model.pack_layer(i))
+            .collect();
+        model.packs_f32 = (0..model.layout.linears.len())
+            .map(|i| model.pack_layer_f32(i))
             .collect();
         model.padded = (0..model.layout.linears.len())
             .map(|i| model.pad_layer(i))
@@ -202,6 +210,34 @@ impl Model {
             .iter()
             .map(|&(c0, k)| (c0, PackedI8::pack(w, l.inputs, l.outputs, c0, k)))
             .collect()
+    }
+
+    /// Packs a float layer once, at load, for the float matrix kernels.
+    fn pack_layer_f32(&self, i: usize) -> Vec<(usize, PackedF32)> {
+        let l = self.linear(i);
+        let (c0, k) = if self.plan.reads_x0(i) {
+            (self.request_width, self.x0_width - self.request_width)
+        } else {
+            (0, l.inputs)
+        };
+        match l.w {
+            Mat::F32(w) => vec![(c0, PackedF32::pack(w, l.inputs, l.outputs, c0, k, |v| v))],
+            Mat::F16(w) => vec![(
+                c0,
+                PackedF32::pack(w, l.inputs, l.outputs, c0, k, crate::quant::f16_bits_to_f32),
+            )],
+            Mat::I8(..) => Vec::new(),
+        }
+    }
+
+    /// The packed float weights of `part` of layer `i`, when that part was packed.
+    pub(crate) fn packed_f32(&self, i: usize, part: Part) -> Option<&PackedF32> {
+        let c0 = self.columns(i, part).0;
+        let packs = &self.packs_f32[i];
+        match part {
+            Part::Request => None,
+            _ => packs.iter().find(|(c, _)| *c == c0).map(|(_, p)| p),
+        }
     }
 
     /// An int8 layer's scales and bias, zero-padded to a multiple of 16 outputs (empty

@@ -5,7 +5,7 @@
 mod common;
 
 use camoe::hash::SplitMix;
-use camoe::kernels::{generic, kernels, kernels_for, Finish, PackedI8, Tier};
+use camoe::kernels::{generic, kernels, kernels_for, Finish, PackedF32, PackedI8, Tier};
 use camoe::spec::{ModelSpec, Side};
 use camoe::{write_model, Model, ModelConfig, RankOptions, Session, WriteOptions};
 use common::*;
@@ -74,6 +74,58 @@ fn gemm_i8_matches_scalar_on_every_tier() {
                     }
                     cases += 1;
                 }
+            }
+        }
+    }
+    assert!(cases > 0);
+}
+
+/// The packed f32 GEMM of every tier against the scalar reference: inputs and outputs of
+/// every length in LENGTHS (tile-sized, smaller, larger, zero), rows 0..=13, a column
+/// offset into the weights, strided inputs and outputs. SIMD tiers fuse multiply-adds,
+/// so values agree within a rounding bound (k + 1 ulps of the sum of |terms|); columns
+/// past `out` and rows past `rows` are never written.
+#[test]
+fn gemm_f32_matches_scalar_on_every_tier() {
+    let mut rng = SplitMix(6);
+    let mut cases = 0;
+    for tier in tiers() {
+        let kern = kernels_for(tier).unwrap();
+        for k in LENGTHS {
+            for out in LENGTHS {
+                let rows = rng.below(14) as usize;
+                let (col0, inputs) = (2, k + 5);
+                let w: Vec<f32> = (0..out * inputs).map(|_| rng.normal()).collect();
+                let p = PackedF32::pack(&w, inputs, out, col0, k, |v| v);
+                let (xs, os) = (k + 3, out + 2);
+                let x: Vec<f32> = (0..rows * xs + 1).map(|_| rng.normal()).collect();
+                let init: Vec<f32> = (0..out).map(|_| rng.normal()).collect();
+                let run = |f: camoe::kernels::GemmF32| {
+                    let mut y = vec![f32::NAN; rows * os + 3];
+                    f(&p, &x, xs, rows, &init, &mut y, os);
+                    y
+                };
+                let (want, got) = (run(generic::gemm_f32), run(kern.gemm_f32.0));
+                let what = format!("{} k={k} out={out} rows={rows}", kern.gemm_f32.1);
+                for r in 0..rows {
+                    for o in 0..out {
+                        let mag: f32 = init[o].abs()
+                            + (0..k)
+                                .map(|c| (x[r * xs + c] * w[o * inputs + col0 + c]).abs())
+                                .sum::<f32>();
+                        let exact: f64 = init[o] as f64
+                            + (0..k)
+                                .map(|c| x[r * xs + c] as f64 * w[o * inputs + col0 + c] as f64)
+                                .sum::<f64>();
+                        let tol = (k + 1) as f32 * f32::EPSILON * mag;
+                        let (g, v) = (got[r * os + o], want[r * os + o]);
+                        assert!((g - v).abs() <= 2.0 * tol, "{what} r={r} o={o}: {g} vs {v}");
+                        assert!((v as f64 - exact).abs() <= tol as f64, "{what}: reference");
+                    }
+                    assert!(got[r * os + out..(r + 1) * os].iter().all(|v| v.is_nan()));
+                }
+                assert!(got[rows * os..].iter().all(|v| v.is_nan()), "{what}");
+                cases += 1;
             }
         }
     }

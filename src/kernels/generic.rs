@@ -1,6 +1,6 @@
 //! Scalar reference kernels: the definition every SIMD kernel is tested against.
 
-use super::{Finish, PackedI8};
+use super::{Finish, PackedF32, PackedI8};
 use crate::quant::{f16_bits_to_f32, quantize_activations, row_scale};
 
 pub fn gemm_i8(
@@ -20,6 +20,31 @@ pub fn gemm_i8(
             let block = &d[kb * w.out_pad * 4..(kb + 1) * w.out_pad * 4];
             for (o, ws) in block.chunks_exact(4).enumerate() {
                 out[o] += (0..4).map(|i| xs[i] as i32 * ws[i] as i32).sum::<i32>();
+            }
+        }
+    }
+}
+
+pub fn gemm_f32(
+    w: &PackedF32,
+    x: &[f32],
+    x_stride: usize,
+    rows: usize,
+    init: &[f32],
+    out: &mut [f32],
+    out_stride: usize,
+) {
+    super::tiled_f32::check(w, x, x_stride, rows, init, out, out_stride);
+    let d = w.data();
+    for r in 0..rows {
+        let xr = &x[r * x_stride..r * x_stride + w.k];
+        let y = &mut out[r * out_stride..r * out_stride + w.out];
+        y.copy_from_slice(&init[..w.out]);
+        // One input at a time over all outputs (vectorizes along the outputs); each
+        // output's sum runs over the inputs in order, as in the SIMD tiles.
+        for (c, &xv) in xr.iter().enumerate() {
+            for (y, &wv) in y.iter_mut().zip(&d[c * w.out_pad..c * w.out_pad + w.out]) {
+                *y += xv * wv;
             }
         }
     }

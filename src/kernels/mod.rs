@@ -9,6 +9,7 @@
 pub mod aarch64;
 pub mod generic;
 mod tiled;
+mod tiled_f32;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
 
@@ -126,6 +127,47 @@ impl PackedI8 {
     }
 }
 
+/// Float weights (f32, or f16 widened once at load) packed for the float matrix kernels:
+/// `[k][out_pad]`, i.e. for each input the weights of every output channel in a row,
+/// outputs padded to a multiple of 16 with zeros.
+pub struct PackedF32 {
+    pub out: usize,
+    pub out_pad: usize,
+    pub k: usize,
+    data: Vec<f32>,
+}
+
+impl PackedF32 {
+    /// Packs columns `col0 .. col0 + k` of a `[out][in]` matrix, widening each weight
+    /// with `f`.
+    pub fn pack<T: Copy>(
+        w: &[T],
+        inputs: usize,
+        out: usize,
+        col0: usize,
+        k: usize,
+        f: impl Fn(T) -> f32,
+    ) -> PackedF32 {
+        let out_pad = out.div_ceil(16) * 16;
+        let mut data = vec![0.0f32; k * out_pad];
+        for o in 0..out {
+            for c in 0..k {
+                data[c * out_pad + o] = f(w[o * inputs + col0 + c]);
+            }
+        }
+        PackedF32 {
+            out,
+            out_pad,
+            k,
+            data,
+        }
+    }
+
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+}
+
 fn as_flat(d: &[Align64]) -> &[i8] {
     // SAFETY: Align64 is 64 plain i8 with no padding (size asserted above).
     unsafe { core::slice::from_raw_parts(d.as_ptr() as *const i8, d.len() * 64) }
@@ -194,6 +236,19 @@ pub type Requantize = fn(
     out: &mut [f32],
     q: Option<(&mut [i8], &mut [f32])>,
 );
+/// `out[r·out_stride + o] = init[o] + Σ_{c < w.k} x[r·x_stride + c] · w[c][o]` for
+/// `r < rows`, `o < w.out` (columns past `w.out` are not written). The sum runs over `c`
+/// in order on every tier; SIMD tiers fuse each multiply-add, so tiers agree within
+/// rounding, not bit for bit.
+pub type GemmF32 = fn(
+    w: &PackedF32,
+    x: &[f32],
+    x_stride: usize,
+    rows: usize,
+    init: &[f32],
+    out: &mut [f32],
+    out_stride: usize,
+);
 /// An elementwise float function in place (`exp`, `sigmoid`); identical bits on every
 /// tier (one body, compiled per tier).
 pub type MapF32 = fn(v: &mut [f32]);
@@ -206,6 +261,7 @@ pub type DotF16 = fn(a: &[u16], b: &[f32]) -> f32;
 pub struct Kernels {
     pub tier: Tier,
     pub gemm_i8: (GemmI8, &'static str),
+    pub gemm_f32: (GemmF32, &'static str),
     pub quantize: (QuantizeRows, &'static str),
     pub dequantize: (Dequantize, &'static str),
     pub requantize: (Requantize, &'static str),
@@ -226,6 +282,7 @@ impl Kernels {
         let mut k = Kernels {
             tier: Tier::Scalar,
             gemm_i8: (generic::gemm_i8, "generic_gemm_i8"),
+            gemm_f32: (generic::gemm_f32, "generic_gemm_f32"),
             quantize: (generic::quantize_rows, "generic_quantize_rows"),
             dequantize: (generic::dequantize, "generic_dequantize"),
             requantize: (generic::requantize, "generic_requantize"),
@@ -258,9 +315,10 @@ impl Kernels {
     /// One line per slot: `slot=kernel`, e.g. for `camoe_kernel_info`.
     pub fn describe(&self) -> String {
         format!(
-            "tier={} gemm_i8={} quantize={} dequantize={} requantize={} exp={} sigmoid={} dot_f32={} dot_f16={}",
+            "tier={} gemm_i8={} gemm_f32={} quantize={} dequantize={} requantize={} exp={} sigmoid={} dot_f32={} dot_f16={}",
             self.tier.name(),
             self.gemm_i8.1,
+            self.gemm_f32.1,
             self.quantize.1,
             self.dequantize.1,
             self.requantize.1,

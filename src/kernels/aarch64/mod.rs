@@ -6,13 +6,15 @@ use core::arch::aarch64::*;
 use core::arch::asm;
 
 use super::tiled::{body, check, Isa};
-use super::{Kernels, PackedI8, Tier};
+use super::tiled_f32::FIsa;
+use super::{Kernels, PackedF32, PackedI8, Tier};
 
 /// Overlays the table with the kernels of every aarch64 tier up to `tier`.
 pub fn plug(k: &mut Kernels, tier: Tier) {
     if tier >= Tier::Neon {
         k.gemm_i8 = (gemm_i8_neon, "aarch64_neon_gemm_i8_4x16");
         k.dot_f32 = (dot_f32_neon, "aarch64_neon_dot_f32_16");
+        k.gemm_f32 = (gemm_f32_neon, "aarch64_neon_gemm_f32_4x16");
     }
     if tier >= Tier::Dotprod {
         k.gemm_i8 = (gemm_i8_dotprod, "aarch64_dotprod_gemm_i8_4x16");
@@ -219,6 +221,76 @@ fn gemm_i8_i8mm(w: &PackedI8, x: &[i8], xs: usize, rows: usize, acc: &mut [i32],
     check(w, x, xs, rows, acc, accs);
     // SAFETY: installed only when i8mm (and dotprod) were detected; sizes checked above.
     unsafe { gemm_i8_i8mm_impl(w, x, xs, rows, acc, accs) }
+}
+
+struct NeonF32;
+impl FIsa for NeonF32 {
+    type V = float32x4_t;
+    const LANES: usize = 4;
+    #[inline(always)]
+    unsafe fn load_part(p: *const f32, n: usize) -> float32x4_t {
+        // SAFETY (all): the caller's pointers are valid for the lanes it names.
+        unsafe {
+            if n >= 4 {
+                vld1q_f32(p)
+            } else {
+                let mut t = [0.0f32; 4];
+                core::ptr::copy_nonoverlapping(p, t.as_mut_ptr(), n);
+                vld1q_f32(t.as_ptr())
+            }
+        }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> float32x4_t {
+        unsafe { vld1q_f32(p) }
+    }
+    #[inline(always)]
+    unsafe fn splat(p: *const f32) -> float32x4_t {
+        unsafe { vld1q_dup_f32(p) }
+    }
+    #[inline(always)]
+    unsafe fn fma(acc: float32x4_t, x: float32x4_t, w: float32x4_t) -> float32x4_t {
+        unsafe { vfmaq_f32(acc, x, w) }
+    }
+    #[inline(always)]
+    unsafe fn store_part(v: float32x4_t, p: *mut f32, n: usize) {
+        unsafe {
+            if n >= 4 {
+                vst1q_f32(p, v)
+            } else {
+                let mut t = [0.0f32; 4];
+                vst1q_f32(t.as_mut_ptr(), v);
+                core::ptr::copy_nonoverlapping(t.as_ptr(), p, n);
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "neon")]
+unsafe fn gemm_f32_neon_impl(
+    w: &PackedF32,
+    x: &[f32],
+    xs: usize,
+    rows: usize,
+    init: &[f32],
+    out: &mut [f32],
+    os: usize,
+) {
+    unsafe { super::tiled_f32::body::<NeonF32, 4, 4>(w, x, xs, rows, init, out, os) }
+}
+fn gemm_f32_neon(
+    w: &PackedF32,
+    x: &[f32],
+    xs: usize,
+    rows: usize,
+    init: &[f32],
+    out: &mut [f32],
+    os: usize,
+) {
+    super::tiled_f32::check(w, x, xs, rows, init, out, os);
+    // SAFETY: NEON is baseline on aarch64; sizes checked above.
+    unsafe { gemm_f32_neon_impl(w, x, xs, rows, init, out, os) }
 }
 
 #[target_feature(enable = "neon")]

@@ -6,7 +6,8 @@
 use core::arch::x86_64::*;
 
 use super::tiled::{body, check, Isa};
-use super::{Finish, Kernels, PackedI8, Tier};
+use super::tiled_f32::FIsa;
+use super::{Finish, Kernels, PackedF32, PackedI8, Tier};
 
 pub fn avx2_supported() -> bool {
     is_x86_feature_detected!("avx2")
@@ -28,6 +29,7 @@ pub fn avx512vnni_supported() -> bool {
 pub fn plug(k: &mut Kernels, tier: Tier) {
     if tier >= Tier::Avx2 && tier <= Tier::Avx512Vnni {
         k.gemm_i8 = (gemm_i8_avx2, "x86_64_avx2_gemm_i8_3x16");
+        k.gemm_f32 = (gemm_f32_avx2, "x86_64_fma_gemm_f32_4x24");
         k.dot_f32 = (dot_f32_avx2, "x86_64_fma_dot_f32_32");
         k.dot_f16 = (dot_f16_avx2, "x86_64_f16c_dot_f16_16");
         k.quantize = (quantize_avx2, "x86_64_avx2_quantize_rows");
@@ -41,6 +43,7 @@ pub fn plug(k: &mut Kernels, tier: Tier) {
     }
     if tier == Tier::Avx512Vnni {
         k.gemm_i8 = (gemm_i8_avx512vnni, "x86_64_avx512vnni_gemm_i8_6x64");
+        k.gemm_f32 = (gemm_f32_avx512, "x86_64_avx512_gemm_f32_6x64");
         k.dot_f32 = (dot_f32_avx512, "x86_64_avx512_dot_f32_64");
         k.quantize = (quantize_avx512, "x86_64_avx512_quantize_rows");
         k.dequantize = (dequantize_avx512, "x86_64_avx512_dequantize");
@@ -196,6 +199,131 @@ fn gemm_i8_avx512vnni(
     check(w, x, xs, rows, acc, accs);
     // SAFETY: installed only after avx512vnni_supported(); sizes checked above.
     unsafe { gemm_i8_avx512vnni_impl(w, x, xs, rows, acc, accs) }
+}
+
+struct Fma256;
+impl FIsa for Fma256 {
+    type V = __m256;
+    const LANES: usize = 8;
+    #[inline(always)]
+    unsafe fn load_part(p: *const f32, n: usize) -> __m256 {
+        // SAFETY (all): the caller's pointers are valid for the lanes it names.
+        unsafe {
+            if n >= 8 {
+                _mm256_loadu_ps(p)
+            } else {
+                let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                let m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), idx);
+                _mm256_maskload_ps(p, m)
+            }
+        }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> __m256 {
+        unsafe { _mm256_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn splat(p: *const f32) -> __m256 {
+        unsafe { _mm256_broadcast_ss(&*p) }
+    }
+    #[inline(always)]
+    unsafe fn fma(acc: __m256, x: __m256, w: __m256) -> __m256 {
+        unsafe { _mm256_fmadd_ps(x, w, acc) }
+    }
+    #[inline(always)]
+    unsafe fn store_part(v: __m256, p: *mut f32, n: usize) {
+        unsafe {
+            if n >= 8 {
+                _mm256_storeu_ps(p, v)
+            } else {
+                let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                let m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), idx);
+                _mm256_maskstore_ps(p, m, v)
+            }
+        }
+    }
+}
+
+struct Fma512;
+impl FIsa for Fma512 {
+    type V = __m512;
+    const LANES: usize = 16;
+    #[inline(always)]
+    unsafe fn load_part(p: *const f32, n: usize) -> __m512 {
+        // SAFETY (all): the caller's pointers are valid for the lanes it names; masked
+        // lanes are not accessed.
+        unsafe { _mm512_maskz_loadu_ps(lanes16(n), p) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> __m512 {
+        unsafe { _mm512_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn splat(p: *const f32) -> __m512 {
+        unsafe { _mm512_set1_ps(*p) }
+    }
+    #[inline(always)]
+    unsafe fn fma(acc: __m512, x: __m512, w: __m512) -> __m512 {
+        unsafe { _mm512_fmadd_ps(x, w, acc) }
+    }
+    #[inline(always)]
+    unsafe fn store_part(v: __m512, p: *mut f32, n: usize) {
+        unsafe { _mm512_mask_storeu_ps(p, lanes16(n), v) }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemm_f32_avx2_impl(
+    w: &PackedF32,
+    x: &[f32],
+    xs: usize,
+    rows: usize,
+    init: &[f32],
+    out: &mut [f32],
+    os: usize,
+) {
+    unsafe { super::tiled_f32::body::<Fma256, 4, 3>(w, x, xs, rows, init, out, os) }
+}
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma,avx512f")]
+unsafe fn gemm_f32_avx512_impl(
+    w: &PackedF32,
+    x: &[f32],
+    xs: usize,
+    rows: usize,
+    init: &[f32],
+    out: &mut [f32],
+    os: usize,
+) {
+    unsafe { super::tiled_f32::body::<Fma512, 6, 4>(w, x, xs, rows, init, out, os) }
+}
+fn gemm_f32_avx2(
+    w: &PackedF32,
+    x: &[f32],
+    xs: usize,
+    rows: usize,
+    init: &[f32],
+    out: &mut [f32],
+    os: usize,
+) {
+    super::tiled_f32::check(w, x, xs, rows, init, out, os);
+    // SAFETY: installed only after avx2_supported() (avx2 + fma); sizes checked above.
+    unsafe { gemm_f32_avx2_impl(w, x, xs, rows, init, out, os) }
+}
+fn gemm_f32_avx512(
+    w: &PackedF32,
+    x: &[f32],
+    xs: usize,
+    rows: usize,
+    init: &[f32],
+    out: &mut [f32],
+    os: usize,
+) {
+    super::tiled_f32::check(w, x, xs, rows, init, out, os);
+    // SAFETY: installed only after avx512vnni_supported() (implies avx512f); sizes
+    // checked above.
+    unsafe { gemm_f32_avx512_impl(w, x, xs, rows, init, out, os) }
 }
 
 #[target_feature(enable = "avx2,fma")]

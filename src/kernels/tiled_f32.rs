@@ -1,0 +1,142 @@
+//! The shared f32 matrix body: a tile of R rows × NB vectors of output channels stays in
+//! registers, starting from the layer's init (bias or request-side partial); for each
+//! input every row's value is broadcast and multiply-added against the packed weights
+//! (`[k][out_pad]`), so no horizontal reduction is ever needed. Each ISA supplies the
+//! primitives ([`FIsa`]); the body is compiled once per ISA inside a `#[target_feature]`
+//! wrapper.
+
+use super::PackedF32;
+
+/// The primitives one ISA gives the shared f32 body.
+pub(crate) trait FIsa {
+    type V: Copy;
+    /// Output channels per vector.
+    const LANES: usize;
+    /// `LANES` values from `p`; only the first `n` (≤ LANES) are read, the rest are 0.
+    unsafe fn load_part(p: *const f32, n: usize) -> Self::V;
+    unsafe fn load(p: *const f32) -> Self::V;
+    /// The value at `p` in every lane.
+    unsafe fn splat(p: *const f32) -> Self::V;
+    /// `acc + x·w` per lane (fused on every SIMD ISA).
+    unsafe fn fma(acc: Self::V, x: Self::V, w: Self::V) -> Self::V;
+    /// Stores the first `n` (≤ LANES) lanes at `p`.
+    unsafe fn store_part(v: Self::V, p: *mut f32, n: usize);
+}
+
+/// Checks the buffer sizes the f32 kernels rely on; every kernel calls it first.
+pub(crate) fn check(
+    w: &PackedF32,
+    x: &[f32],
+    x_stride: usize,
+    rows: usize,
+    init: &[f32],
+    out: &[f32],
+    out_stride: usize,
+) {
+    assert!(x_stride >= w.k && out_stride >= w.out && init.len() >= w.out);
+    assert!(
+        rows == 0
+            || (x.len() >= (rows - 1) * x_stride + w.k
+                && out.len() >= (rows - 1) * out_stride + w.out)
+    );
+    assert!(w.data().len() >= w.k * w.out_pad && w.out_pad % 16 == 0);
+}
+
+/// One tile: rows `0..R` at `x`/`out`, output vectors `o0 .. o0 + NB·LANES` (those at
+/// or past `w.out` are computed on the zero padding and not stored).
+#[inline(always)]
+unsafe fn tile<I: FIsa, const R: usize, const NB: usize>(
+    w: &PackedF32,
+    x: *const f32,
+    x_stride: usize,
+    init: &[f32],
+    out: *mut f32,
+    out_stride: usize,
+    o0: usize,
+) {
+    let valid = |j: usize| w.out.saturating_sub(o0 + j * I::LANES).min(I::LANES);
+    let mut first = [unsafe { I::load_part(init.as_ptr(), 0) }; NB];
+    for (j, v) in first.iter_mut().enumerate() {
+        let n = valid(j);
+        // SAFETY: init holds w.out values; n lanes from o0 + j·LANES stay below w.out.
+        *v = unsafe { I::load_part(init.as_ptr().add((o0 + j * I::LANES).min(w.out)), n) };
+    }
+    let mut a = [first; R];
+    let wp = w.data().as_ptr();
+    for c in 0..w.k {
+        let wrow = unsafe { wp.add(c * w.out_pad + o0) };
+        let mut wv = first;
+        for (j, v) in wv.iter_mut().enumerate() {
+            *v = unsafe { I::load(wrow.add(j * I::LANES)) };
+        }
+        for (r, ar) in a.iter_mut().enumerate() {
+            let xv = unsafe { I::splat(x.add(r * x_stride + c)) };
+            for (j, aj) in ar.iter_mut().enumerate() {
+                *aj = unsafe { I::fma(*aj, xv, wv[j]) };
+            }
+        }
+    }
+    for (r, ar) in a.iter().enumerate() {
+        for (j, aj) in ar.iter().enumerate() {
+            let n = valid(j);
+            if n > 0 {
+                unsafe { I::store_part(*aj, out.add(r * out_stride + o0 + j * I::LANES), n) };
+            }
+        }
+    }
+}
+
+/// Tiles rows by R and outputs by NB vectors, with smaller tiles at the edges
+/// (2 vectors, then 1; single rows).
+///
+/// # Safety
+/// The CPU supports `I`'s instructions, and `check` passed for these arguments.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn body<I: FIsa, const R: usize, const NB: usize>(
+    w: &PackedF32,
+    x: &[f32],
+    x_stride: usize,
+    rows: usize,
+    init: &[f32],
+    out: &mut [f32],
+    out_stride: usize,
+) {
+    let (xp, op) = (x.as_ptr(), out.as_mut_ptr());
+    let vecs = w.out_pad / I::LANES;
+    let mut r = 0;
+    while r < rows {
+        let (xr, or) = unsafe { (xp.add(r * x_stride), op.add(r * out_stride)) };
+        let full = rows - r >= R;
+        let mut j = 0;
+        while j < vecs {
+            let o0 = j * I::LANES;
+            let nb = if vecs - j >= NB {
+                NB
+            } else if vecs - j >= 2 {
+                2
+            } else {
+                1
+            };
+            // SAFETY (all arms): rows r .. r + R' read inputs below k and write outputs
+            // below w.out of rows inside the buffers validated by `check`; weights are
+            // read below k·out_pad.
+            unsafe {
+                match (full, nb) {
+                    (true, b) if b == NB => {
+                        tile::<I, R, NB>(w, xr, x_stride, init, or, out_stride, o0)
+                    }
+                    (true, 2) => tile::<I, R, 2>(w, xr, x_stride, init, or, out_stride, o0),
+                    (true, _) => tile::<I, R, 1>(w, xr, x_stride, init, or, out_stride, o0),
+                    (false, b) if b == NB => {
+                        tile::<I, 1, NB>(w, xr, x_stride, init, or, out_stride, o0)
+                    }
+                    (false, 2) => tile::<I, 1, 2>(w, xr, x_stride, init, or, out_stride, o0),
+                    (false, _) => tile::<I, 1, 1>(w, xr, x_stride, init, or, out_stride, o0),
+                }
+            }
+            j += nb;
+        }
+        r += if full { R } else { 1 };
+    }
+}
