@@ -74,14 +74,14 @@ bash ffi-tests/kotlin/run.sh
 step "Swift module map: clang builds and imports the CCamoe module"
 bash ffi-tests/swift/run.sh
 
-step "Rust ABI and corrupt-model tests under AddressSanitizer (nightly)"
+step "Rust ABI, corrupt-model, reference and kernel tests under AddressSanitizer (nightly)"
 if ! cargo +nightly --version >/dev/null 2>&1; then
     rustup toolchain install nightly --profile minimal >/dev/null 2>&1 || true
 fi
 if cargo +nightly --version >/dev/null 2>&1; then
     RUSTFLAGS="-Zsanitizer=address" ASAN_OPTIONS=detect_leaks=1 \
         cargo +nightly test --target x86_64-unknown-linux-gnu --target-dir target/asan \
-        -p camoe --test corrupt --test e2e --test reference
+        -p camoe --test corrupt --test e2e --test reference --test kernels
 else
     echo "SKIPPED: no nightly toolchain could be installed, so the Rust ASan run did not happen"
     skipped=$((skipped + 1))
