@@ -139,7 +139,7 @@ fn requantize_matches_scalar_on_every_tier() {
     for tier in tiers() {
         let k = kernels_for(tier).unwrap();
         for n in [16usize, 32, 48, 64, 80, 96, 128, 144] {
-            for rows in [0usize, 1, 3, 7] {
+            for rows in [0usize, 1, 3, 7, 16, 17, 35] {
                 // Real outputs `real` of `n`, zero padding beyond (as the layers have).
                 let real = n - rng.below(16) as usize;
                 let padded = |v: f32, o: usize| if o < real { v } else { 0.0 };
@@ -157,10 +157,30 @@ fn requantize_matches_scalar_on_every_tier() {
                 let ws: Vec<f32> = (0..n)
                     .map(|o| padded(rng.normal().abs() * 1e-3, o))
                     .collect();
-                let xs: Vec<f32> = (0..rows).map(|_| rng.normal().abs() * 1e-2).collect();
-                let init: Vec<f32> = (0..n).map(|o| padded(rng.normal(), o)).collect();
+                let mut xs: Vec<f32> = (0..rows).map(|_| rng.normal().abs() * 1e-2).collect();
+                // With 17 rows: no bias, and row 16 (the second group of 16) scaled by 0,
+                // so its values are all zero (scale 1) outside the cross layer.
+                let no_bias = rows == 17;
+                if no_bias {
+                    xs[16] = 0.0;
+                }
+                let init: Vec<f32> = (0..n)
+                    .map(|o| {
+                        if no_bias {
+                            0.0
+                        } else {
+                            padded(rng.normal(), o)
+                        }
+                    })
+                    .collect();
                 let x0: Vec<f32> = (0..len).map(|i| padded(rng.normal(), i % n)).collect();
-                let x: Vec<f32> = (0..len).map(|i| padded(rng.normal(), i % n)).collect();
+                let mut x: Vec<f32> = (0..len).map(|i| padded(rng.normal(), i % n)).collect();
+                // Row 2's cross layer: an inf and a NaN value (scale of a non-finite
+                // maximum is 1; NaN is skipped by the maximum).
+                if rows > 2 && real > 2 {
+                    x[2 * n] = f32::INFINITY;
+                    x[2 * n + 1] = f32::NAN;
+                }
                 let finishes = [
                     Finish::Linear,
                     Finish::Relu,
