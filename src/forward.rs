@@ -6,7 +6,7 @@
 //! candidate part computed per candidate. int8 quantizes the two parts separately.
 
 use crate::kernels::{Finish, Kernels};
-use crate::model::{Mat, Mode, Model, Part};
+use crate::model::{Mat, Mode, Model, PackedFloatLayer, Part};
 
 /// Which linear layers make up each expert and each group head.
 #[derive(Clone, Debug)]
@@ -122,7 +122,7 @@ pub(crate) enum Input<'a> {
 /// `out[r][o] = init[o] + Σ_c W[o][c0 + c] · x[r][c]` over `part`'s columns of layer
 /// `layer`, for `rows` rows. int8 weights: each x row is quantized with its own scale,
 /// the kernel accumulates exactly in i32, and the f32 epilogue applies both scales.
-/// Float layers run the packed float GEMM (f16 widened at load); a part without a
+/// Float layers run the packed float GEMM (f16 weights widened as loaded); a part without a
 /// packed copy (the request side, once per request) runs dot products.
 pub(crate) fn matmul(
     model: &Model,
@@ -185,17 +185,16 @@ pub(crate) fn matmul(
             );
         }
         Mat::F32(_) | Mat::F16(_) if model.packed_f32(layer, part).is_some() => {
-            let pack = model.packed_f32(layer, part).unwrap();
-            let xs = &x.data[x.offset..];
-            (k.gemm_f32.0)(
-                pack,
-                xs,
-                x.stride,
-                rows,
-                init,
-                &mut out[..rows * n_out],
-                n_out,
-            );
+            let (xs, y) = (&x.data[x.offset..], &mut out[..rows * n_out]);
+            match model.packed_f32(layer, part) {
+                Some(PackedFloatLayer::F32(p)) => {
+                    (k.gemm_f32.0)(p, xs, x.stride, rows, init, y, n_out)
+                }
+                Some(PackedFloatLayer::F16(p)) => {
+                    (k.gemm_f16.0)(p, xs, x.stride, rows, init, y, n_out)
+                }
+                None => unreachable!(),
+            }
             if relu {
                 self::relu(&mut out[..rows * n_out]);
             }

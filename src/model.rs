@@ -8,7 +8,7 @@ use crate::error::{Error, Status};
 use crate::format::{self, DType, Layout, LinearRef, TensorRef};
 use crate::forward::Plan;
 use crate::hash;
-use crate::kernels::{PackedF32, PackedI8};
+use crate::kernels::{PackedF16, PackedF32, PackedI8};
 use crate::spec::{FieldKind, ModelConfig, Side};
 use crate::storage::{cast, Storage};
 
@@ -61,16 +61,22 @@ pub enum Mode {
     Mixed = 3,
 }
 
+/// A float layer packed for the float matrix kernels.
+pub(crate) enum PackedFloatLayer {
+    F32(PackedF32),
+    F16(PackedF16),
+}
+
 pub struct Model {
     storage: Storage,
     layout: Layout,
     pub(crate) plan: Plan,
     /// int8 layers packed for the kernels, per layer: (first column, packed columns).
     packs: Vec<Vec<(usize, PackedI8)>>,
-    /// f32 and f16 layers packed for the float kernels (f16 widened), per layer: (first
-    /// column, packed columns) of the parts that run per candidate (a layer reading x0:
-    /// its candidate columns only; the request part runs once per request, as dots).
-    packs_f32: Vec<Vec<(usize, PackedF32)>>,
+    /// f32 and f16 layers packed for the float kernels, per layer: (first column, packed
+    /// columns) of the part that runs per candidate (a layer reading x0: its candidate
+    /// columns only; the request part runs once per request, as dots).
+    packs_f32: Vec<Option<(usize, PackedFloatLayer)>>,
     /// Per int8 layer: its weight scales and bias (zeros when it has none), padded with
     /// zeros to a multiple of 16 outputs like the packed weights, for the fused epilogue.
     padded: Vec<(Vec<f32>, Vec<f32>)>,
@@ -212,31 +218,29 @@ impl Model {
             .collect()
     }
 
-    /// Packs a float layer once, at load, for the float matrix kernels.
-    fn pack_layer_f32(&self, i: usize) -> Vec<(usize, PackedF32)> {
+    /// Packs a float layer once, at load, for the float matrix kernels (f16 stays f16).
+    fn pack_layer_f32(&self, i: usize) -> Option<(usize, PackedFloatLayer)> {
         let l = self.linear(i);
         let (c0, k) = if self.plan.reads_x0(i) {
             (self.request_width, self.x0_width - self.request_width)
         } else {
             (0, l.inputs)
         };
-        match l.w {
-            Mat::F32(w) => vec![(c0, PackedF32::pack(w, l.inputs, l.outputs, c0, k, |v| v))],
-            Mat::F16(w) => vec![(
-                c0,
-                PackedF32::pack(w, l.inputs, l.outputs, c0, k, crate::quant::f16_bits_to_f32),
-            )],
-            Mat::I8(..) => Vec::new(),
-        }
+        let packed = match l.w {
+            Mat::F32(w) => PackedFloatLayer::F32(PackedF32::pack(w, l.inputs, l.outputs, c0, k)),
+            Mat::F16(w) => PackedFloatLayer::F16(PackedF16::pack(w, l.inputs, l.outputs, c0, k)),
+            Mat::I8(..) => return None,
+        };
+        Some((c0, packed))
     }
 
     /// The packed float weights of `part` of layer `i`, when that part was packed.
-    pub(crate) fn packed_f32(&self, i: usize, part: Part) -> Option<&PackedF32> {
+    pub(crate) fn packed_f32(&self, i: usize, part: Part) -> Option<&PackedFloatLayer> {
         let c0 = self.columns(i, part).0;
-        let packs = &self.packs_f32[i];
-        match part {
-            Part::Request => None,
-            _ => packs.iter().find(|(c, _)| *c == c0).map(|(_, p)| p),
+        match (part, &self.packs_f32[i]) {
+            (Part::Request, _) => None,
+            (_, Some((c, p))) if *c == c0 => Some(p),
+            _ => None,
         }
     }
 

@@ -5,7 +5,9 @@
 mod common;
 
 use camoe::hash::SplitMix;
-use camoe::kernels::{generic, kernels, kernels_for, Finish, PackedF32, PackedI8, Tier};
+use camoe::kernels::{
+    generic, kernels, kernels_for, Finish, GemmF16, GemmF32, PackedF16, PackedF32, PackedI8, Tier,
+};
 use camoe::spec::{ModelSpec, Side};
 use camoe::{write_model, Model, ModelConfig, RankOptions, Session, WriteOptions};
 use common::*;
@@ -80,52 +82,76 @@ fn gemm_i8_matches_scalar_on_every_tier() {
     assert!(cases > 0);
 }
 
-/// The packed f32 GEMM of every tier against the scalar reference: inputs and outputs of
-/// every length in LENGTHS (tile-sized, smaller, larger, zero), rows 0..=13, a column
-/// offset into the weights, strided inputs and outputs. SIMD tiers fuse multiply-adds,
-/// so values agree within a rounding bound (k + 1 ulps of the sum of |terms|); columns
-/// past `out` and rows past `rows` are never written.
+/// The packed float GEMMs (f32 weights, and f16 weights widened as loaded) of every tier
+/// against the scalar reference: inputs and outputs of every length in LENGTHS
+/// (tile-sized, smaller, larger, zero), rows 0..=13, a column offset into the weights,
+/// strided inputs and outputs. SIMD tiers fuse multiply-adds, so values agree within a
+/// rounding bound (k + 1 ulps of the sum of |terms|, the reference checked against f64
+/// too); columns past `out` and rows past `rows` are never written.
 #[test]
-fn gemm_f32_matches_scalar_on_every_tier() {
+fn gemm_f32_and_f16_match_scalar_on_every_tier() {
     let mut rng = SplitMix(6);
     let mut cases = 0;
     for tier in tiers() {
         let kern = kernels_for(tier).unwrap();
-        for k in LENGTHS {
-            for out in LENGTHS {
-                let rows = rng.below(14) as usize;
-                let (col0, inputs) = (2, k + 5);
-                let w: Vec<f32> = (0..out * inputs).map(|_| rng.normal()).collect();
-                let p = PackedF32::pack(&w, inputs, out, col0, k, |v| v);
-                let (xs, os) = (k + 3, out + 2);
-                let x: Vec<f32> = (0..rows * xs + 1).map(|_| rng.normal()).collect();
-                let init: Vec<f32> = (0..out).map(|_| rng.normal()).collect();
-                let run = |f: camoe::kernels::GemmF32| {
-                    let mut y = vec![f32::NAN; rows * os + 3];
-                    f(&p, &x, xs, rows, &init, &mut y, os);
-                    y
-                };
-                let (want, got) = (run(generic::gemm_f32), run(kern.gemm_f32.0));
-                let what = format!("{} k={k} out={out} rows={rows}", kern.gemm_f32.1);
-                for r in 0..rows {
-                    for o in 0..out {
-                        let mag: f32 = init[o].abs()
-                            + (0..k)
-                                .map(|c| (x[r * xs + c] * w[o * inputs + col0 + c]).abs())
-                                .sum::<f32>();
-                        let exact: f64 = init[o] as f64
-                            + (0..k)
-                                .map(|c| x[r * xs + c] as f64 * w[o * inputs + col0 + c] as f64)
-                                .sum::<f64>();
-                        let tol = (k + 1) as f32 * f32::EPSILON * mag;
-                        let (g, v) = (got[r * os + o], want[r * os + o]);
-                        assert!((g - v).abs() <= 2.0 * tol, "{what} r={r} o={o}: {g} vs {v}");
-                        assert!((v as f64 - exact).abs() <= tol as f64, "{what}: reference");
+        for f16 in [false, true] {
+            for k in LENGTHS {
+                for out in LENGTHS {
+                    let rows = rng.below(14) as usize;
+                    let (col0, inputs) = (2, k + 5);
+                    let bits: Vec<u16> = (0..out * inputs)
+                        .map(|_| half::f16::from_f32(rng.normal()).to_bits())
+                        .collect();
+                    // The weights as the kernels see them (f16 ones exactly widened).
+                    let w: Vec<f32> = if f16 {
+                        bits.iter()
+                            .map(|&b| half::f16::from_bits(b).to_f32())
+                            .collect()
+                    } else {
+                        (0..out * inputs).map(|_| rng.normal()).collect()
+                    };
+                    let (p32, p16) = (
+                        PackedF32::pack(&w, inputs, out, col0, k),
+                        PackedF16::pack(&bits, inputs, out, col0, k),
+                    );
+                    let (xs, os) = (k + 3, out + 2);
+                    let x: Vec<f32> = (0..rows * xs + 1).map(|_| rng.normal()).collect();
+                    let init: Vec<f32> = (0..out).map(|_| rng.normal()).collect();
+                    let run = |g32: GemmF32, g16: GemmF16| {
+                        let mut y = vec![f32::NAN; rows * os + 3];
+                        if f16 {
+                            g16(&p16, &x, xs, rows, &init, &mut y, os);
+                        } else {
+                            g32(&p32, &x, xs, rows, &init, &mut y, os);
+                        }
+                        y
+                    };
+                    let want = run(generic::gemm_float::<f32>, generic::gemm_float::<u16>);
+                    let got = run(kern.gemm_f32.0, kern.gemm_f16.0);
+                    let name = if f16 {
+                        kern.gemm_f16.1
+                    } else {
+                        kern.gemm_f32.1
+                    };
+                    let what = format!("{name} k={k} out={out} rows={rows}");
+                    for r in 0..rows {
+                        for o in 0..out {
+                            let term = |c: usize| x[r * xs + c] * w[o * inputs + col0 + c];
+                            let mag = init[o].abs() + (0..k).map(|c| term(c).abs()).sum::<f32>();
+                            let exact: f64 = init[o] as f64
+                                + (0..k)
+                                    .map(|c| x[r * xs + c] as f64 * w[o * inputs + col0 + c] as f64)
+                                    .sum::<f64>();
+                            let tol = (k + 1) as f32 * f32::EPSILON * mag;
+                            let (g, v) = (got[r * os + o], want[r * os + o]);
+                            assert!((g - v).abs() <= 2.0 * tol, "{what} r={r} o={o}: {g} vs {v}");
+                            assert!((v as f64 - exact).abs() <= tol as f64, "{what}: reference");
+                        }
+                        assert!(got[r * os + out..(r + 1) * os].iter().all(|v| v.is_nan()));
                     }
-                    assert!(got[r * os + out..(r + 1) * os].iter().all(|v| v.is_nan()));
+                    assert!(got[rows * os..].iter().all(|v| v.is_nan()), "{what}");
+                    cases += 1;
                 }
-                assert!(got[rows * os..].iter().all(|v| v.is_nan()), "{what}");
-                cases += 1;
             }
         }
     }

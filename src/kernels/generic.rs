@@ -1,6 +1,6 @@
 //! Scalar reference kernels: the definition every SIMD kernel is tested against.
 
-use super::{Finish, PackedF32, PackedI8};
+use super::{Finish, FloatWeight, PackedFloat, PackedI8};
 use crate::quant::{f16_bits_to_f32, quantize_activations, row_scale};
 
 pub fn gemm_i8(
@@ -25,8 +25,9 @@ pub fn gemm_i8(
     }
 }
 
-pub fn gemm_f32(
-    w: &PackedF32,
+/// The float GEMM reference (`gemm_float::<f32>`, `gemm_float::<u16>` for f16 bits).
+pub fn gemm_float<T: FloatWeight>(
+    w: &PackedFloat<T>,
     x: &[f32],
     x_stride: usize,
     rows: usize,
@@ -44,7 +45,7 @@ pub fn gemm_f32(
         // output's sum runs over the inputs in order, as in the SIMD tiles.
         for (c, &xv) in xr.iter().enumerate() {
             for (y, &wv) in y.iter_mut().zip(&d[c * w.out_pad..c * w.out_pad + w.out]) {
-                *y += xv * wv;
+                *y += xv * wv.widen();
             }
         }
     }

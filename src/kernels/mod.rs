@@ -127,43 +127,58 @@ impl PackedI8 {
     }
 }
 
-/// Float weights (f32, or f16 widened once at load) packed for the float matrix kernels:
-/// `[k][out_pad]`, i.e. for each input the weights of every output channel in a row,
-/// outputs padded to a multiple of 16 with zeros.
-pub struct PackedF32 {
+/// Float weights packed for the float matrix kernels: `[k][out_pad]`, i.e. for each input
+/// the weights of every output channel in a row, outputs padded to a multiple of 16 with
+/// zeros. `T` is `f32`, or `u16` for f16 bits (widened by the kernels as they load).
+pub struct PackedFloat<T> {
     pub out: usize,
     pub out_pad: usize,
     pub k: usize,
-    data: Vec<f32>,
+    data: Vec<T>,
+}
+/// f32 weights packed for `gemm_f32`.
+pub type PackedF32 = PackedFloat<f32>;
+/// f16 weights (bits) packed for `gemm_f16`.
+pub type PackedF16 = PackedFloat<u16>;
+
+/// A packed float weight: f32, or f16 bits (`u16`).
+pub trait FloatWeight: Copy + Default {
+    fn widen(self) -> f32;
+}
+impl FloatWeight for f32 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self
+    }
+}
+impl FloatWeight for u16 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        crate::quant::f16_bits_to_f32(self)
+    }
 }
 
-impl PackedF32 {
-    /// Packs columns `col0 .. col0 + k` of a `[out][in]` matrix, widening each weight
-    /// with `f`.
-    pub fn pack<T: Copy>(
-        w: &[T],
-        inputs: usize,
-        out: usize,
-        col0: usize,
-        k: usize,
-        f: impl Fn(T) -> f32,
-    ) -> PackedF32 {
+impl<T: FloatWeight> PackedFloat<T> {
+    /// Packs columns `col0 .. col0 + k` of a `[out][in]` matrix.
+    pub fn pack(w: &[T], inputs: usize, out: usize, col0: usize, k: usize) -> PackedFloat<T> {
         let out_pad = out.div_ceil(16) * 16;
-        let mut data = vec![0.0f32; k * out_pad];
+        let mut data = vec![T::default(); k * out_pad];
         for o in 0..out {
             for c in 0..k {
-                data[c * out_pad + o] = f(w[o * inputs + col0 + c]);
+                data[c * out_pad + o] = w[o * inputs + col0 + c];
             }
         }
-        PackedF32 {
+        PackedFloat {
             out,
             out_pad,
             k,
             data,
         }
     }
+}
 
-    pub fn data(&self) -> &[f32] {
+impl<T> PackedFloat<T> {
+    pub fn data(&self) -> &[T] {
         &self.data
     }
 }
@@ -237,11 +252,11 @@ pub type Requantize = fn(
     q: Option<(&mut [i8], &mut [f32])>,
 );
 /// `out[r·out_stride + o] = init[o] + Σ_{c < w.k} x[r·x_stride + c] · w[c][o]` for
-/// `r < rows`, `o < w.out` (columns past `w.out` are not written). The sum runs over `c`
-/// in order on every tier; SIMD tiers fuse each multiply-add, so tiers agree within
-/// rounding, not bit for bit.
-pub type GemmF32 = fn(
-    w: &PackedF32,
+/// `r < rows`, `o < w.out` (columns past `w.out` are not written), each weight widened
+/// exactly to f32 as it is loaded. The sum runs over `c` in order on every tier; SIMD
+/// tiers fuse each multiply-add, so tiers agree within rounding, not bit for bit.
+pub type GemmFloat<T> = fn(
+    w: &PackedFloat<T>,
     x: &[f32],
     x_stride: usize,
     rows: usize,
@@ -249,6 +264,8 @@ pub type GemmF32 = fn(
     out: &mut [f32],
     out_stride: usize,
 );
+pub type GemmF32 = GemmFloat<f32>;
+pub type GemmF16 = GemmFloat<u16>;
 /// An elementwise float function in place (`exp`, `sigmoid`); identical bits on every
 /// tier (one body, compiled per tier).
 pub type MapF32 = fn(v: &mut [f32]);
@@ -262,6 +279,7 @@ pub struct Kernels {
     pub tier: Tier,
     pub gemm_i8: (GemmI8, &'static str),
     pub gemm_f32: (GemmF32, &'static str),
+    pub gemm_f16: (GemmF16, &'static str),
     pub quantize: (QuantizeRows, &'static str),
     pub dequantize: (Dequantize, &'static str),
     pub requantize: (Requantize, &'static str),
@@ -282,7 +300,8 @@ impl Kernels {
         let mut k = Kernels {
             tier: Tier::Scalar,
             gemm_i8: (generic::gemm_i8, "generic_gemm_i8"),
-            gemm_f32: (generic::gemm_f32, "generic_gemm_f32"),
+            gemm_f32: (generic::gemm_float::<f32>, "generic_gemm_f32"),
+            gemm_f16: (generic::gemm_float::<u16>, "generic_gemm_f16"),
             quantize: (generic::quantize_rows, "generic_quantize_rows"),
             dequantize: (generic::dequantize, "generic_dequantize"),
             requantize: (generic::requantize, "generic_requantize"),
@@ -315,10 +334,11 @@ impl Kernels {
     /// One line per slot: `slot=kernel`, e.g. for `camoe_kernel_info`.
     pub fn describe(&self) -> String {
         format!(
-            "tier={} gemm_i8={} gemm_f32={} quantize={} dequantize={} requantize={} exp={} sigmoid={} dot_f32={} dot_f16={}",
+            "tier={} gemm_i8={} gemm_f32={} gemm_f16={} quantize={} dequantize={} requantize={} exp={} sigmoid={} dot_f32={} dot_f16={}",
             self.tier.name(),
             self.gemm_i8.1,
             self.gemm_f32.1,
+            self.gemm_f16.1,
             self.quantize.1,
             self.dequantize.1,
             self.requantize.1,

@@ -1,11 +1,12 @@
-//! The shared f32 matrix body: a tile of R rows × NB vectors of output channels stays in
-//! registers, starting from the layer's init (bias or request-side partial); for each
+//! The shared float matrix body: a tile of R rows × NB vectors of output channels stays
+//! in registers, starting from the layer's init (bias or request-side partial); for each
 //! input every row's value is broadcast and multiply-added against the packed weights
-//! (`[k][out_pad]`), so no horizontal reduction is ever needed. Each ISA supplies the
-//! primitives ([`FIsa`]); the body is compiled once per ISA inside a `#[target_feature]`
-//! wrapper.
+//! (`[k][out_pad]`, f32 or f16 widened as loaded), so no horizontal reduction is ever
+//! needed. Each ISA supplies the primitives ([`FIsa`]) and its weight loads
+//! ([`LoadW`]); the body is compiled once per ISA and weight type inside a
+//! `#[target_feature]` wrapper.
 
-use super::PackedF32;
+use super::PackedFloat;
 
 /// The primitives one ISA gives the shared f32 body.
 pub(crate) trait FIsa {
@@ -14,7 +15,6 @@ pub(crate) trait FIsa {
     const LANES: usize;
     /// `LANES` values from `p`; only the first `n` (≤ LANES) are read, the rest are 0.
     unsafe fn load_part(p: *const f32, n: usize) -> Self::V;
-    unsafe fn load(p: *const f32) -> Self::V;
     /// The value at `p` in every lane.
     unsafe fn splat(p: *const f32) -> Self::V;
     /// `acc + x·w` per lane (fused on every SIMD ISA).
@@ -23,9 +23,14 @@ pub(crate) trait FIsa {
     unsafe fn store_part(v: Self::V, p: *mut f32, n: usize);
 }
 
+/// A packed weight type the ISA `I` can load `I::LANES` of, as f32.
+pub(crate) trait LoadW<I: FIsa>: Copy {
+    unsafe fn load(p: *const Self) -> I::V;
+}
+
 /// Checks the buffer sizes the f32 kernels rely on; every kernel calls it first.
-pub(crate) fn check(
-    w: &PackedF32,
+pub(crate) fn check<T>(
+    w: &PackedFloat<T>,
     x: &[f32],
     x_stride: usize,
     rows: usize,
@@ -45,8 +50,8 @@ pub(crate) fn check(
 /// One tile: rows `0..R` at `x`/`out`, output vectors `o0 .. o0 + NB·LANES` (those at
 /// or past `w.out` are computed on the zero padding and not stored).
 #[inline(always)]
-unsafe fn tile<I: FIsa, const R: usize, const NB: usize>(
-    w: &PackedF32,
+unsafe fn tile<I: FIsa, T: LoadW<I>, const R: usize, const NB: usize>(
+    w: &PackedFloat<T>,
     x: *const f32,
     x_stride: usize,
     init: &[f32],
@@ -67,7 +72,7 @@ unsafe fn tile<I: FIsa, const R: usize, const NB: usize>(
         let wrow = unsafe { wp.add(c * w.out_pad + o0) };
         let mut wv = first;
         for (j, v) in wv.iter_mut().enumerate() {
-            *v = unsafe { I::load(wrow.add(j * I::LANES)) };
+            *v = unsafe { T::load(wrow.add(j * I::LANES)) };
         }
         for (r, ar) in a.iter_mut().enumerate() {
             let xv = unsafe { I::splat(x.add(r * x_stride + c)) };
@@ -93,8 +98,8 @@ unsafe fn tile<I: FIsa, const R: usize, const NB: usize>(
 /// The CPU supports `I`'s instructions, and `check` passed for these arguments.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn body<I: FIsa, const R: usize, const NB: usize>(
-    w: &PackedF32,
+pub(crate) unsafe fn body<I: FIsa, T: LoadW<I>, const R: usize, const NB: usize>(
+    w: &PackedFloat<T>,
     x: &[f32],
     x_stride: usize,
     rows: usize,
@@ -124,15 +129,15 @@ pub(crate) unsafe fn body<I: FIsa, const R: usize, const NB: usize>(
             unsafe {
                 match (full, nb) {
                     (true, b) if b == NB => {
-                        tile::<I, R, NB>(w, xr, x_stride, init, or, out_stride, o0)
+                        tile::<I, T, R, NB>(w, xr, x_stride, init, or, out_stride, o0)
                     }
-                    (true, 2) => tile::<I, R, 2>(w, xr, x_stride, init, or, out_stride, o0),
-                    (true, _) => tile::<I, R, 1>(w, xr, x_stride, init, or, out_stride, o0),
+                    (true, 2) => tile::<I, T, R, 2>(w, xr, x_stride, init, or, out_stride, o0),
+                    (true, _) => tile::<I, T, R, 1>(w, xr, x_stride, init, or, out_stride, o0),
                     (false, b) if b == NB => {
-                        tile::<I, 1, NB>(w, xr, x_stride, init, or, out_stride, o0)
+                        tile::<I, T, 1, NB>(w, xr, x_stride, init, or, out_stride, o0)
                     }
-                    (false, 2) => tile::<I, 1, 2>(w, xr, x_stride, init, or, out_stride, o0),
-                    (false, _) => tile::<I, 1, 1>(w, xr, x_stride, init, or, out_stride, o0),
+                    (false, 2) => tile::<I, T, 1, 2>(w, xr, x_stride, init, or, out_stride, o0),
+                    (false, _) => tile::<I, T, 1, 1>(w, xr, x_stride, init, or, out_stride, o0),
                 }
             }
             j += nb;
@@ -140,3 +145,41 @@ pub(crate) unsafe fn body<I: FIsa, const R: usize, const NB: usize>(
         r += if full { R } else { 1 };
     }
 }
+
+/// Defines a float GEMM kernel: one `#[target_feature]` body for an ISA and weight type,
+/// and a safe wrapper that checks the sizes first (installed only after the tier's
+/// features were detected).
+macro_rules! gemm_float {
+    ($name:ident, $imp:ident, $packed:ty, $isa:ty, $w:ty, $r:literal, $nb:literal, $feat:literal) => {
+        #[allow(clippy::too_many_arguments)]
+        #[target_feature(enable = $feat)]
+        unsafe fn $imp(
+            w: &$packed,
+            x: &[f32],
+            xs: usize,
+            rows: usize,
+            init: &[f32],
+            out: &mut [f32],
+            os: usize,
+        ) {
+            unsafe {
+                $crate::kernels::tiled_f32::body::<$isa, $w, $r, $nb>(w, x, xs, rows, init, out, os)
+            }
+        }
+        fn $name(
+            w: &$packed,
+            x: &[f32],
+            xs: usize,
+            rows: usize,
+            init: &[f32],
+            out: &mut [f32],
+            os: usize,
+        ) {
+            $crate::kernels::tiled_f32::check(w, x, xs, rows, init, out, os);
+            // SAFETY: installed only after the tier's features were detected; sizes
+            // checked above.
+            unsafe { $imp(w, x, xs, rows, init, out, os) }
+        }
+    };
+}
+pub(crate) use gemm_float;

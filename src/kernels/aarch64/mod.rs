@@ -6,8 +6,8 @@ use core::arch::aarch64::*;
 use core::arch::asm;
 
 use super::tiled::{body, check, Isa};
-use super::tiled_f32::FIsa;
-use super::{Kernels, PackedF32, PackedI8, Tier};
+use super::tiled_f32::{gemm_float, FIsa, LoadW};
+use super::{Kernels, PackedF16, PackedF32, PackedI8, Tier};
 
 /// Overlays the table with the kernels of every aarch64 tier up to `tier`.
 pub fn plug(k: &mut Kernels, tier: Tier) {
@@ -15,6 +15,7 @@ pub fn plug(k: &mut Kernels, tier: Tier) {
         k.gemm_i8 = (gemm_i8_neon, "aarch64_neon_gemm_i8_4x16");
         k.dot_f32 = (dot_f32_neon, "aarch64_neon_dot_f32_16");
         k.gemm_f32 = (gemm_f32_neon, "aarch64_neon_gemm_f32_4x16");
+        k.gemm_f16 = (gemm_f16_neon, "aarch64_neon_gemm_f16_4x16");
     }
     if tier >= Tier::Dotprod {
         k.gemm_i8 = (gemm_i8_dotprod, "aarch64_dotprod_gemm_i8_4x16");
@@ -241,10 +242,6 @@ impl FIsa for NeonF32 {
         }
     }
     #[inline(always)]
-    unsafe fn load(p: *const f32) -> float32x4_t {
-        unsafe { vld1q_f32(p) }
-    }
-    #[inline(always)]
     unsafe fn splat(p: *const f32) -> float32x4_t {
         unsafe { vld1q_dup_f32(p) }
     }
@@ -266,32 +263,49 @@ impl FIsa for NeonF32 {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "neon")]
-unsafe fn gemm_f32_neon_impl(
-    w: &PackedF32,
-    x: &[f32],
-    xs: usize,
-    rows: usize,
-    init: &[f32],
-    out: &mut [f32],
-    os: usize,
-) {
-    unsafe { super::tiled_f32::body::<NeonF32, 4, 4>(w, x, xs, rows, init, out, os) }
+impl LoadW<NeonF32> for f32 {
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> float32x4_t {
+        unsafe { vld1q_f32(p) }
+    }
 }
-fn gemm_f32_neon(
-    w: &PackedF32,
-    x: &[f32],
-    xs: usize,
-    rows: usize,
-    init: &[f32],
-    out: &mut [f32],
-    os: usize,
-) {
-    super::tiled_f32::check(w, x, xs, rows, init, out, os);
-    // SAFETY: NEON is baseline on aarch64; sizes checked above.
-    unsafe { gemm_f32_neon_impl(w, x, xs, rows, init, out, os) }
+impl LoadW<NeonF32> for u16 {
+    /// 4 f16 weights widened exactly by `fcvtl` (Rust's f16 NEON intrinsics are not
+    /// stable; the instruction is baseline on aarch64).
+    #[inline(always)]
+    unsafe fn load(p: *const u16) -> float32x4_t {
+        let h = unsafe { vld1_u16(p) };
+        let out: float32x4_t;
+        // SAFETY: fcvtl only reads and writes registers.
+        unsafe {
+            asm!("fcvtl {o:v}.4s, {h:v}.4h", o = lateout(vreg) out, h = in(vreg) h,
+                 options(pure, nomem, nostack));
+        }
+        out
+    }
 }
+
+// The float GEMMs (NEON is baseline on aarch64).
+gemm_float!(
+    gemm_f32_neon,
+    gemm_f32_neon_impl,
+    PackedF32,
+    NeonF32,
+    f32,
+    4,
+    4,
+    "neon"
+);
+gemm_float!(
+    gemm_f16_neon,
+    gemm_f16_neon_impl,
+    PackedF16,
+    NeonF32,
+    u16,
+    4,
+    4,
+    "neon"
+);
 
 #[target_feature(enable = "neon")]
 unsafe fn dot_f32_neon_impl(a: &[f32], b: &[f32]) -> f32 {

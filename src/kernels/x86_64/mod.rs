@@ -6,8 +6,8 @@
 use core::arch::x86_64::*;
 
 use super::tiled::{body, check, Isa};
-use super::tiled_f32::FIsa;
-use super::{Finish, Kernels, PackedF32, PackedI8, Tier};
+use super::tiled_f32::{gemm_float, FIsa, LoadW};
+use super::{Finish, Kernels, PackedF16, PackedF32, PackedI8, Tier};
 
 pub fn avx2_supported() -> bool {
     is_x86_feature_detected!("avx2")
@@ -30,6 +30,7 @@ pub fn plug(k: &mut Kernels, tier: Tier) {
     if tier >= Tier::Avx2 && tier <= Tier::Avx512Vnni {
         k.gemm_i8 = (gemm_i8_avx2, "x86_64_avx2_gemm_i8_3x16");
         k.gemm_f32 = (gemm_f32_avx2, "x86_64_fma_gemm_f32_4x24");
+        k.gemm_f16 = (gemm_f16_avx2, "x86_64_f16c_gemm_f16_4x24");
         k.dot_f32 = (dot_f32_avx2, "x86_64_fma_dot_f32_32");
         k.dot_f16 = (dot_f16_avx2, "x86_64_f16c_dot_f16_16");
         k.quantize = (quantize_avx2, "x86_64_avx2_quantize_rows");
@@ -44,6 +45,7 @@ pub fn plug(k: &mut Kernels, tier: Tier) {
     if tier == Tier::Avx512Vnni {
         k.gemm_i8 = (gemm_i8_avx512vnni, "x86_64_avx512vnni_gemm_i8_6x64");
         k.gemm_f32 = (gemm_f32_avx512, "x86_64_avx512_gemm_f32_6x64");
+        k.gemm_f16 = (gemm_f16_avx512, "x86_64_avx512_gemm_f16_6x64");
         k.dot_f32 = (dot_f32_avx512, "x86_64_avx512_dot_f32_64");
         k.quantize = (quantize_avx512, "x86_64_avx512_quantize_rows");
         k.dequantize = (dequantize_avx512, "x86_64_avx512_dequantize");
@@ -219,10 +221,6 @@ impl FIsa for Fma256 {
         }
     }
     #[inline(always)]
-    unsafe fn load(p: *const f32) -> __m256 {
-        unsafe { _mm256_loadu_ps(p) }
-    }
-    #[inline(always)]
     unsafe fn splat(p: *const f32) -> __m256 {
         unsafe { _mm256_broadcast_ss(&*p) }
     }
@@ -255,10 +253,6 @@ impl FIsa for Fma512 {
         unsafe { _mm512_maskz_loadu_ps(lanes16(n), p) }
     }
     #[inline(always)]
-    unsafe fn load(p: *const f32) -> __m512 {
-        unsafe { _mm512_loadu_ps(p) }
-    }
-    #[inline(always)]
     unsafe fn splat(p: *const f32) -> __m512 {
         unsafe { _mm512_set1_ps(*p) }
     }
@@ -272,59 +266,73 @@ impl FIsa for Fma512 {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gemm_f32_avx2_impl(
-    w: &PackedF32,
-    x: &[f32],
-    xs: usize,
-    rows: usize,
-    init: &[f32],
-    out: &mut [f32],
-    os: usize,
-) {
-    unsafe { super::tiled_f32::body::<Fma256, 4, 3>(w, x, xs, rows, init, out, os) }
+// Weight loads: f32 as is, f16 widened exactly by vcvtph2ps.
+impl LoadW<Fma256> for f32 {
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> __m256 {
+        unsafe { _mm256_loadu_ps(p) }
+    }
 }
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx2,fma,avx512f")]
-unsafe fn gemm_f32_avx512_impl(
-    w: &PackedF32,
-    x: &[f32],
-    xs: usize,
-    rows: usize,
-    init: &[f32],
-    out: &mut [f32],
-    os: usize,
-) {
-    unsafe { super::tiled_f32::body::<Fma512, 6, 4>(w, x, xs, rows, init, out, os) }
+impl LoadW<Fma256> for u16 {
+    #[inline(always)]
+    unsafe fn load(p: *const u16) -> __m256 {
+        unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i)) }
+    }
 }
-fn gemm_f32_avx2(
-    w: &PackedF32,
-    x: &[f32],
-    xs: usize,
-    rows: usize,
-    init: &[f32],
-    out: &mut [f32],
-    os: usize,
-) {
-    super::tiled_f32::check(w, x, xs, rows, init, out, os);
-    // SAFETY: installed only after avx2_supported() (avx2 + fma); sizes checked above.
-    unsafe { gemm_f32_avx2_impl(w, x, xs, rows, init, out, os) }
+impl LoadW<Fma512> for f32 {
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> __m512 {
+        unsafe { _mm512_loadu_ps(p) }
+    }
 }
-fn gemm_f32_avx512(
-    w: &PackedF32,
-    x: &[f32],
-    xs: usize,
-    rows: usize,
-    init: &[f32],
-    out: &mut [f32],
-    os: usize,
-) {
-    super::tiled_f32::check(w, x, xs, rows, init, out, os);
-    // SAFETY: installed only after avx512vnni_supported() (implies avx512f); sizes
-    // checked above.
-    unsafe { gemm_f32_avx512_impl(w, x, xs, rows, init, out, os) }
+impl LoadW<Fma512> for u16 {
+    #[inline(always)]
+    unsafe fn load(p: *const u16) -> __m512 {
+        unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i)) }
+    }
 }
+
+// The float GEMMs (avx2 implies fma and f16c here; avx512vnni implies avx512f).
+gemm_float!(
+    gemm_f32_avx2,
+    gemm_f32_avx2_impl,
+    PackedF32,
+    Fma256,
+    f32,
+    4,
+    3,
+    "avx2,fma"
+);
+gemm_float!(
+    gemm_f16_avx2,
+    gemm_f16_avx2_impl,
+    PackedF16,
+    Fma256,
+    u16,
+    4,
+    3,
+    "avx2,fma,f16c"
+);
+gemm_float!(
+    gemm_f32_avx512,
+    gemm_f32_avx512_impl,
+    PackedF32,
+    Fma512,
+    f32,
+    6,
+    4,
+    "avx2,fma,avx512f"
+);
+gemm_float!(
+    gemm_f16_avx512,
+    gemm_f16_avx512_impl,
+    PackedF16,
+    Fma512,
+    u16,
+    6,
+    4,
+    "avx2,fma,avx512f"
+);
 
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_f32_avx2_impl(a: &[f32], b: &[f32]) -> f32 {
