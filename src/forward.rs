@@ -184,7 +184,7 @@ pub(crate) fn matmul(
                 &mut out[..rows * n_out],
             );
         }
-        Mat::F32(_) | Mat::F16(_) if model.packed_f32(layer, part).is_some() => {
+        Mat::F32(_) | Mat::F16(_) => {
             let (xs, y) = (&x.data[x.offset..], &mut out[..rows * n_out]);
             match model.packed_f32(layer, part) {
                 Some(PackedFloatLayer::F32(p)) => {
@@ -193,28 +193,24 @@ pub(crate) fn matmul(
                 Some(PackedFloatLayer::F16(p)) => {
                     (k.gemm_f16.0)(p, xs, x.stride, rows, init, y, n_out)
                 }
-                None => unreachable!(),
+                // No packed copy (the request side, once per request): a dot per output.
+                None => {
+                    for (r, o_row) in y.chunks_exact_mut(n_out).enumerate() {
+                        let xr = x.row(r);
+                        for (o, v) in o_row.iter_mut().enumerate() {
+                            let span = o * n_in + c0..o * n_in + c0 + cols;
+                            let dot = match lin.w {
+                                Mat::F32(w) => (k.dot_f32.0)(&w[span], xr),
+                                Mat::F16(w) => (k.dot_f16.0)(&w[span], xr),
+                                Mat::I8(..) => unreachable!(),
+                            };
+                            *v = init[o] + dot;
+                        }
+                    }
+                }
             }
             if relu {
-                self::relu(&mut out[..rows * n_out]);
-            }
-        }
-        Mat::F32(_) | Mat::F16(_) => {
-            for r in 0..rows {
-                let xr = x.row(r);
-                let o_row = &mut out[r * n_out..(r + 1) * n_out];
-                for (o, y) in o_row.iter_mut().enumerate() {
-                    let span = o * n_in + c0..o * n_in + c0 + cols;
-                    let dot = match lin.w {
-                        Mat::F32(w) => (k.dot_f32.0)(&w[span], xr),
-                        Mat::F16(w) => (k.dot_f16.0)(&w[span], xr),
-                        Mat::I8(..) => unreachable!(),
-                    };
-                    *y = init[o] + dot;
-                }
-                if relu {
-                    self::relu(o_row);
-                }
+                self::relu(y);
             }
         }
     }
