@@ -36,18 +36,10 @@ pub fn row_scale(row: &[f32]) -> f32 {
     }
 }
 
-/// Quantizes one row of weights to int8 with `scale` (the writer's rounding): `q =
-/// trunc(x/scale + ½·sign(x))` clamped to ±127 (round half away from zero, computed
-/// without a libm call so it vectorizes).
+/// `out[i] = one(row[i])`, 16 values at a time through i32 so that the compiler uses
+/// packed conversions.
 #[inline(always)]
-pub fn quantize_row(row: &[f32], scale: f32, out: &mut [i8]) {
-    let inv = 1.0 / scale;
-    let one = |v: f32| {
-        let t = v * inv;
-        // In range after the clamp, so the i32 conversion is exact and the i8 narrowing
-        // lossless; going through i32 lets the compiler use packed conversions.
-        (t + 0.5f32.copysign(t)).clamp(-127.0, 127.0) as i32 as i8
-    };
+fn map_row(row: &[f32], out: &mut [i8], one: impl Fn(f32) -> i8) {
     let mut src = row.chunks_exact(16);
     let mut dst = out.chunks_exact_mut(16);
     for (s, d) in (&mut src).zip(&mut dst) {
@@ -62,6 +54,21 @@ pub fn quantize_row(row: &[f32], scale: f32, out: &mut [i8]) {
     for (q, &v) in dst.into_remainder().iter_mut().zip(src.remainder()) {
         *q = one(v);
     }
+}
+
+/// Quantizes one row of weights to int8 with `scale` (the writer's rounding): `q =
+/// trunc(x/scale + ½·sign(x))` clamped to ±127 (round half away from zero, computed
+/// without a libm call so it vectorizes).
+#[inline(always)]
+pub fn quantize_row(row: &[f32], scale: f32, out: &mut [i8]) {
+    let inv = 1.0 / scale;
+    let one = |v: f32| {
+        let t = v * inv;
+        // In range after the clamp, so the i32 conversion is exact and the i8 narrowing
+        // lossless.
+        (t + 0.5f32.copysign(t)).clamp(-127.0, 127.0) as i32 as i8
+    };
+    map_row(row, out, one)
 }
 
 /// `1.5·2²³`: adding and subtracting it rounds an f32 of magnitude < 2²² to an integer,
@@ -84,20 +91,7 @@ pub fn quantize_activations(row: &[f32], scale: f32, out: &mut [i8]) {
         // |c| ≤ 127: the magic add/sub rounds exactly, and the conversions are lossless.
         ((c + ROUND_MAGIC) - ROUND_MAGIC) as i32 as i8
     };
-    let mut src = row.chunks_exact(16);
-    let mut dst = out.chunks_exact_mut(16);
-    for (s, d) in (&mut src).zip(&mut dst) {
-        let mut t = [0i32; 16];
-        for (ti, &v) in t.iter_mut().zip(s) {
-            *ti = one(v) as i32;
-        }
-        for (di, &ti) in d.iter_mut().zip(&t) {
-            *di = ti as i8;
-        }
-    }
-    for (q, &v) in dst.into_remainder().iter_mut().zip(src.remainder()) {
-        *q = one(v);
-    }
+    map_row(row, out, one)
 }
 
 /// Quantizes a `[rows][cols]` matrix per row; returns (values, scales).

@@ -59,10 +59,9 @@ pub fn dot_f16(a: &[u16], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(&x, y)| f16_bits_to_f32(x) * y).sum()
 }
 
-/// The quantize body; SIMD tiers compile this same code with their target features.
+/// The activation quantizer ([`super::QuantizeRows`]).
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
-pub(crate) fn quantize_rows_body(
+pub fn quantize_rows(
     x: &[f32],
     x_stride: usize,
     x_offset: usize,
@@ -82,8 +81,8 @@ pub(crate) fn quantize_rows_body(
     }
 }
 
-/// The dequantize body (the int8 epilogue), shared by every tier like
-/// `quantize_rows_body`.
+/// The dequantize body (the int8 epilogue), shared by every tier: the SIMD tiers compile
+/// this same code with their target features.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) fn dequantize_body(
@@ -110,12 +109,11 @@ pub(crate) fn dequantize_body(
     }
 }
 
-/// The fused epilogue body ([`super::Requantize`]), for the tiers without their own. Its
-/// float operations are the ones `dequantize_body` and `quantize_rows_body` do, in the
-/// same order, so the SIMD version (x86_64 AVX-512) gives the same bits.
+/// The fused epilogue ([`super::Requantize`]), for the tiers without their own. Its float
+/// operations are the ones `dequantize_body` and `quantize_rows` do, in the same order,
+/// so the SIMD versions (x86_64 AVX2, AVX-512) give the same bits.
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
-pub(crate) fn requantize_body(
+pub fn requantize(
     acc: &[i32],
     n: usize,
     rows: usize,
@@ -151,35 +149,6 @@ pub(crate) fn requantize_body(
             quantize_activations(y, s, &mut q[span]);
         }
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-pub fn requantize(
-    acc: &[i32],
-    n: usize,
-    rows: usize,
-    w_scale: &[f32],
-    x_scale: &[f32],
-    init: &[f32],
-    finish: Finish<'_>,
-    out: &mut [f32],
-    q: Option<(&mut [i8], &mut [f32])>,
-) {
-    requantize_body(acc, n, rows, w_scale, x_scale, init, finish, out, q)
-}
-
-#[allow(clippy::too_many_arguments)]
-pub fn quantize_rows(
-    x: &[f32],
-    x_stride: usize,
-    x_offset: usize,
-    cols: usize,
-    rows: usize,
-    q: &mut [i8],
-    q_stride: usize,
-    scales: &mut [f32],
-) {
-    quantize_rows_body(x, x_stride, x_offset, cols, rows, q, q_stride, scales)
 }
 
 #[allow(clippy::too_many_arguments)]

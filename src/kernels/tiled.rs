@@ -74,7 +74,7 @@ unsafe fn tile<I: Isa, const R: usize, const NB: usize>(
 }
 
 /// Tiles rows by R and outputs by NB vectors, with smaller tiles at the edges
-/// (2 vectors, then 1; single rows).
+/// ([`tiles`]).
 ///
 /// # Safety
 /// The CPU supports `I`'s instructions, and `check` passed for these arguments.
@@ -88,35 +88,51 @@ pub(crate) unsafe fn body<I: Isa, const R: usize, const NB: usize>(
     acc_stride: usize,
 ) {
     let (xp, ap) = (x.as_ptr(), acc.as_mut_ptr());
-    let vecs = w.out_pad / I::LANES;
-    let mut r = 0;
-    while r < rows {
+    for (r, j, full, nb) in tiles::<R, NB>(rows, w.out_pad / I::LANES) {
         let (xr, ar) = unsafe { (xp.add(r * x_stride), ap.add(r * acc_stride)) };
-        let full = rows - r >= R;
-        let mut j = 0;
-        while j < vecs {
-            let o0 = j * I::LANES;
-            let nb = if vecs - j >= NB {
-                NB
-            } else if vecs - j >= 2 {
-                2
-            } else {
-                1
-            };
-            // SAFETY (all arms): rows r.. r+R' and outputs o0.. o0+nb·LANES lie inside
-            // the buffers validated by `check`.
-            unsafe {
-                match (full, nb) {
-                    (true, b) if b == NB => tile::<I, R, NB>(w, xr, x_stride, ar, acc_stride, o0),
-                    (true, 2) => tile::<I, R, 2>(w, xr, x_stride, ar, acc_stride, o0),
-                    (true, _) => tile::<I, R, 1>(w, xr, x_stride, ar, acc_stride, o0),
-                    (false, b) if b == NB => tile::<I, 1, NB>(w, xr, x_stride, ar, acc_stride, o0),
-                    (false, 2) => tile::<I, 1, 2>(w, xr, x_stride, ar, acc_stride, o0),
-                    (false, _) => tile::<I, 1, 1>(w, xr, x_stride, ar, acc_stride, o0),
-                }
+        let o0 = j * I::LANES;
+        // SAFETY (all arms): rows r.. r+R' and outputs o0.. o0+nb·LANES lie inside
+        // the buffers validated by `check`.
+        unsafe {
+            match (full, nb) {
+                (true, b) if b == NB => tile::<I, R, NB>(w, xr, x_stride, ar, acc_stride, o0),
+                (true, 2) => tile::<I, R, 2>(w, xr, x_stride, ar, acc_stride, o0),
+                (true, _) => tile::<I, R, 1>(w, xr, x_stride, ar, acc_stride, o0),
+                (false, b) if b == NB => tile::<I, 1, NB>(w, xr, x_stride, ar, acc_stride, o0),
+                (false, 2) => tile::<I, 1, 2>(w, xr, x_stride, ar, acc_stride, o0),
+                (false, _) => tile::<I, 1, 1>(w, xr, x_stride, ar, acc_stride, o0),
             }
-            j += nb;
         }
-        r += if full { R } else { 1 };
     }
+}
+
+/// The tiles of a grid of `rows` rows × `vecs` output vectors, row block by row block:
+/// `(first row, first vector, full, nb)`, a tile being R rows when `full` (else the
+/// single row left over) × `nb` vectors: NB, then 2, then 1 at the right edge.
+#[inline(always)]
+pub(crate) fn tiles<const R: usize, const NB: usize>(
+    rows: usize,
+    vecs: usize,
+) -> impl Iterator<Item = (usize, usize, bool, usize)> {
+    let (mut r, mut j) = (0, 0);
+    core::iter::from_fn(move || {
+        if r >= rows || vecs == 0 {
+            return None;
+        }
+        let full = rows - r >= R;
+        let nb = if vecs - j >= NB {
+            NB
+        } else if vecs - j >= 2 {
+            2
+        } else {
+            1
+        };
+        let tile = (r, j, full, nb);
+        j += nb;
+        if j >= vecs {
+            j = 0;
+            r += if full { R } else { 1 };
+        }
+        Some(tile)
+    })
 }

@@ -6,6 +6,7 @@
 //! ([`LoadW`]); the body is compiled once per ISA and weight type inside a
 //! `#[target_feature]` wrapper.
 
+use super::tiled::tiles;
 use super::PackedFloat;
 
 /// The primitives one ISA gives the shared f32 body.
@@ -92,7 +93,7 @@ unsafe fn tile<I: FIsa, T: LoadW<I>, const R: usize, const NB: usize>(
 }
 
 /// Tiles rows by R and outputs by NB vectors, with smaller tiles at the edges
-/// (2 vectors, then 1; single rows).
+/// ([`tiles`]).
 ///
 /// # Safety
 /// The CPU supports `I`'s instructions, and `check` passed for these arguments.
@@ -108,41 +109,26 @@ pub(crate) unsafe fn body<I: FIsa, T: LoadW<I>, const R: usize, const NB: usize>
     out_stride: usize,
 ) {
     let (xp, op) = (x.as_ptr(), out.as_mut_ptr());
-    let vecs = w.out_pad / I::LANES;
-    let mut r = 0;
-    while r < rows {
+    for (r, j, full, nb) in tiles::<R, NB>(rows, w.out_pad / I::LANES) {
         let (xr, or) = unsafe { (xp.add(r * x_stride), op.add(r * out_stride)) };
-        let full = rows - r >= R;
-        let mut j = 0;
-        while j < vecs {
-            let o0 = j * I::LANES;
-            let nb = if vecs - j >= NB {
-                NB
-            } else if vecs - j >= 2 {
-                2
-            } else {
-                1
-            };
-            // SAFETY (all arms): rows r .. r + R' read inputs below k and write outputs
-            // below w.out of rows inside the buffers validated by `check`; weights are
-            // read below k·out_pad.
-            unsafe {
-                match (full, nb) {
-                    (true, b) if b == NB => {
-                        tile::<I, T, R, NB>(w, xr, x_stride, init, or, out_stride, o0)
-                    }
-                    (true, 2) => tile::<I, T, R, 2>(w, xr, x_stride, init, or, out_stride, o0),
-                    (true, _) => tile::<I, T, R, 1>(w, xr, x_stride, init, or, out_stride, o0),
-                    (false, b) if b == NB => {
-                        tile::<I, T, 1, NB>(w, xr, x_stride, init, or, out_stride, o0)
-                    }
-                    (false, 2) => tile::<I, T, 1, 2>(w, xr, x_stride, init, or, out_stride, o0),
-                    (false, _) => tile::<I, T, 1, 1>(w, xr, x_stride, init, or, out_stride, o0),
+        let o0 = j * I::LANES;
+        // SAFETY (all arms): rows r .. r + R' read inputs below k and write outputs below
+        // w.out of rows inside the buffers validated by `check`; weights are read below
+        // k·out_pad.
+        unsafe {
+            match (full, nb) {
+                (true, b) if b == NB => {
+                    tile::<I, T, R, NB>(w, xr, x_stride, init, or, out_stride, o0)
                 }
+                (true, 2) => tile::<I, T, R, 2>(w, xr, x_stride, init, or, out_stride, o0),
+                (true, _) => tile::<I, T, R, 1>(w, xr, x_stride, init, or, out_stride, o0),
+                (false, b) if b == NB => {
+                    tile::<I, T, 1, NB>(w, xr, x_stride, init, or, out_stride, o0)
+                }
+                (false, 2) => tile::<I, T, 1, 2>(w, xr, x_stride, init, or, out_stride, o0),
+                (false, _) => tile::<I, T, 1, 1>(w, xr, x_stride, init, or, out_stride, o0),
             }
-            j += nb;
         }
-        r += if full { R } else { 1 };
     }
 }
 

@@ -727,7 +727,7 @@ fn dequantize_avx512(
 }
 
 /// The fused epilogue with 8-wide vectors (`n` a multiple of 8): the reference's
-/// operations (`generic::requantize_body`) in the same order, lane by lane; then each row
+/// operations (`generic::requantize`) in the same order, lane by lane; then each row
 /// quantized by the AVX2 quantizer.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -805,7 +805,7 @@ fn requantize_avx2(
 }
 
 /// The fused epilogue with 16-wide vectors, `n` being a multiple of 16: the reference's
-/// operations (`generic::requantize_body`) in the same order, lane by lane.
+/// operations (`generic::requantize`) in the same order, lane by lane.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl")]
 unsafe fn requantize_avx512_impl(
