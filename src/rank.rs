@@ -50,21 +50,46 @@ impl<'a> CandidateList for [Candidate<'a>] {
 pub enum Objective {
     /// Calibrated click probability.
     Pctr = 0,
-    /// `bid × pCTR` (expected value); bids must be finite and non-negative.
+    /// `bid × pCTR` (expected value).
     ExpectedValue = 1,
 }
 
+/// How a ranking is done. [`Session::rank`] refuses options it cannot honour with
+/// [`Status::InvalidArgument`] (see [`RankOptions::check`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RankOptions {
     /// Keep only the best `top_k` (0 = every eligible candidate).
     pub top_k: usize,
     pub objective: Objective,
     /// Bit `f` set = format `f` is eligible (e.g. only audio while the screen is off).
+    /// Bits past the model's formats are ignored, so `u32::MAX` means every format; at
+    /// least one of the model's own formats must be set.
     pub eligible_formats: u32,
     /// Inference-time expert masking: each candidate mixes only the `expert_top_k`
     /// experts its gate weighs most (renormalized), and experts no candidate needs are
-    /// not computed. 0 = all experts (the trained model's exact output).
+    /// not computed. 0 = all experts (the trained model's exact output), and so is any
+    /// value at or above the model's expert count (the top k of E ≤ k experts are all
+    /// of them), so one setting serves models of any size.
     pub expert_top_k: usize,
+}
+
+impl RankOptions {
+    /// Whether `model` can rank with these options: `eligible_formats` must select at
+    /// least one of its formats (a mask selecting none is a caller's mistake, not an
+    /// empty ranking).
+    pub fn check(&self, model: &Model) -> Result<(), Error> {
+        let cfg = model.config();
+        let n = cfg.formats.len();
+        let own = if n >= 32 { u32::MAX } else { (1u32 << n) - 1 };
+        if self.eligible_formats & own == 0 {
+            return Err(err!(
+                Status::InvalidArgument,
+                "eligible_formats {:#x} selects none of the model's {n} formats (bits 0..{n})",
+                self.eligible_formats
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for RankOptions {
@@ -84,6 +109,9 @@ pub struct Session {
     model: Arc<Model>,
     s: Scratch,
     has_request: bool,
+    /// A request is encoded here and swapped into `s.x_req` only once it is valid,
+    /// so a failed `set_request` leaves the previous request in effect.
+    next_request: Vec<f32>,
     seen: Vec<bool>,
     /// Batch row → candidate index (eligible candidates, grouped by head).
     perm: Vec<u32>,
@@ -116,6 +144,7 @@ impl Session {
             group_start: vec![0; groups + 1],
             keys: vec![(0.0, 0); max_candidates],
             has_request: false,
+            next_request: vec![0.0; model.request_width()],
             s,
             model,
         })
@@ -135,7 +164,8 @@ impl Session {
     }
 
     /// Sets the request's (user and context) features and precomputes everything that
-    /// depends only on them. On error the previous request is cleared.
+    /// depends only on them. On error nothing changes: the previous request, if any,
+    /// stays in effect.
     pub fn set_request(&mut self, features: &[Feature<'_>]) -> Result<(), Error> {
         self.set_request_from(features)
     }
@@ -144,15 +174,15 @@ impl Session {
         &mut self,
         features: &F,
     ) -> Result<(), Error> {
-        self.has_request = false;
         encode(
             &self.model,
             Side::Request,
             features,
             &mut self.seen,
-            &mut self.s.x_req,
+            &mut self.next_request,
             format_args!("request"),
         )?;
+        core::mem::swap(&mut self.s.x_req, &mut self.next_request);
         request_partials(&self.model, &mut self.s);
         self.has_request = true;
         Ok(())
@@ -203,6 +233,7 @@ impl Session {
         }
         let model = &*self.model;
         let cfg = model.config();
+        opts.check(model)?;
 
         // Eligible candidates, grouped by head (counting sort keeps index order).
         self.group_start.fill(0);
@@ -215,7 +246,8 @@ impl Session {
                     cfg.tasks.len()
                 ));
             };
-            if opts.objective == Objective::ExpectedValue && !(bid.is_finite() && bid >= 0.0) {
+            // Checked under every objective: a bad bid is a caller's bug either way.
+            if !(bid.is_finite() && bid >= 0.0) {
                 return Err(err!(
                     Status::BadFeature,
                     "candidate {i}: bid {bid} is not a finite non-negative number"
@@ -275,7 +307,6 @@ impl Session {
                 Objective::Pctr => p,
                 Objective::ExpectedValue => candidates.bid(i) * p,
             };
-            self.s.logits[r] = p;
             self.keys[r] = (key, i as u32);
         }
         scores[..n].fill(f32::NAN);
