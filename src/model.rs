@@ -87,8 +87,21 @@ pub struct Model {
 }
 
 impl Model {
-    /// Loads a model file, memory-mapped where the platform allows.
+    /// Loads a model file by reading it into memory: the file may be replaced, rewritten
+    /// or deleted while the model is in use.
     pub fn load(path: impl AsRef<Path>) -> Result<Arc<Model>, Error> {
+        Model::from_storage(Storage::read_file(path.as_ref())?)
+    }
+
+    /// Loads a model file memory-mapped where the platform allows (read otherwise):
+    /// the file's pages are shared with the page cache instead of copied.
+    ///
+    /// # Safety
+    /// Until the model and every session of it are dropped, the file must not be
+    /// truncated or modified in place: a truncated mapping raises SIGBUS, which kills the
+    /// process. Update a mapped model by writing the new file elsewhere and renaming it
+    /// over the old path (the mapping keeps the old file's pages).
+    pub unsafe fn load_mapped(path: impl AsRef<Path>) -> Result<Arc<Model>, Error> {
         Model::from_storage(Storage::map_file(path.as_ref())?)
     }
 

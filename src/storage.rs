@@ -36,17 +36,27 @@ unsafe impl Sync for Storage {}
 
 impl Storage {
     pub(crate) fn copy_of(bytes: &[u8]) -> Storage {
-        let mut blocks = vec![Block([0; 64]); bytes.len().div_ceil(64)];
-        // SAFETY: `blocks` holds at least bytes.len() initialised bytes, and Block is
-        // plain bytes with no padding, so viewing it as a byte slice is sound.
+        let filled: Result<Storage, core::convert::Infallible> =
+            Storage::owned(bytes.len(), |dst| {
+                dst.copy_from_slice(bytes);
+                Ok(())
+            });
+        match filled {
+            Ok(s) => s,
+            Err(never) => match never {},
+        }
+    }
+
+    /// An aligned owned buffer of `len` bytes, filled by `fill`.
+    fn owned<E>(len: usize, fill: impl FnOnce(&mut [u8]) -> Result<(), E>) -> Result<Storage, E> {
+        let mut blocks = vec![Block([0; 64]); len.div_ceil(64)];
+        // SAFETY: `blocks` holds at least `len` initialised bytes, and Block is plain
+        // bytes with no padding, so viewing it as a byte slice is sound.
         let dst = unsafe {
             core::slice::from_raw_parts_mut(blocks.as_mut_ptr() as *mut u8, blocks.len() * 64)
         };
-        dst[..bytes.len()].copy_from_slice(bytes);
-        Storage::Owned {
-            blocks,
-            len: bytes.len(),
-        }
+        fill(&mut dst[..len])?;
+        Ok(Storage::Owned { blocks, len })
     }
 
     /// Uses `ptr[..len]` in place when it is aligned, otherwise copies it.
@@ -80,23 +90,25 @@ impl Storage {
         }
     }
 
-    /// Memory-maps a file read-only (falls back to reading it where mmap is unavailable).
-    pub(crate) fn map_file(path: &std::path::Path) -> Result<Storage, Error> {
-        let file = std::fs::File::open(path)
-            .map_err(|e| err!(Status::Io, "cannot open {}: {e}", path.display()))?;
-        let len = file
-            .metadata()
-            .map_err(|e| err!(Status::Io, "cannot stat {}: {e}", path.display()))?
-            .len();
-        let len = usize::try_from(len)
-            .map_err(|_| err!(Status::Io, "{} is too large", path.display()))?;
-        if len < crate::format::HEADER_LEN + crate::format::TRAILER_LEN {
-            return Err(err!(
-                Status::BadModel,
-                "{} is {len} bytes, shorter than a header",
+    /// Reads a whole file into an aligned owned buffer: what the model then reads can no
+    /// longer change, whatever happens to the file.
+    pub(crate) fn read_file(path: &std::path::Path) -> Result<Storage, Error> {
+        use std::io::Read;
+        let (mut file, len) = open_model_file(path)?;
+        Storage::owned(len, |dst| file.read_exact(dst)).map_err(|e| {
+            err!(
+                Status::Io,
+                "cannot read {} ({len} bytes when opened): {e}",
                 path.display()
-            ));
-        }
+            )
+        })
+    }
+
+    /// Memory-maps a file read-only (reads it where mmap is unavailable). The file must
+    /// not be truncated or modified in place while the mapping lives (replace it by
+    /// renaming a new file over it instead): a truncated mapping faults (SIGBUS).
+    pub(crate) fn map_file(path: &std::path::Path) -> Result<Storage, Error> {
+        let (file, len) = open_model_file(path)?;
         #[cfg(all(unix, target_pointer_width = "64"))]
         {
             use std::os::fd::AsRawFd;
@@ -119,10 +131,30 @@ impl Storage {
                 });
             }
         }
-        let bytes = std::fs::read(path)
-            .map_err(|e| err!(Status::Io, "cannot read {}: {e}", path.display()))?;
-        Ok(Storage::copy_of(&bytes))
+        drop(file);
+        Storage::read_file(path)
     }
+}
+
+/// Opens a model file and returns it with its length, refusing one too short to hold
+/// a header and a trailer.
+fn open_model_file(path: &std::path::Path) -> Result<(std::fs::File, usize), Error> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| err!(Status::Io, "cannot open {}: {e}", path.display()))?;
+    let len = file
+        .metadata()
+        .map_err(|e| err!(Status::Io, "cannot stat {}: {e}", path.display()))?
+        .len();
+    let len =
+        usize::try_from(len).map_err(|_| err!(Status::Io, "{} is too large", path.display()))?;
+    if len < crate::format::HEADER_LEN + crate::format::TRAILER_LEN {
+        return Err(err!(
+            Status::BadModel,
+            "{} is {len} bytes, shorter than a header",
+            path.display()
+        ));
+    }
+    Ok((file, len))
 }
 
 impl Drop for Storage {

@@ -25,5 +25,12 @@ fn shipped_random_demo_model_is_reproducible() {
     );
     let m = Model::load(PATH).unwrap();
     assert_eq!(m.config(), &ModelConfig::demo());
-    assert!(m.is_zero_copy());
+    assert!(!m.is_zero_copy(), "Model::load reads the file into memory");
+    // SAFETY: nothing modifies the shipped file while this test runs.
+    let mapped = unsafe { Model::load_mapped(PATH) }.unwrap();
+    assert_eq!(mapped.config(), &ModelConfig::demo());
+    assert!(
+        mapped.is_zero_copy(),
+        "load_mapped uses the file's pages in place"
+    );
 }
