@@ -26,6 +26,8 @@ pub enum Status {
     Panic = -8,
     /// An argument other than a feature is invalid (bad option value, bad UTF-8 path…).
     InvalidArgument = -9,
+    /// The model's detached Ed25519 signature does not verify with the given public key.
+    Signature = -10,
 }
 
 impl Status {
@@ -41,6 +43,7 @@ impl Status {
             Status::BadFeature => "BAD_FEATURE",
             Status::Panic => "PANIC",
             Status::InvalidArgument => "INVALID_ARGUMENT",
+            Status::Signature => "SIGNATURE",
         }
     }
 }

@@ -25,6 +25,8 @@ pub mod quant;
 /// cbindgen:ignore
 pub mod rank;
 /// cbindgen:ignore
+pub mod signature;
+/// cbindgen:ignore
 pub mod spec;
 /// cbindgen:ignore
 mod storage;

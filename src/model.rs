@@ -93,6 +93,19 @@ impl Model {
         Model::from_storage(Storage::read_file(path.as_ref())?)
     }
 
+    /// Loads a model file after checking its detached Ed25519 `signature` against the
+    /// `public_key` the app trusts ([`crate::signature::verify`]). The file is read once:
+    /// the bytes verified are the bytes loaded.
+    pub fn load_signed(
+        path: impl AsRef<Path>,
+        signature: &[u8],
+        public_key: &[u8],
+    ) -> Result<Arc<Model>, Error> {
+        let storage = Storage::read_file(path.as_ref())?;
+        crate::signature::verify(storage.bytes(), signature, public_key)?;
+        Model::from_storage(storage)
+    }
+
     /// Loads a model file memory-mapped where the platform allows (read otherwise):
     /// the file's pages are shared with the page cache instead of copied.
     ///
