@@ -63,6 +63,15 @@ pub trait FeatureList {
     fn feature(&self, i: usize) -> Result<Feature<'_>, Error>;
 }
 
+impl<T: FeatureList + ?Sized> FeatureList for &T {
+    fn count(&self) -> usize {
+        (**self).count()
+    }
+    fn feature(&self, i: usize) -> Result<Feature<'_>, Error> {
+        (**self).feature(i)
+    }
+}
+
 impl FeatureList for [Feature<'_>] {
     fn count(&self) -> usize {
         self.len()

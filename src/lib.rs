@@ -6,6 +6,8 @@
 //! once, then [`Session::rank`] the cached ads.
 
 /// cbindgen:ignore
+pub mod columns;
+/// cbindgen:ignore
 pub mod error;
 /// cbindgen:ignore
 pub mod features;
@@ -31,6 +33,7 @@ pub mod spec;
 /// cbindgen:ignore
 mod storage;
 
+pub use columns::{CandidateColumns, Column, ColumnValues};
 pub use error::{Error, Status};
 pub use features::{Feature, Value};
 pub use format::{write_model, DType, WriteOptions};

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::columns::CandidateColumns;
 use crate::err;
 use crate::error::{Error, Status};
 use crate::features::{encode, Feature, FeatureList};
@@ -19,17 +20,24 @@ pub struct Candidate<'a> {
     pub features: &'a [Feature<'a>],
 }
 
-/// Candidates read by index (the Rust slice, or the C ABI's array).
+/// Candidates read by index: the Rust slice, the C ABI's array, or a columnar batch
+/// ([`crate::columns::CandidateColumns`]); every one is ranked by the same code.
 pub trait CandidateList {
-    type Features: FeatureList + ?Sized;
+    /// One candidate's features.
+    type Row<'r>: FeatureList
+    where
+        Self: 'r;
     fn count(&self) -> usize;
     fn task(&self, i: usize) -> u32;
     fn bid(&self, i: usize) -> f32;
-    fn features(&self, i: usize) -> Result<&Self::Features, Error>;
+    fn features(&self, i: usize) -> Result<Self::Row<'_>, Error>;
 }
 
 impl<'a> CandidateList for [Candidate<'a>] {
-    type Features = [Feature<'a>];
+    type Row<'r>
+        = &'r [Feature<'a>]
+    where
+        Self: 'r;
     fn count(&self) -> usize {
         self.len()
     }
@@ -203,6 +211,24 @@ impl Session {
         self.rank_from(candidates, opts, scores, order)
     }
 
+    /// [`Session::rank`] for a columnar batch: the same rules, the same scores bit for
+    /// bit. The expected-value objective needs the batch's bids.
+    pub fn rank_columns(
+        &mut self,
+        batch: &CandidateColumns<'_>,
+        opts: &RankOptions,
+        scores: &mut [f32],
+        order: &mut [u32],
+    ) -> Result<usize, Error> {
+        if opts.objective == Objective::ExpectedValue && !batch.has_bids() {
+            return Err(err!(
+                Status::InvalidArgument,
+                "the expected-value objective needs the batch's bids"
+            ));
+        }
+        self.rank_from(batch, opts, scores, order)
+    }
+
     pub(crate) fn rank_from<C: CandidateList + ?Sized>(
         &mut self,
         candidates: &C,
@@ -280,7 +306,7 @@ impl Session {
             encode(
                 model,
                 Side::Candidate,
-                candidates.features(i)?,
+                &candidates.features(i)?,
                 &mut self.seen,
                 row,
                 format_args!("candidate {i}"),

@@ -640,7 +640,7 @@ pub(crate) unsafe fn raw_slice<'a, T>(ptr: *const T, len: usize) -> &'a [T] {
 }
 
 impl CandidateList for [camoe_candidate] {
-    type Features = [camoe_feature];
+    type Row<'r> = &'r [camoe_feature];
     fn count(&self) -> usize {
         self.len()
     }
