@@ -15,6 +15,9 @@ use common::*;
 const HEADER: usize = 64;
 const ENTRY: usize = 32;
 
+/// A named change to a file's bytes.
+type Edit = Box<dyn Fn(&mut Vec<u8>)>;
+
 fn refresh_checksum(b: &mut [u8]) {
     let n = b.len() - 8;
     let sum = checksum(&b[..n]);
@@ -162,7 +165,7 @@ fn corrupt_models_are_refused_cleanly() {
             let e = HEADER + s * ENTRY;
             let off = get_u64(&good, e + 8);
             let len = get_u64(&good, e + 16);
-            let mut edits: Vec<(String, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+            let mut edits: Vec<(String, Edit)> = vec![
                 (format!("s{s} kind 9"), Box::new(move |b| put_u32(b, e, 9))),
                 (
                     format!("s{s} offset past end"),

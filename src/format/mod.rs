@@ -1,10 +1,12 @@
 //! The `.camoe` file, version 1: its constants, limits and parsed layout; the writer is in
-//! `write.rs`, the validating parser in `parse.rs` (see `docs/FORMAT.md`).
+//! `write.rs`, the validating parser in `parse.rs` and `values.rs` (see `docs/FORMAT.md`).
 
 mod parse;
+mod values;
 mod write;
 
-pub use parse::{check_values, parse};
+pub use parse::parse;
+pub use values::check_values;
 pub use write::write_model;
 
 use crate::error::{Error, Status};
