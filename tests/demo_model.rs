@@ -35,6 +35,7 @@ fn shipped_random_demo_model_is_reproducible() {
 #[ignore = "a timing, not a check: run it by name with --ignored --nocapture"]
 fn load_cost() {
     use camoe::format::{check_values, parse};
+    use camoe::hash::checksum;
     use std::time::Instant;
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/models/");
     let f32_model = write_model(
@@ -59,7 +60,7 @@ fn load_cost() {
     };
     for (name, bytes) in &models {
         let layout = parse(bytes).unwrap();
-        let (mut load, mut values) = (Vec::new(), Vec::new());
+        let (mut load, mut values, mut sum) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..200 {
             let t = Instant::now();
             drop(std::hint::black_box(Model::from_bytes(bytes).unwrap()));
@@ -67,10 +68,13 @@ fn load_cost() {
             let t = Instant::now();
             check_values(std::hint::black_box(bytes), &layout).unwrap();
             values.push(t.elapsed().as_secs_f64() * 1e6);
+            let t = Instant::now();
+            std::hint::black_box(checksum(&bytes[..bytes.len() - 8]));
+            sum.push(t.elapsed().as_secs_f64() * 1e6);
         }
-        let (load, values) = (median(load), median(values));
+        let (load, values, sum) = (median(load), median(values), median(sum));
         eprintln!(
-            "{name}: {} bytes; from_bytes median {load:.0} us, of which the value check {values:.0} us ({:.1} %); without it {:.0} us",
+            "{name}: {} bytes; from_bytes median {load:.0} us, of which the value check {values:.0} us ({:.1} %; without it {:.0} us) and the checksum {sum:.0} us",
             bytes.len(),
             100.0 * values / load,
             load - values

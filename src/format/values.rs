@@ -33,14 +33,7 @@ pub fn check_values(bytes: &[u8], layout: &Layout) -> Result<(), Error> {
         )?;
         if let Some(b) = l.bias {
             let raw = &bytes[b..b + 4 * l.weight.rows];
-            refuse(
-                raw,
-                1,
-                TensorName::Bias(i),
-                "is not finite",
-                f32_non_finite,
-                f32_le,
-            )?;
+            f32_values(raw, 1, TensorName::Bias(i), false)?;
         }
     }
     Ok(())
@@ -54,37 +47,42 @@ fn tensor_values(
 ) -> Result<(), Error> {
     let raw = &bytes[t.offset..t.offset + t.rows * t.cols * t.dtype.size()];
     match t.dtype {
-        DType::F32 => refuse(raw, t.cols, name, "is not finite", f32_non_finite, f32_le),
+        DType::F32 => f32_values(raw, t.cols, name, false)?,
         DType::F16 => {
             let non_finite = |b: [u8; 2]| u16::from_le_bytes(b) & 0x7c00 == 0x7c00;
             let value = |b: [u8; 2]| quant::f16_bits_to_f32(u16::from_le_bytes(b));
-            refuse(raw, t.cols, name, "is not finite", non_finite, value)
+            refuse(raw, t.cols, name, "is not finite", non_finite, value)?
         }
         DType::I8 => {
-            let below = |b: [u8; 1]| b[0] == i8::MIN as u8;
+            let is_min = |b: [u8; 1]| b[0] == i8::MIN as u8;
             let value = |b: [u8; 1]| f32::from(b[0] as i8);
-            refuse(raw, t.cols, name, "is outside -127..=127", below, value)?;
-            let s = t.scales.unwrap_or(0);
-            let not_positive = |b: [u8; 4]| !(f32_le(b) > 0.0 && f32_le(b).is_finite());
-            let scales = &bytes[s..s + 4 * t.rows];
-            refuse(
-                scales,
-                1,
-                scales_name,
-                "is not a finite positive scale",
-                not_positive,
-                f32_le,
-            )
+            refuse(raw, t.cols, name, "is outside -127..=127", is_min, value)?
         }
+    }
+    match t.scales {
+        Some(s) => f32_values(&bytes[s..s + 4 * t.rows], 1, scales_name, true),
+        None => Ok(()),
     }
 }
 
-fn f32_le(b: [u8; 4]) -> f32 {
-    f32::from_le_bytes(b)
-}
-
-fn f32_non_finite(b: [u8; 4]) -> bool {
-    u32::from_le_bytes(b) & 0x7f80_0000 == 0x7f80_0000
+/// Refuses a non-finite value of an f32 tensor, or one not above 0 where `positive`.
+fn f32_values(raw: &[u8], cols: usize, name: TensorName, positive: bool) -> Result<(), Error> {
+    let value = f32::from_le_bytes;
+    if positive {
+        let bad = |b: [u8; 4]| !(value(b) > 0.0 && value(b).is_finite());
+        refuse(
+            raw,
+            cols,
+            name,
+            "is not a finite positive scale",
+            bad,
+            value,
+        )
+    } else {
+        // The exponent bits all set: ±inf or NaN.
+        let bad = |b: [u8; 4]| u32::from_le_bytes(b) & 0x7f80_0000 == 0x7f80_0000;
+        refuse(raw, cols, name, "is not finite", bad, value)
+    }
 }
 
 /// Refuses `raw`, a row-major `[..][cols]` tensor of `W`-byte values, if `bad` holds for
