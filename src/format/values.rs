@@ -121,3 +121,30 @@ fn refuse<const W: usize>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_bad_value_is_named_past_block_boundaries() {
+        let cols = 100;
+        let mut v = vec![0.25f32; 10_000];
+        let raw = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        assert!(f32_values(&raw(&v), cols, TensorName::Weight(2), false).is_ok());
+        v[9_001] = f32::NEG_INFINITY;
+        v[9_950] = f32::NAN;
+        let e = f32_values(&raw(&v), cols, TensorName::Weight(2), false).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "weight of linear layer 2: value -inf at [90][1] is not finite"
+        );
+        v[9_001] = 0.0;
+        v[9_950] = 1.0;
+        let e = f32_values(&raw(&v), 1, TensorName::WeightScales(0), true).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "scales of linear layer 0: value 0 at [9001][0] is not a finite positive scale"
+        );
+    }
+}
