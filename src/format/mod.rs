@@ -138,6 +138,17 @@ pub(crate) enum TensorName<'a> {
     Bias(usize),
 }
 
+impl<'a> TensorName<'a> {
+    /// The name of the scales of an int8 tensor called `self`.
+    pub(crate) fn scales(self) -> TensorName<'a> {
+        match self {
+            TensorName::Embedding(n) => TensorName::EmbeddingScales(n),
+            TensorName::Weight(i) => TensorName::WeightScales(i),
+            other => other,
+        }
+    }
+}
+
 impl core::fmt::Display for TensorName<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {

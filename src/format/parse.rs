@@ -2,8 +2,8 @@
 //! reference; then it has `values.rs` check every stored value.
 
 use super::{
-    bad, limits, DType, Layout, LinearRef, TensorRef, ALIGN, ENTRY_LEN, FORMAT_VERSION, HEADER_LEN,
-    KIND_CONFIG, KIND_TENSOR, MAGIC, NONE, TRAILER_LEN,
+    bad, limits, DType, Layout, LinearRef, TensorName, TensorRef, ALIGN, ENTRY_LEN, FORMAT_VERSION,
+    HEADER_LEN, KIND_CONFIG, KIND_TENSOR, MAGIC, NONE, TRAILER_LEN,
 };
 use crate::error::{Error, Status};
 use crate::hash::checksum;
@@ -241,7 +241,7 @@ impl ConfigReader<'_> {
         scales: u32,
         rows: usize,
         cols: usize,
-        what: &str,
+        what: TensorName,
     ) -> Result<TensorRef, Error> {
         let e = self.section(idx, what)?;
         let dtype =
@@ -253,7 +253,7 @@ impl ConfigReader<'_> {
             )));
         }
         let scales = match (dtype, scales) {
-            (DType::I8, s) if s != NONE => Some(self.f32_vec(s, rows, what)?),
+            (DType::I8, s) if s != NONE => Some(self.f32_vec(s, rows, what.scales())?),
             (DType::I8, _) => return Err(bad(format_args!("{what}: int8 tensor without scales"))),
             (_, NONE) => None,
             _ => return Err(bad(format_args!("{what}: scales given for a float tensor"))),
@@ -268,7 +268,7 @@ impl ConfigReader<'_> {
     }
 
     /// An f32 vector of `n` values (scales, biases); `check_values` checks the values.
-    fn f32_vec(&mut self, idx: u32, n: usize, what: &str) -> Result<usize, Error> {
+    fn f32_vec(&mut self, idx: u32, n: usize, what: TensorName) -> Result<usize, Error> {
         let e = self.section(idx, what)?;
         if e.dtype != DType::F32 as u32 || e.rows != n || e.cols != 1 {
             return Err(bad(format_args!("{what}: expected {n} f32 values")));
@@ -276,7 +276,7 @@ impl ConfigReader<'_> {
         Ok(e.offset)
     }
 
-    fn section(&mut self, idx: u32, what: &str) -> Result<Entry, Error> {
+    fn section(&mut self, idx: u32, what: TensorName) -> Result<Entry, Error> {
         let i = idx as usize;
         if i == 0 || i >= self.entries.len() {
             return Err(bad(format_args!("{what}: section {idx} does not exist")));
@@ -337,13 +337,12 @@ impl ConfigReader<'_> {
                             "field {fname}: vocab {vocab} or dim {dim} out of range"
                         )));
                     }
-                    let what = format!("embedding of {fname}");
                     embeddings.push(Some(self.tensor(
                         table,
                         scales,
                         vocab as usize,
                         dim as usize,
-                        &what,
+                        TensorName::Embedding(&fname),
                     )?));
                     FieldKind::Categorical { vocab, dim }
                 }
@@ -448,14 +447,13 @@ impl ConfigReader<'_> {
         let mut linears = Vec::with_capacity(n);
         for (i, &(inp, out, has_bias)) in shapes.iter().enumerate() {
             let (w, s, b) = (self.u32()?, self.u32()?, self.u32()?);
-            let what = format!("linear layer {i}");
-            let weight = self.tensor(w, s, out, inp, &what)?;
+            let weight = self.tensor(w, s, out, inp, TensorName::Weight(i))?;
             let bias = match (has_bias, b) {
-                (true, b) if b != NONE => Some(self.f32_vec(b, out, &what)?),
+                (true, b) if b != NONE => Some(self.f32_vec(b, out, TensorName::Bias(i))?),
                 (false, NONE) => None,
                 _ => {
                     return Err(bad(format_args!(
-                        "{what}: bias presence does not match the architecture"
+                        "linear layer {i}: bias presence does not match the architecture"
                     )))
                 }
             };

@@ -16,21 +16,11 @@ pub fn check_values(bytes: &[u8], layout: &Layout) -> Result<(), Error> {
     for (f, t) in layout.config.fields.iter().zip(&layout.embeddings) {
         if let Some(t) = t {
             let name = &f.name;
-            tensor_values(
-                bytes,
-                t,
-                TensorName::Embedding(name),
-                TensorName::EmbeddingScales(name),
-            )?;
+            tensor_values(bytes, t, TensorName::Embedding(name))?;
         }
     }
     for (i, l) in layout.linears.iter().enumerate() {
-        tensor_values(
-            bytes,
-            &l.weight,
-            TensorName::Weight(i),
-            TensorName::WeightScales(i),
-        )?;
+        tensor_values(bytes, &l.weight, TensorName::Weight(i))?;
         if let Some(b) = l.bias {
             let raw = &bytes[b..b + 4 * l.weight.rows];
             f32_values(raw, 1, TensorName::Bias(i), false)?;
@@ -39,12 +29,7 @@ pub fn check_values(bytes: &[u8], layout: &Layout) -> Result<(), Error> {
     Ok(())
 }
 
-fn tensor_values(
-    bytes: &[u8],
-    t: &TensorRef,
-    name: TensorName,
-    scales_name: TensorName,
-) -> Result<(), Error> {
+fn tensor_values(bytes: &[u8], t: &TensorRef, name: TensorName) -> Result<(), Error> {
     let raw = &bytes[t.offset..t.offset + t.rows * t.cols * t.dtype.size()];
     match t.dtype {
         DType::F32 => f32_values(raw, t.cols, name, false)?,
@@ -60,7 +45,7 @@ fn tensor_values(
         }
     }
     match t.scales {
-        Some(s) => f32_values(&bytes[s..s + 4 * t.rows], 1, scales_name, true),
+        Some(s) => f32_values(&bytes[s..s + 4 * t.rows], 1, name.scales(), true),
         None => Ok(()),
     }
 }
