@@ -3,8 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::err;
-use crate::error::{Error, Status};
+use crate::error::Error;
 use crate::format::{self, DType, Layout, LinearRef, TensorRef};
 use crate::forward::Plan;
 use crate::hash;
@@ -164,32 +163,6 @@ impl Model {
                 seed: hash::field_seed(cfg.hash_seed, i as u32),
             };
             *at += f.width();
-        }
-        // Scales and biases feed every score: refuse non-finite or non-positive ones here.
-        let check = |off: usize, n: usize, positive: bool, what: &str| -> Result<(), Error> {
-            let v: &[f32] = cast(bytes, off, n);
-            match v
-                .iter()
-                .find(|x| !x.is_finite() || (positive && **x <= 0.0))
-            {
-                Some(x) => Err(err!(Status::BadModel, "{what} holds an invalid value {x}")),
-                None => Ok(()),
-            }
-        };
-        let tensors = layout
-            .embeddings
-            .iter()
-            .flatten()
-            .chain(layout.linears.iter().map(|l| &l.weight));
-        for t in tensors {
-            if let Some(s) = t.scales {
-                check(s, t.rows, true, "a scale tensor")?;
-            }
-        }
-        for l in &layout.linears {
-            if let Some(b) = l.bias {
-                check(b, l.weight.rows, false, "a bias")?;
-            }
         }
         let types: Vec<DType> = layout.linears.iter().map(|l| l.weight.dtype).collect();
         let mode = match types[0] {

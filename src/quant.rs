@@ -178,6 +178,22 @@ mod tests {
     }
 
     #[test]
+    fn weights_never_quantize_to_minus_128() {
+        // The parser refuses -128 in a file (FORMAT.md, "Stored values"): the writer's
+        // rounding must never produce it, whatever the row.
+        let mut rng = crate::hash::SplitMix(3);
+        for n in [1, 15, 16, 17, 100] {
+            for _ in 0..200 {
+                let row: Vec<f32> = (0..n).map(|_| rng.normal() * 1e3).collect();
+                let (q, _) = quantize_rows(&row, n);
+                assert!(q.iter().all(|&v| v != i8::MIN), "{row:?}");
+            }
+        }
+        let (q, _) = quantize_rows(&[-f32::MAX, f32::MIN_POSITIVE, -1e-30], 3);
+        assert_eq!(q, [-127, 0, 0]);
+    }
+
+    #[test]
     fn f16_round_trip() {
         for v in [0.0f32, 1.0, -2.5, 65504.0, 1e-3] {
             let b = to_f16_bits(&[v])[0];

@@ -185,11 +185,20 @@ mod sys {
     }
 }
 
-/// Plain-old-data element types a tensor section may hold: every bit pattern is valid.
-pub(crate) trait Pod: Copy {}
-impl Pod for f32 {}
-impl Pod for u16 {}
-impl Pod for i8 {}
+/// Element types a tensor section may hold, viewed in place by [`cast`].
+///
+/// # Safety
+/// An implementor promises that every bit pattern of `size_of::<Self>()` bytes is a valid
+/// value (no padding, no niche, no invalid representations such as `bool`'s or an enum's)
+/// and that the type holds no pointers or interior mutability, so that reading arbitrary
+/// file bytes as `Self` through a shared reference is sound.
+pub(crate) unsafe trait Pod: Copy {}
+// SAFETY: f32, u16 and i8 are plain numbers: every bit pattern is a value.
+unsafe impl Pod for f32 {}
+// SAFETY: as above.
+unsafe impl Pod for u16 {}
+// SAFETY: as above.
+unsafe impl Pod for i8 {}
 
 /// Views `bytes[offset..offset + count * size_of::<T>()]` as `&[T]`.
 /// Panics (a bug, never a bad file: the parser checked every range) if the range is

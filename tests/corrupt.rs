@@ -6,13 +6,17 @@
 mod common;
 
 use camoe::ffi::*;
+use camoe::format::Layout;
 use camoe::hash::{checksum, SplitMix};
 use camoe::spec::ModelSpec;
-use camoe::{write_model, WriteOptions};
+use camoe::{write_model, DType, WriteOptions};
 use common::*;
 
 const HEADER: usize = 64;
 const ENTRY: usize = 32;
+
+/// A named change to a file's bytes.
+type Edit = Box<dyn Fn(&mut Vec<u8>)>;
 
 fn refresh_checksum(b: &mut [u8]) {
     let n = b.len() - 8;
@@ -161,7 +165,7 @@ fn corrupt_models_are_refused_cleanly() {
             let e = HEADER + s * ENTRY;
             let off = get_u64(&good, e + 8);
             let len = get_u64(&good, e + 16);
-            let mut edits: Vec<(String, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+            let mut edits: Vec<(String, Edit)> = vec![
                 (format!("s{s} kind 9"), Box::new(move |b| put_u32(b, e, 9))),
                 (
                     format!("s{s} offset past end"),
@@ -268,30 +272,215 @@ fn corrupt_models_are_refused_cleanly() {
     }
 }
 
+/// Plants `value` (already encoded in the tensor's type) at element `index` of a tensor
+/// at byte `offset`, refreshes the checksum and expects BAD_MODEL naming `name`.
+fn plant_refused(good: &[u8], offset: usize, index: usize, value: &[u8], name: &str) {
+    let at = offset + index * value.len();
+    let mut b = good.to_vec();
+    b[at..at + value.len()].copy_from_slice(value);
+    refresh_checksum(&mut b);
+    let (st, msg) = load_c(&b);
+    assert_eq!(st, CAMOE_STATUS_BAD_MODEL, "{name} <- {value:?}: {msg}");
+    assert!(
+        msg.starts_with(name),
+        "{name} <- {value:?}: message {msg:?}"
+    );
+}
+
+fn layout_of(bytes: &[u8]) -> Layout {
+    camoe::format::parse(bytes).unwrap()
+}
+
 #[test]
-fn damaged_scales_and_biases_are_refused() {
-    // Non-finite or non-positive int8 scales are BAD_MODEL even with a valid checksum.
-    let spec = ModelSpec::random(tiny_config(1, 1, 1, 0, &[4], &[]), 2);
-    let good = write_model(&spec, WriteOptions::INT8).unwrap();
-    let sections = u32::from_le_bytes(good[32..36].try_into().unwrap()) as usize;
-    let mut hit = 0;
-    for s in 1..sections {
-        let e = HEADER + s * ENTRY;
-        let (dtype, cols) = (
-            u32::from_le_bytes(good[e + 4..e + 8].try_into().unwrap()),
-            u32::from_le_bytes(good[e + 28..e + 32].try_into().unwrap()),
-        );
-        if dtype == 1 && cols == 1 {
-            let off = get_u64(&good, e + 8) as usize;
-            for bad in [f32::NAN, f32::INFINITY] {
-                let mut b = good.clone();
-                b[off..off + 4].copy_from_slice(&bad.to_le_bytes());
-                refresh_checksum(&mut b);
-                let (st, msg) = load_c(&b);
-                assert_eq!(st, CAMOE_STATUS_BAD_MODEL, "section {s} {bad}: {msg}");
-                hit += 1;
+fn int8_minus_128_is_refused_naming_the_tensor() {
+    // Issue 11.1: the AVX2 kernel's maddubs(|x|, sign(w, x)) needs |w| <= 127, so a
+    // shipped model with one weight byte set to 0x80 scored differently per tier.
+    let good = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/camoe-demo.camoe"
+    ))
+    .unwrap();
+    assert_eq!(load_c(&good).0, CAMOE_STATUS_OK);
+    let layout = layout_of(&good);
+    for (i, l) in layout.linears.iter().enumerate().step_by(7) {
+        assert_eq!(l.weight.dtype, DType::I8);
+        let last = l.weight.rows * l.weight.cols - 1;
+        for at in [0, last / 2, last] {
+            plant_refused(
+                &good,
+                l.weight.offset,
+                at,
+                &[0x80],
+                &format!("weight of linear layer {i}"),
+            );
+        }
+    }
+    // One rule for every int8 tensor: embedding rows too (the writer never emits -128).
+    let (f, t) = layout
+        .config
+        .fields
+        .iter()
+        .zip(&layout.embeddings)
+        .find_map(|(f, t)| t.map(|t| (f, t)))
+        .unwrap();
+    plant_refused(
+        &good,
+        t.offset,
+        t.cols + 1,
+        &[0x80],
+        &format!("embedding of field {}", f.name),
+    );
+    // -127 is the limit and stays valid.
+    let mut b = good.clone();
+    b[layout.linears[0].weight.offset] = 0x81;
+    refresh_checksum(&mut b);
+    assert_eq!(load_c(&b).0, CAMOE_STATUS_OK);
+}
+
+#[test]
+fn non_finite_values_are_refused_naming_the_tensor() {
+    // Issue 11.2: NaN or ±inf in a weight, an embedding row, a scale or a bias used to
+    // load and rank to NaN scores, which the C ABI also uses for "not eligible".
+    let spec = ModelSpec::random(tiny_config(2, 2, 1, 3, &[4], &[3]), 5);
+    let f32s = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY].map(|v| v.to_le_bytes().to_vec());
+    let f16s = [0x7e00u16, 0x7c00, 0xfc00].map(|v| v.to_le_bytes().to_vec());
+    let mut planted = 0;
+    for opts in [WriteOptions::F32, WriteOptions::F16, WriteOptions::INT8] {
+        let good = write_model(&spec, opts).unwrap();
+        let layout = layout_of(&good);
+        let mut tensors = Vec::new();
+        let embeddings = layout.config.fields.iter().zip(&layout.embeddings);
+        for (f, t) in embeddings.filter_map(|(f, t)| t.map(|t| (f, t))) {
+            tensors.push((t, format!("embedding of field {}", f.name)));
+        }
+        for (i, l) in layout.linears.iter().enumerate() {
+            tensors.push((l.weight, format!("weight of linear layer {i}")));
+            if let Some(b) = l.bias {
+                for bad in &f32s {
+                    plant_refused(
+                        &good,
+                        b,
+                        l.weight.rows - 1,
+                        bad,
+                        &format!("bias of linear layer {i}"),
+                    );
+                    planted += 1;
+                }
+            }
+        }
+        for (t, name) in tensors {
+            let last = t.rows * t.cols - 1;
+            match t.dtype {
+                DType::F32 | DType::F16 => {
+                    let bad = if t.dtype == DType::F32 { &f32s } else { &f16s };
+                    for (k, v) in bad.iter().enumerate() {
+                        // First, a middle row (an embedding row past the missing row), last.
+                        let at = [0, t.cols * (t.rows / 2) + 1, last][k];
+                        plant_refused(&good, t.offset, at, v, &name);
+                        planted += 1;
+                    }
+                }
+                DType::I8 => {
+                    let scales = t.scales.unwrap();
+                    let more = [0.0f32, -1.0].map(|v| v.to_le_bytes().to_vec());
+                    let name = name.replace("weight of ", "scales of ");
+                    let name = name.replace("embedding of ", "scales of the embedding of ");
+                    for (k, v) in f32s.iter().chain(&more).enumerate() {
+                        plant_refused(&good, scales, k % t.rows, v, &name);
+                        planted += 1;
+                    }
+                }
             }
         }
     }
-    assert!(hit >= 4);
+    assert!(planted > 100, "{planted}");
+}
+
+#[test]
+fn config_section_entry_and_dense_fields_are_checked() {
+    let spec = ModelSpec::random(tiny_config(2, 1, 1, 0, &[4], &[]), 9);
+    let good = write_model(&spec, WriteOptions::INT8).unwrap();
+    let refused = |what: &str, edit: &dyn Fn(&mut Vec<u8>), says: &str| {
+        let mut b = good.clone();
+        edit(&mut b);
+        refresh_checksum(&mut b);
+        let (st, msg) = load_c(&b);
+        assert_eq!(st, CAMOE_STATUS_BAD_MODEL, "{what}: {msg}");
+        assert!(msg.contains(says), "{what}: message {msg:?}");
+    };
+    // The config's section entry: dtype, rows and cols are 0.
+    for (what, at) in [("dtype", 4), ("rows", 24), ("cols", 28)] {
+        for v in [1, 3, u32::MAX] {
+            refused(
+                &format!("config {what} {v}"),
+                &|b| put_u32(b, HEADER + at, v),
+                "section 0 (config)",
+            );
+        }
+    }
+    // A field's record: name, side u8, kind u8, missing u8, reserved u8, vocab u32,
+    // dim u32. "minutes" is a dense field of tiny_config.
+    let cfg = get_u64(&good, HEADER + 8) as usize;
+    let mut key = 7u32.to_le_bytes().to_vec();
+    key.extend_from_slice(b"minutes");
+    let rec = cfg
+        + good[cfg..]
+            .windows(key.len())
+            .position(|w| w == key)
+            .unwrap()
+        + key.len();
+    assert_eq!(good[rec + 1], 1, "kind dense");
+    refused(
+        "reserved byte",
+        &|b| b[rec + 3] = 1,
+        "field minutes: reserved byte",
+    );
+    for vocab in [1, 2, 1000] {
+        refused(
+            &format!("dense vocab {vocab}"),
+            &|b| put_u32(b, rec + 4, vocab),
+            "field minutes: dense field has vocab",
+        );
+    }
+    for dim in [0, 2, 16] {
+        refused(
+            &format!("dense dim {dim}"),
+            &|b| put_u32(b, rec + 8, dim),
+            "field minutes: dense field has vocab",
+        );
+    }
+}
+
+#[test]
+fn writer_refuses_values_it_cannot_store() {
+    let spec = ModelSpec::random(tiny_config(2, 2, 1, 3, &[4], &[3]), 11);
+    let refused = |spec: &ModelSpec, opts: WriteOptions, says: &str| {
+        let e = write_model(spec, opts).unwrap_err();
+        assert_eq!(e.status(), camoe::Status::BadModel, "{e:?}");
+        assert!(e.message().starts_with(says), "{says}: {e:?}");
+    };
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        for opts in [WriteOptions::F32, WriteOptions::F16, WriteOptions::INT8] {
+            let mut s = spec.clone();
+            s.linears[3].weight[5] = bad;
+            refused(&s, opts, "weight of linear layer 3: value");
+            let mut s = spec.clone();
+            s.linears[2].bias[1] = bad;
+            refused(&s, opts, "bias of linear layer 2: value");
+            let mut s = spec.clone();
+            s.embeddings[0].as_mut().unwrap()[9] = bad;
+            refused(&s, opts, "embedding of field user: value");
+        }
+    }
+    // Finite, but beyond f16's range: refused only where it would be stored as f16.
+    let mut s = spec.clone();
+    s.linears[0].weight[0] = 1e6;
+    refused(
+        &s,
+        WriteOptions::F16,
+        "weight of linear layer 0: value 1000000 at [0][0]",
+    );
+    for opts in [WriteOptions::F32, WriteOptions::INT8] {
+        assert!(camoe::Model::from_bytes(&write_model(&s, opts).unwrap()).is_ok());
+    }
 }

@@ -34,3 +34,57 @@ fn shipped_random_demo_model_is_reproducible() {
         "load_mapped uses the file's pages in place"
     );
 }
+
+/// What the value check (`format::check_values`: finiteness, int8 −128, scales) costs per
+/// load, against the whole `Model::from_bytes`, measured in the same run, interleaved:
+/// `cargo test --profile ci -p camoe --test demo_model -- --ignored --nocapture load_cost`.
+#[test]
+#[ignore = "a timing, not a check: run it by name with --ignored --nocapture"]
+fn load_cost() {
+    use camoe::format::{check_values, parse};
+    use camoe::hash::checksum;
+    use std::time::Instant;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/models/");
+    let f32_model = write_model(
+        &ModelSpec::random(ModelConfig::demo(), DEMO_SEED),
+        WriteOptions::F32,
+    )
+    .unwrap();
+    let models = [
+        (
+            "camoe-demo.camoe (int8)",
+            std::fs::read(format!("{dir}camoe-demo.camoe")).unwrap(),
+        ),
+        (
+            "camoe-demo.f16.camoe (f16)",
+            std::fs::read(format!("{dir}camoe-demo.f16.camoe")).unwrap(),
+        ),
+        ("random demo, f32 (writer)", f32_model),
+    ];
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for (name, bytes) in &models {
+        let layout = parse(bytes).unwrap();
+        let (mut load, mut values, mut sum) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..200 {
+            let t = Instant::now();
+            drop(std::hint::black_box(Model::from_bytes(bytes).unwrap()));
+            load.push(t.elapsed().as_secs_f64() * 1e6);
+            let t = Instant::now();
+            check_values(std::hint::black_box(bytes), &layout).unwrap();
+            values.push(t.elapsed().as_secs_f64() * 1e6);
+            let t = Instant::now();
+            std::hint::black_box(checksum(&bytes[..bytes.len() - 8]));
+            sum.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        let (load, values, sum) = (median(load), median(values), median(sum));
+        eprintln!(
+            "{name}: {} bytes; from_bytes median {load:.0} us, of which the value check {values:.0} us ({:.1} %; without it {:.0} us) and the checksum {sum:.0} us",
+            bytes.len(),
+            100.0 * values / load,
+            load - values
+        );
+    }
+}

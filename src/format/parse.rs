@@ -1,368 +1,13 @@
-//! The `.camoe` file, version 1: writer and validating parser (see `docs/FORMAT.md`).
+//! The validating parser: header, checksum, section table, config and every tensor
+//! reference; then it has `values.rs` check every stored value.
 
+use super::{
+    bad, limits, DType, Layout, LinearRef, TensorName, TensorRef, ALIGN, ENTRY_LEN, FORMAT_VERSION,
+    HEADER_LEN, KIND_CONFIG, KIND_TENSOR, MAGIC, NONE, TRAILER_LEN,
+};
 use crate::error::{Error, Status};
 use crate::hash::checksum;
-use crate::quant;
-use crate::spec::{
-    Architecture, FieldKind, FieldSpec, Missing, ModelConfig, ModelSpec, Side, TaskSpec,
-};
-
-pub const MAGIC: [u8; 8] = *b"CAMOEMDL";
-pub const FORMAT_VERSION: u32 = 1;
-pub const HEADER_LEN: usize = 64;
-pub const ENTRY_LEN: usize = 32;
-pub const ALIGN: usize = 64;
-pub const TRAILER_LEN: usize = 8;
-/// "No section" in a config reference.
-pub const NONE: u32 = u32::MAX;
-
-pub const KIND_CONFIG: u32 = 1;
-pub const KIND_TENSOR: u32 = 2;
-
-/// Limits that keep a hostile file from asking for absurd sizes.
-pub mod limits {
-    pub const SECTIONS: u32 = 1 << 16;
-    pub const NAME_BYTES: u32 = 256;
-    pub const FIELDS: u32 = 512;
-    pub const FORMATS: u32 = 32;
-    pub const GROUPS: u32 = 32;
-    pub const TASKS: u32 = 1024;
-    pub const EXPERTS: u32 = 64;
-    pub const CROSS_LAYERS: u32 = 16;
-    pub const DEPTH: u32 = 16;
-    pub const WIDTH: u32 = 8192;
-    pub const VOCAB: u32 = 1 << 28;
-    pub const DIM: u32 = 1024;
-    pub const X0: usize = 16384;
-}
-
-/// Numeric type of a tensor section.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum DType {
-    F32 = 1,
-    F16 = 2,
-    /// Symmetric int8 with one f32 scale per row, in a separate F32 section.
-    I8 = 3,
-}
-
-impl DType {
-    pub fn size(self) -> usize {
-        match self {
-            DType::F32 => 4,
-            DType::F16 => 2,
-            DType::I8 => 1,
-        }
-    }
-    fn from_u32(v: u32) -> Option<DType> {
-        match v {
-            1 => Some(DType::F32),
-            2 => Some(DType::F16),
-            3 => Some(DType::I8),
-            _ => None,
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            DType::F32 => "f32",
-            DType::F16 => "f16",
-            DType::I8 => "int8",
-        }
-    }
-}
-
-/// How the writer stores weights: linear layers and embedding tables separately.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WriteOptions {
-    pub linears: DType,
-    pub embeddings: DType,
-}
-
-impl WriteOptions {
-    pub const F32: WriteOptions = WriteOptions {
-        linears: DType::F32,
-        embeddings: DType::F32,
-    };
-    pub const F16: WriteOptions = WriteOptions {
-        linears: DType::F16,
-        embeddings: DType::F16,
-    };
-    pub const INT8: WriteOptions = WriteOptions {
-        linears: DType::I8,
-        embeddings: DType::I8,
-    };
-}
-
-// ---------------------------------------------------------------- writer
-
-struct Section {
-    kind: u32,
-    dtype: u32,
-    rows: u32,
-    cols: u32,
-    bytes: Vec<u8>,
-}
-
-struct Sections(Vec<Section>);
-
-impl Sections {
-    fn push(&mut self, kind: u32, dtype: u32, rows: usize, cols: usize, bytes: Vec<u8>) -> u32 {
-        self.0.push(Section {
-            kind,
-            dtype,
-            rows: rows as u32,
-            cols: cols as u32,
-            bytes,
-        });
-        (self.0.len() - 1) as u32
-    }
-
-    fn f32s(&mut self, rows: usize, cols: usize, v: &[f32]) -> u32 {
-        let bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-        self.push(KIND_TENSOR, DType::F32 as u32, rows, cols, bytes)
-    }
-
-    /// Stores a `[rows][cols]` matrix in `dtype`; returns (data section, scale section).
-    fn matrix(&mut self, dtype: DType, rows: usize, cols: usize, m: &[f32]) -> (u32, u32) {
-        match dtype {
-            DType::F32 => (self.f32s(rows, cols, m), NONE),
-            DType::F16 => {
-                let bytes = quant::to_f16_bits(m)
-                    .iter()
-                    .flat_map(|x| x.to_le_bytes())
-                    .collect();
-                (
-                    self.push(KIND_TENSOR, DType::F16 as u32, rows, cols, bytes),
-                    NONE,
-                )
-            }
-            DType::I8 => {
-                let (q, scales) = quant::quantize_rows(m, cols);
-                let data = self.push(
-                    KIND_TENSOR,
-                    DType::I8 as u32,
-                    rows,
-                    cols,
-                    q.iter().map(|&b| b as u8).collect(),
-                );
-                (data, self.f32s(rows, 1, &scales))
-            }
-        }
-    }
-}
-
-struct Enc(Vec<u8>);
-
-impl Enc {
-    fn u8(&mut self, v: u8) {
-        self.0.push(v);
-    }
-    fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn f32(&mut self, v: f32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn str(&mut self, s: &str) {
-        self.u32(s.len() as u32);
-        self.0.extend_from_slice(s.as_bytes());
-    }
-}
-
-fn check_spec(spec: &ModelSpec) -> Result<(), Error> {
-    let c = &spec.config;
-    let shapes = c.linear_shapes();
-    if spec.linears.len() != shapes.len() {
-        return Err(Error::new(
-            Status::BadModel,
-            format_args!(
-                "spec has {} linear layers, config needs {}",
-                spec.linears.len(),
-                shapes.len()
-            ),
-        ));
-    }
-    for (i, (l, &(inp, out, bias))) in spec.linears.iter().zip(&shapes).enumerate() {
-        if l.inputs != inp
-            || l.outputs != out
-            || l.weight.len() != inp * out
-            || l.bias.len() != if bias { out } else { 0 }
-        {
-            return Err(Error::new(
-                Status::BadModel,
-                format_args!("linear {i}: expected {out}x{inp} (bias {bias})"),
-            ));
-        }
-    }
-    if spec.embeddings.len() != c.fields.len() {
-        return Err(Error::new(
-            Status::BadModel,
-            format_args!("one embedding entry per field expected"),
-        ));
-    }
-    for (f, e) in c.fields.iter().zip(&spec.embeddings) {
-        let ok = match (f.kind, e) {
-            (FieldKind::Categorical { vocab, dim }, Some(t)) => {
-                t.len() == vocab as usize * dim as usize
-            }
-            (FieldKind::Dense { .. }, None) => true,
-            _ => false,
-        };
-        if !ok {
-            return Err(Error::new(
-                Status::BadModel,
-                format_args!("field {}: embedding table does not match", f.name),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Writes a model to `.camoe` bytes, quantizing as `opts` says. The result is
-/// validated by the same parser the loader uses, so the writer cannot emit a file
-/// the runtime would refuse.
-pub fn write_model(spec: &ModelSpec, opts: WriteOptions) -> Result<Vec<u8>, Error> {
-    check_spec(spec)?;
-    let c = &spec.config;
-    let mut s = Sections(Vec::new());
-    s.push(KIND_CONFIG, 0, 0, 0, Vec::new()); // filled in below
-    let mut cfg = Enc(Vec::new());
-    cfg.str(&c.name);
-    cfg.u64(c.hash_seed);
-    cfg.u32(c.formats.len() as u32);
-    for f in &c.formats {
-        cfg.str(f);
-    }
-    cfg.u32(c.groups.len() as u32);
-    for g in &c.groups {
-        cfg.str(g);
-    }
-    cfg.u32(c.fields.len() as u32);
-    for (f, table) in c.fields.iter().zip(&spec.embeddings) {
-        cfg.str(&f.name);
-        cfg.u8(f.side as u8);
-        let (kind, vocab, dim, mean, std, clip) = match f.kind {
-            FieldKind::Categorical { vocab, dim } => (0, vocab, dim, 0.0, 1.0, 0.0),
-            FieldKind::Dense { mean, std, clip } => (1, 0, 1, mean, std, clip),
-        };
-        cfg.u8(kind);
-        cfg.u8(f.missing as u8);
-        cfg.u8(0);
-        cfg.u32(vocab);
-        cfg.u32(dim);
-        cfg.f32(mean);
-        cfg.f32(std);
-        cfg.f32(clip);
-        let (data, scales) = match table {
-            Some(t) => s.matrix(opts.embeddings, vocab as usize, dim as usize, t),
-            None => (NONE, NONE),
-        };
-        cfg.u32(data);
-        cfg.u32(scales);
-    }
-    cfg.u32(c.tasks.len() as u32);
-    for t in &c.tasks {
-        cfg.str(&t.name);
-        cfg.u32(t.format);
-        cfg.u32(t.group);
-        cfg.f32(t.calib_a);
-        cfg.f32(t.calib_b);
-    }
-    let a = &c.arch;
-    for v in [a.experts, a.cross_layers, a.cross_rank] {
-        cfg.u32(v);
-    }
-    for widths in [&a.expert_mlp, &a.tower] {
-        cfg.u32(widths.len() as u32);
-        for &w in widths.iter() {
-            cfg.u32(w);
-        }
-    }
-    cfg.u32(spec.linears.len() as u32);
-    for l in &spec.linears {
-        let (w, sc) = s.matrix(opts.linears, l.outputs, l.inputs, &l.weight);
-        let b = if l.bias.is_empty() {
-            NONE
-        } else {
-            s.f32s(l.outputs, 1, &l.bias)
-        };
-        cfg.u32(w);
-        cfg.u32(sc);
-        cfg.u32(b);
-    }
-    s.0[0].bytes = cfg.0;
-
-    let n = s.0.len();
-    let mut offset = align_up(HEADER_LEN + n * ENTRY_LEN);
-    let mut table = Vec::with_capacity(n * ENTRY_LEN);
-    for sec in &s.0 {
-        table.extend_from_slice(&sec.kind.to_le_bytes());
-        table.extend_from_slice(&sec.dtype.to_le_bytes());
-        table.extend_from_slice(&(offset as u64).to_le_bytes());
-        table.extend_from_slice(&(sec.bytes.len() as u64).to_le_bytes());
-        table.extend_from_slice(&sec.rows.to_le_bytes());
-        table.extend_from_slice(&sec.cols.to_le_bytes());
-        offset = align_up(offset + sec.bytes.len());
-    }
-    let file_len = offset + TRAILER_LEN;
-    let mut out = Vec::with_capacity(file_len);
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&(HEADER_LEN as u32).to_le_bytes());
-    out.extend_from_slice(&(file_len as u64).to_le_bytes());
-    out.extend_from_slice(&(HEADER_LEN as u64).to_le_bytes());
-    out.extend_from_slice(&(n as u32).to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.resize(HEADER_LEN, 0);
-    out.extend_from_slice(&table);
-    for sec in &s.0 {
-        out.resize(align_up(out.len()), 0);
-        out.extend_from_slice(&sec.bytes);
-    }
-    out.resize(file_len - TRAILER_LEN, 0);
-    let sum = checksum(&out);
-    out.extend_from_slice(&sum.to_le_bytes());
-    parse(&out)?;
-    Ok(out)
-}
-
-fn align_up(v: usize) -> usize {
-    v.div_ceil(ALIGN) * ALIGN
-}
-
-// ---------------------------------------------------------------- parser
-
-/// A validated tensor: where its bytes are, relative to the start of the file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TensorRef {
-    pub dtype: DType,
-    pub rows: usize,
-    pub cols: usize,
-    pub offset: usize,
-    /// Offset of `rows` f32 scales when `dtype` is I8.
-    pub scales: Option<usize>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LinearRef {
-    /// `[out][in]`: rows = outputs, cols = inputs.
-    pub weight: TensorRef,
-    /// Offset of `out` f32 biases.
-    pub bias: Option<usize>,
-}
-
-/// Everything the parser learned: the config and where each tensor lives.
-#[derive(Clone, Debug)]
-pub struct Layout {
-    pub config: ModelConfig,
-    pub embeddings: Vec<Option<TensorRef>>,
-    pub linears: Vec<LinearRef>,
-    pub file_len: usize,
-}
-
+use crate::spec::{Architecture, FieldKind, FieldSpec, Missing, ModelConfig, Side, TaskSpec};
 #[derive(Clone, Copy)]
 struct Entry {
     kind: u32,
@@ -371,10 +16,6 @@ struct Entry {
     len: usize,
     rows: usize,
     cols: usize,
-}
-
-fn bad(msg: core::fmt::Arguments) -> Error {
-    Error::new(Status::BadModel, msg)
 }
 
 fn rd_u32(b: &[u8], at: usize) -> u32 {
@@ -478,7 +119,13 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, Error> {
         }
         prev_end = end as usize;
         match (e.kind, i) {
-            (KIND_CONFIG, 0) => {}
+            (KIND_CONFIG, 0) if e.dtype == 0 && e.rows == 0 && e.cols == 0 => {}
+            (KIND_CONFIG, 0) => {
+                return Err(bad(format_args!(
+                    "section 0 (config): dtype {}, rows {}, cols {} must all be 0",
+                    e.dtype, e.rows, e.cols
+                )))
+            }
             (KIND_TENSOR, i) if i > 0 => {
                 let Some(dt) = DType::from_u32(e.dtype) else {
                     return Err(bad(format_args!("section {i}: unknown dtype {}", e.dtype)));
@@ -513,6 +160,7 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, Error> {
             i + 1
         )));
     }
+    super::check_values(bytes, &layout)?;
     Ok(layout)
 }
 
@@ -593,7 +241,7 @@ impl ConfigReader<'_> {
         scales: u32,
         rows: usize,
         cols: usize,
-        what: &str,
+        what: TensorName,
     ) -> Result<TensorRef, Error> {
         let e = self.section(idx, what)?;
         let dtype =
@@ -605,7 +253,7 @@ impl ConfigReader<'_> {
             )));
         }
         let scales = match (dtype, scales) {
-            (DType::I8, s) if s != NONE => Some(self.f32_vec(s, rows, what)?),
+            (DType::I8, s) if s != NONE => Some(self.f32_vec(s, rows, what.scales())?),
             (DType::I8, _) => return Err(bad(format_args!("{what}: int8 tensor without scales"))),
             (_, NONE) => None,
             _ => return Err(bad(format_args!("{what}: scales given for a float tensor"))),
@@ -619,8 +267,8 @@ impl ConfigReader<'_> {
         })
     }
 
-    /// An f32 vector of `n` values (scales, biases); every value must be finite.
-    fn f32_vec(&mut self, idx: u32, n: usize, what: &str) -> Result<usize, Error> {
+    /// An f32 vector of `n` values (scales, biases); `check_values` checks the values.
+    fn f32_vec(&mut self, idx: u32, n: usize, what: TensorName) -> Result<usize, Error> {
         let e = self.section(idx, what)?;
         if e.dtype != DType::F32 as u32 || e.rows != n || e.cols != 1 {
             return Err(bad(format_args!("{what}: expected {n} f32 values")));
@@ -628,7 +276,7 @@ impl ConfigReader<'_> {
         Ok(e.offset)
     }
 
-    fn section(&mut self, idx: u32, what: &str) -> Result<Entry, Error> {
+    fn section(&mut self, idx: u32, what: TensorName) -> Result<Entry, Error> {
         let i = idx as usize;
         if i == 0 || i >= self.entries.len() {
             return Err(bad(format_args!("{what}: section {idx} does not exist")));
@@ -669,7 +317,12 @@ impl ConfigReader<'_> {
                     )))
                 }
             };
-            let _reserved = self.u8()?;
+            let reserved = self.u8()?;
+            if reserved != 0 {
+                return Err(bad(format_args!(
+                    "field {fname}: reserved byte is {reserved}, not 0"
+                )));
+            }
             let (vocab, dim) = (self.u32()?, self.u32()?);
             let (mean, std, clip) = (
                 self.finite("mean")?,
@@ -684,17 +337,21 @@ impl ConfigReader<'_> {
                             "field {fname}: vocab {vocab} or dim {dim} out of range"
                         )));
                     }
-                    let what = format!("embedding of {fname}");
                     embeddings.push(Some(self.tensor(
                         table,
                         scales,
                         vocab as usize,
                         dim as usize,
-                        &what,
+                        TensorName::Embedding(&fname),
                     )?));
                     FieldKind::Categorical { vocab, dim }
                 }
                 1 => {
+                    if vocab != 0 || dim != 1 {
+                        return Err(bad(format_args!(
+                            "field {fname}: dense field has vocab {vocab} and dim {dim}, not 0 and 1"
+                        )));
+                    }
                     if std <= 0.0 || clip <= 0.0 || table != NONE || scales != NONE {
                         return Err(bad(format_args!(
                             "field {fname}: dense field needs std > 0, clip > 0 and no table"
@@ -790,14 +447,13 @@ impl ConfigReader<'_> {
         let mut linears = Vec::with_capacity(n);
         for (i, &(inp, out, has_bias)) in shapes.iter().enumerate() {
             let (w, s, b) = (self.u32()?, self.u32()?, self.u32()?);
-            let what = format!("linear layer {i}");
-            let weight = self.tensor(w, s, out, inp, &what)?;
+            let weight = self.tensor(w, s, out, inp, TensorName::Weight(i))?;
             let bias = match (has_bias, b) {
-                (true, b) if b != NONE => Some(self.f32_vec(b, out, &what)?),
+                (true, b) if b != NONE => Some(self.f32_vec(b, out, TensorName::Bias(i))?),
                 (false, NONE) => None,
                 _ => {
                     return Err(bad(format_args!(
-                        "{what}: bias presence does not match the architecture"
+                        "linear layer {i}: bias presence does not match the architecture"
                     )))
                 }
             };

@@ -1,0 +1,166 @@
+//! The `.camoe` file, version 1: its constants, limits and parsed layout; the writer is in
+//! `write.rs`, the validating parser in `parse.rs` and `values.rs` (see `docs/FORMAT.md`).
+
+mod parse;
+mod values;
+mod write;
+
+pub use parse::parse;
+pub use values::check_values;
+pub use write::write_model;
+
+use crate::error::{Error, Status};
+use crate::spec::ModelConfig;
+
+pub const MAGIC: [u8; 8] = *b"CAMOEMDL";
+pub const FORMAT_VERSION: u32 = 1;
+pub const HEADER_LEN: usize = 64;
+pub const ENTRY_LEN: usize = 32;
+pub const ALIGN: usize = 64;
+pub const TRAILER_LEN: usize = 8;
+/// "No section" in a config reference.
+pub const NONE: u32 = u32::MAX;
+
+pub const KIND_CONFIG: u32 = 1;
+pub const KIND_TENSOR: u32 = 2;
+
+/// Limits that keep a hostile file from asking for absurd sizes.
+pub mod limits {
+    pub const SECTIONS: u32 = 1 << 16;
+    pub const NAME_BYTES: u32 = 256;
+    pub const FIELDS: u32 = 512;
+    pub const FORMATS: u32 = 32;
+    pub const GROUPS: u32 = 32;
+    pub const TASKS: u32 = 1024;
+    pub const EXPERTS: u32 = 64;
+    pub const CROSS_LAYERS: u32 = 16;
+    pub const DEPTH: u32 = 16;
+    pub const WIDTH: u32 = 8192;
+    pub const VOCAB: u32 = 1 << 28;
+    pub const DIM: u32 = 1024;
+    pub const X0: usize = 16384;
+}
+
+/// Numeric type of a tensor section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum DType {
+    F32 = 1,
+    F16 = 2,
+    /// Symmetric int8 with one f32 scale per row, in a separate F32 section.
+    I8 = 3,
+}
+
+impl DType {
+    pub fn size(self) -> usize {
+        match self {
+            DType::F32 => 4,
+            DType::F16 => 2,
+            DType::I8 => 1,
+        }
+    }
+    pub(crate) fn from_u32(v: u32) -> Option<DType> {
+        match v {
+            1 => Some(DType::F32),
+            2 => Some(DType::F16),
+            3 => Some(DType::I8),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F16 => "f16",
+            DType::I8 => "int8",
+        }
+    }
+}
+
+/// How the writer stores weights: linear layers and embedding tables separately.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteOptions {
+    pub linears: DType,
+    pub embeddings: DType,
+}
+
+impl WriteOptions {
+    pub const F32: WriteOptions = WriteOptions {
+        linears: DType::F32,
+        embeddings: DType::F32,
+    };
+    pub const F16: WriteOptions = WriteOptions {
+        linears: DType::F16,
+        embeddings: DType::F16,
+    };
+    pub const INT8: WriteOptions = WriteOptions {
+        linears: DType::I8,
+        embeddings: DType::I8,
+    };
+}
+
+/// A validated tensor: where its bytes are, relative to the start of the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TensorRef {
+    pub dtype: DType,
+    pub rows: usize,
+    pub cols: usize,
+    pub offset: usize,
+    /// Offset of `rows` f32 scales when `dtype` is I8.
+    pub scales: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinearRef {
+    /// `[out][in]`: rows = outputs, cols = inputs.
+    pub weight: TensorRef,
+    /// Offset of `out` f32 biases.
+    pub bias: Option<usize>,
+}
+
+/// Everything the parser learned: the config and where each tensor lives.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub config: ModelConfig,
+    pub embeddings: Vec<Option<TensorRef>>,
+    pub linears: Vec<LinearRef>,
+    pub file_len: usize,
+}
+
+/// Names a tensor in messages, the same way in the writer and the parser.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum TensorName<'a> {
+    /// The embedding table of the named field.
+    Embedding(&'a str),
+    EmbeddingScales(&'a str),
+    /// The weight matrix of linear layer `i` (`ModelConfig::linear_shapes` order).
+    Weight(usize),
+    WeightScales(usize),
+    Bias(usize),
+}
+
+impl<'a> TensorName<'a> {
+    /// The name of the scales of an int8 tensor called `self`.
+    pub(crate) fn scales(self) -> TensorName<'a> {
+        match self {
+            TensorName::Embedding(n) => TensorName::EmbeddingScales(n),
+            TensorName::Weight(i) => TensorName::WeightScales(i),
+            other => other,
+        }
+    }
+}
+
+impl core::fmt::Display for TensorName<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            TensorName::Embedding(n) => write!(f, "embedding of field {n}"),
+            TensorName::EmbeddingScales(n) => write!(f, "scales of the embedding of field {n}"),
+            TensorName::Weight(i) => write!(f, "weight of linear layer {i}"),
+            TensorName::WeightScales(i) => write!(f, "scales of linear layer {i}"),
+            TensorName::Bias(i) => write!(f, "bias of linear layer {i}"),
+        }
+    }
+}
+
+fn bad(msg: core::fmt::Arguments) -> Error {
+    Error::new(Status::BadModel, msg)
+}
