@@ -92,6 +92,12 @@ impl Model {
         Model::from_storage(Storage::read_file(path.as_ref())?)
     }
 
+    /// Loads a model from the next `len` bytes of `reader` (e.g. a file descriptor at an
+    /// offset, such as an Android asset), read once into memory.
+    pub fn read_from(reader: impl std::io::Read, len: usize) -> Result<Arc<Model>, Error> {
+        Model::from_storage(Storage::read_from(reader, len)?)
+    }
+
     /// Loads a model file after checking its detached Ed25519 `signature` against the
     /// `public_key` the app trusts ([`crate::signature::verify`]). The file is read once:
     /// the bytes verified are the bytes loaded.

@@ -90,6 +90,12 @@ impl Storage {
         }
     }
 
+    /// Reads exactly `len` bytes from `reader` into an aligned owned buffer.
+    pub(crate) fn read_from(mut reader: impl std::io::Read, len: usize) -> Result<Storage, Error> {
+        Storage::owned(len, |dst| reader.read_exact(dst))
+            .map_err(|e| err!(Status::Io, "cannot read the {len} bytes of the model: {e}"))
+    }
+
     /// Reads a whole file into an aligned owned buffer: what the model then reads can no
     /// longer change, whatever happens to the file.
     pub(crate) fn read_file(path: &std::path::Path) -> Result<Storage, Error> {

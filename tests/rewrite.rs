@@ -176,3 +176,27 @@ fn mapped_load_truncated_in_place_is_fatal_which_is_why_it_is_opt_in() {
         assert_eq!(status.signal(), Some(7), "expected SIGBUS, got {status:?}");
     }
 }
+
+#[test]
+fn read_from_loads_a_model_at_an_offset_of_a_larger_file() {
+    use std::io::{Read, Seek, SeekFrom};
+    let fx = fixture();
+    // An asset pack: 100 junk bytes, the model, 50 junk bytes.
+    let mut pack = vec![0xabu8; 100];
+    pack.extend_from_slice(&fx.a);
+    pack.extend_from_slice(&[0xcd; 50]);
+    let path = temp_path("pack");
+    std::fs::write(&path, &pack).unwrap();
+    let mut f = std::fs::File::open(&path).unwrap();
+    f.seek(SeekFrom::Start(100)).unwrap();
+    let m = Model::read_from((&mut f).take(fx.a.len() as u64), fx.a.len()).unwrap();
+    assert_eq!(
+        rank_bits(&m, &fx),
+        rank_bits(&Model::from_bytes(&fx.a).unwrap(), &fx)
+    );
+    // A length running past the end of the file is an IO error, not a crash.
+    f.seek(SeekFrom::Start(100)).unwrap();
+    let e = Model::read_from(&mut f, fx.a.len() + 51).unwrap_err();
+    assert_eq!(e.status(), camoe::Status::Io, "{e}");
+    std::fs::remove_file(&path).unwrap();
+}
