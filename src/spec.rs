@@ -325,3 +325,23 @@ impl ModelConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pinned values (`camoe train` and the C API report them): per candidate, every
+    /// expert's layers and one group's gate and head.
+    #[test]
+    fn macs_per_candidate_counts_every_expert_and_one_group() {
+        let demo = ModelConfig::demo();
+        // 8 experts × (2 × 94·94 + 94·128 + 128·64) + 94·8 + 64·32 + 32·1
+        assert_eq!(demo.macs_per_candidate(), 306_000);
+        let mut c = demo;
+        c.groups.push("third".into());
+        (c.arch.cross_layers, c.arch.cross_rank) = (3, 8);
+        (c.arch.expert_mlp, c.arch.tower) = (vec![32], vec![16, 8]);
+        // 8 × (3 × 2 × 94·8 + 94·32) + 94·8 + 32·16 + 16·8 + 8·1
+        assert_eq!(c.macs_per_candidate(), 61_560);
+    }
+}
