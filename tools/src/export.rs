@@ -244,6 +244,27 @@ mod tests {
         c
     }
 
+    /// Exporting the shipped NNEF's own weights writes the shipped file again, byte for
+    /// byte: the graph, its node names and the tensor names are the contract.
+    #[test]
+    fn export_reproduces_the_shipped_nnef() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("models");
+        let cfg = crate::config::read(&root.join("camoe-demo.config.json")).unwrap();
+        let nnef = root.join("camoe-demo.nnef.tgz");
+        let spec = crate::convert::read_nnef(&nnef, &cfg).unwrap();
+        let out =
+            std::env::temp_dir().join(format!("camoe-reexport-{}.nnef.tgz", std::process::id()));
+        write_nnef(&spec, &out).unwrap();
+        let (got, want) = (std::fs::read(&out).unwrap(), std::fs::read(&nnef).unwrap());
+        std::fs::remove_file(&out).ok();
+        assert!(
+            got == want,
+            "export of models/camoe-demo.nnef.tgz's weights differs from it"
+        );
+    }
+
     /// The NNEF file, loaded back by tract, computes the trainer's forward pass.
     #[test]
     fn nnef_round_trip_matches_the_trainer() {
