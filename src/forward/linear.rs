@@ -63,6 +63,7 @@ pub(crate) enum Input<'a> {
 /// the kernel accumulates exactly in i32, and the f32 epilogue applies both scales.
 /// Float layers run the packed float GEMM (f16 weights widened as loaded); a part without a
 /// packed copy (the request side, once per request) runs dot products.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul(
     model: &Model,
     layer: usize,
