@@ -1,5 +1,7 @@
-//! The model's linear layers in file order, as one list ([`ModelConfig::layers`]) that the
-//! writer, the reader, the forward pass, the exporter and the trainer all walk.
+//! The model's linear layers in file order, and the forward pass's plan built from them.
+//!
+//! [`ModelConfig::layers`] is the one list that the writer, the reader, the forward pass,
+//! the exporter and the trainer all walk.
 
 use crate::spec::ModelConfig;
 

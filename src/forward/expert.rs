@@ -1,5 +1,7 @@
-//! The experts: the gate-weighted mixture over a chunk of rows, and one expert's layers
-//! (`expert_i8` on the fused int8 path, `expert` otherwise), both walking the plan's steps.
+//! The experts and their gate-weighted mixture over a chunk of rows.
+//!
+//! `expert_i8` (the fused int8 path) and `expert` (every other mode) walk the same
+//! steps of the plan (`crate::layers::Plan`).
 
 use super::linear::{matmul, Init, Input, QuantScratch, Rows};
 use super::scratch::{pad16, Scratch};

@@ -1,5 +1,4 @@
-//! Each group's gate: one logit per expert, then a softmax over all experts or over
-//! the `top_k` largest.
+//! Each group's gate: per-expert logits, then a softmax over all or the `top_k` largest.
 
 use super::linear::{matmul, Init, Input, Rows};
 use super::scratch::{Scratch, CHUNK};

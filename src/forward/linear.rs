@@ -1,5 +1,7 @@
-//! One linear layer over rows of activations (`matmul`): the int8 or float kernels,
-//! over all of a layer's columns or over x0's request or candidate part.
+//! One linear layer over rows of activations (`matmul`) and the types it takes.
+//!
+//! It runs the int8 or float kernels over all of a layer's columns or over x0's request
+//! or candidate part.
 
 use crate::kernels::Kernels;
 use crate::model::{Mat, Model, PackedFloatLayer, Part};

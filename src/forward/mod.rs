@@ -1,4 +1,6 @@
-//! The CAMoE forward pass over a batch of candidates, on the kernels chosen at run time.
+//! The CAMoE forward pass over a batch of candidates: request partials, scoring, towers.
+//!
+//! Every product runs on the kernels chosen at run time (`crate::kernels`).
 //!
 //! Request-side precompute: every linear layer that reads x0 (the first cross or MLP
 //! layer of each expert, each group's gate) is split by columns into a request part,
