@@ -21,6 +21,8 @@ pub mod hash;
 /// cbindgen:ignore
 pub mod kernels;
 /// cbindgen:ignore
+pub mod layers;
+/// cbindgen:ignore
 pub mod model;
 /// cbindgen:ignore
 pub mod quant;

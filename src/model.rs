@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use crate::error::Error;
 use crate::format::{self, DType, Layout, LinearRef, TensorRef};
-use crate::forward::Plan;
 use crate::hash;
 use crate::kernels::{PackedF16, PackedF32, PackedI8};
+use crate::layers::Plan;
 use crate::spec::{FieldKind, ModelConfig, Side};
 use crate::storage::{cast, Storage};
 
@@ -123,7 +123,8 @@ impl Model {
         Model::from_storage(Storage::map_file(path.as_ref())?)
     }
 
-    /// Loads from bytes that live as long as the program (used in place).
+    /// Loads from bytes that live as long as the program: in place when they are 16-byte
+    /// aligned, copied otherwise (like [`Model::from_raw`]).
     pub fn from_static(bytes: &'static [u8]) -> Result<Arc<Model>, Error> {
         // SAFETY: a 'static slice is readable and never freed.
         Model::from_storage(unsafe { Storage::borrow_or_copy(bytes.as_ptr(), bytes.len()) })

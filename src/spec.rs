@@ -153,62 +153,22 @@ impl ModelConfig {
             .map_or(self.x0_width(), |&w| w as usize)
     }
 
-    /// Every linear layer's (in, out, has_bias) in file order; see `docs/FORMAT.md`.
+    /// Every linear layer's (in, out, has_bias) in file order ([`ModelConfig::layers`]).
     pub fn linear_shapes(&self) -> Vec<(usize, usize, bool)> {
-        let d = self.x0_width();
-        let a = &self.arch;
-        let mut v = Vec::new();
-        for _ in 0..a.experts {
-            for _ in 0..a.cross_layers {
-                if a.cross_rank == 0 {
-                    v.push((d, d, true));
-                } else {
-                    v.push((d, a.cross_rank as usize, false));
-                    v.push((a.cross_rank as usize, d, true));
-                }
-            }
-            let mut inp = d;
-            for &w in &a.expert_mlp {
-                v.push((inp, w as usize, true));
-                inp = w as usize;
-            }
-        }
-        let h = self.expert_width();
-        for _ in 0..self.groups.len() {
-            v.push((d, a.experts as usize, true));
-            let mut inp = h;
-            for &w in &a.tower {
-                v.push((inp, w as usize, true));
-                inp = w as usize;
-            }
-            v.push((inp, 1, true));
-        }
-        v
+        self.layers()
+            .iter()
+            .map(|l| (l.inputs, l.outputs, l.bias))
+            .collect()
     }
 
-    /// Multiply-accumulates per candidate when nothing is precomputed per request.
+    /// Multiply-accumulates per candidate when nothing is precomputed per request: every
+    /// expert runs, but only the gate and head of the candidate's own group.
     pub fn macs_per_candidate(&self) -> u64 {
-        let mut m: u64 = self
-            .linear_shapes()
+        self.layers()
             .iter()
-            .map(|&(i, o, _)| (i * o) as u64)
-            .sum();
-        // The gate of only one group runs per candidate, as does one tower.
-        let groups = self.groups.len() as u64;
-        if groups > 1 {
-            let per_group: u64 = {
-                let h = self.expert_width();
-                let mut inp = h;
-                let mut s = (self.x0_width() * self.arch.experts as usize) as u64;
-                for &w in &self.arch.tower {
-                    s += (inp * w as usize) as u64;
-                    inp = w as usize;
-                }
-                s + inp as u64
-            };
-            m -= per_group * (groups - 1);
-        }
-        m
+            .filter(|l| l.role.group().unwrap_or(0) == 0)
+            .map(|l| (l.inputs * l.outputs) as u64)
+            .sum()
     }
 }
 
@@ -223,7 +183,7 @@ pub struct LinearSpec {
 }
 
 /// A whole model in float: config, embedding tables (one per categorical field,
-/// `None` for dense fields), and every linear layer in `ModelConfig::linear_shapes` order.
+/// `None` for dense fields), and every linear layer in [`ModelConfig::layers`] order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
     pub config: ModelConfig,
@@ -249,16 +209,18 @@ impl ModelSpec {
             })
             .collect();
         let linears = config
-            .linear_shapes()
+            .layers()
             .into_iter()
-            .map(|(inputs, outputs, has_bias)| {
-                let s = (1.0 / inputs as f32).sqrt();
+            .map(|l| {
+                let s = (1.0 / l.inputs as f32).sqrt();
                 LinearSpec {
-                    inputs,
-                    outputs,
-                    weight: (0..inputs * outputs).map(|_| rng.normal() * s).collect(),
-                    bias: if has_bias {
-                        (0..outputs).map(|_| rng.normal() * 0.1).collect()
+                    inputs: l.inputs,
+                    outputs: l.outputs,
+                    weight: (0..l.inputs * l.outputs)
+                        .map(|_| rng.normal() * s)
+                        .collect(),
+                    bias: if l.bias {
+                        (0..l.outputs).map(|_| rng.normal() * 0.1).collect()
                     } else {
                         Vec::new()
                     },
@@ -323,5 +285,25 @@ impl ModelConfig {
                 tower: vec![32],
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pinned values (`camoe train` and the C API report them): per candidate, every
+    /// expert's layers and one group's gate and head.
+    #[test]
+    fn macs_per_candidate_counts_every_expert_and_one_group() {
+        let demo = ModelConfig::demo();
+        // 8 experts × (2 × 94·94 + 94·128 + 128·64) + 94·8 + 64·32 + 32·1
+        assert_eq!(demo.macs_per_candidate(), 306_000);
+        let mut c = demo;
+        c.groups.push("third".into());
+        (c.arch.cross_layers, c.arch.cross_rank) = (3, 8);
+        (c.arch.expert_mlp, c.arch.tower) = (vec![32], vec![16, 8]);
+        // 8 × (3 × 2 × 94·8 + 94·32) + 94·8 + 32·16 + 16·8 + 8·1
+        assert_eq!(c.macs_per_candidate(), 61_560);
     }
 }

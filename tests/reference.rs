@@ -4,7 +4,7 @@
 mod common;
 
 use camoe::hash::SplitMix;
-use camoe::spec::{ModelSpec, Side};
+use camoe::spec::{ModelConfig, ModelSpec, Side};
 use camoe::{write_model, Candidate, Model, RankOptions, Session, WriteOptions};
 use common::*;
 
@@ -14,8 +14,13 @@ fn max_error(opts: WriteOptions) -> f32 {
 }
 
 fn max_error_top_k(opts: WriteOptions, top_k: usize) -> f32 {
+    max_error_on(config_grid(), opts, top_k)
+}
+
+/// Max |Δp| over random requests on each of `configs`.
+fn max_error_on(configs: Vec<ModelConfig>, opts: WriteOptions, top_k: usize) -> f32 {
     let mut worst = 0.0f32;
-    for (ci, cfg) in config_grid().into_iter().enumerate() {
+    for (ci, cfg) in configs.into_iter().enumerate() {
         let spec = ModelSpec::random(cfg, 7 + ci as u64);
         let model = Model::from_bytes(&write_model(&spec, opts).unwrap()).unwrap();
         let mut session = Session::new(model, 130).unwrap();
@@ -136,4 +141,27 @@ fn expert_top_k_matches_masked_reference() {
     )
     .unwrap();
     assert_eq!(full[0].to_bits(), masked[0].to_bits());
+}
+
+#[test]
+fn every_expert_shape_matches_reference() {
+    // Experts that end on a low-rank cross layer (no MLP), start on one and run an MLP,
+    // or are one MLP layer: the int8 and float expert walks see every kind of step first
+    // and last.
+    let shapes = || {
+        vec![
+            tiny_config(3, 2, 2, 3, &[], &[4]),
+            tiny_config(2, 1, 1, 6, &[5], &[]),
+            tiny_config(2, 2, 0, 0, &[7], &[3]),
+        ]
+    };
+    for (opts, budget) in [
+        (WriteOptions::F32, 2e-6),
+        (WriteOptions::F16, 5e-3),
+        (WriteOptions::INT8, 0.05),
+    ] {
+        let e = max_error_on(shapes(), opts, 0);
+        eprintln!("{:?}: max abs dp {e:e}", opts.linears);
+        assert!(e < budget, "{:?}: max |dp| = {e}", opts.linears);
+    }
 }

@@ -3,6 +3,7 @@
 //! documented in `docs/NNEF.md`; a model trained elsewhere that follows it can be
 //! converted like ours.
 
+use camoe::layers::{Role, Source};
 use camoe::spec::{FieldKind, ModelConfig, ModelSpec};
 use tract_core::ops::array::{Gather, Slice, TypedConcat};
 use tract_core::ops::einsum::prefix_matmul::PrefixMatMul;
@@ -42,32 +43,43 @@ fn relu(m: &mut TypedModel, name: &str, x: OutletId) -> TractResult<OutletId> {
     Ok(m.wire_node(format!("{name}_relu"), math::max(), &[x, z])?[0])
 }
 
-/// The name prefix of every linear layer, in `ModelConfig::linear_shapes()` order
-/// (the NNEF variables are `<prefix>_w` and `<prefix>_b`; docs/NNEF.md).
+/// The name prefix of a linear layer (the NNEF variables are `<prefix>_w` and
+/// `<prefix>_b`; docs/NNEF.md).
+pub fn layer_name(role: Role) -> String {
+    match role {
+        Role::Cross { expert, layer } => format!("expert{expert}_cross{layer}"),
+        Role::CrossV { expert, layer } => format!("expert{expert}_cross{layer}_v"),
+        Role::CrossU { expert, layer } => format!("expert{expert}_cross{layer}_u"),
+        Role::Mlp { expert, layer } => format!("expert{expert}_mlp{layer}"),
+        Role::Gate { group } => format!("group{group}_gate"),
+        Role::Tower { group, layer } => format!("group{group}_tower{layer}"),
+        Role::Output { group } => format!("group{group}_out"),
+    }
+}
+
+/// The name prefix of every linear layer, in `ModelConfig::layers()` order.
 pub fn linear_names(cfg: &ModelConfig) -> Vec<String> {
-    let a = &cfg.arch;
-    let mut v = Vec::new();
-    for e in 0..a.experts {
-        for l in 0..a.cross_layers {
-            if a.cross_rank == 0 {
-                v.push(format!("expert{e}_cross{l}"));
-            } else {
-                v.push(format!("expert{e}_cross{l}_v"));
-                v.push(format!("expert{e}_cross{l}_u"));
-            }
-        }
-        for k in 0..a.expert_mlp.len() {
-            v.push(format!("expert{e}_mlp{k}"));
-        }
+    cfg.layers().iter().map(|l| layer_name(l.role)).collect()
+}
+
+/// Group `g`'s gate-weighted sum of the experts' outputs.
+fn mixture(
+    m: &mut TypedModel,
+    g: usize,
+    gate: OutletId,
+    experts: &[OutletId],
+) -> TractResult<OutletId> {
+    let mut h: Option<OutletId> = None;
+    for (e, &ex) in experts.iter().enumerate() {
+        let slice = Slice::new(1, e, e + 1);
+        let ge = m.wire_node(format!("group{g}_gate_{e}"), slice, &[gate])?[0];
+        let w = m.wire_node(format!("group{g}_mix{e}"), math::mul(), &[ge, ex])?[0];
+        h = Some(match h {
+            None => w,
+            Some(acc) => m.wire_node(format!("group{g}_sum{e}"), math::add(), &[acc, w])?[0],
+        });
     }
-    for g in 0..cfg.groups.len() {
-        v.push(format!("group{g}_gate"));
-        for k in 0..a.tower.len() {
-            v.push(format!("group{g}_tower{k}"));
-        }
-        v.push(format!("group{g}_out"));
-    }
-    v
+    Ok(h.expect("a model has at least one expert"))
 }
 
 /// Builds the tract graph of a float model (see `docs/NNEF.md`).
@@ -99,58 +111,58 @@ pub fn build_graph(spec: &ModelSpec) -> TractResult<TypedModel> {
         }
     }
     let x0 = m.wire_node("x0", TypedConcat::new(1), &parts)?[0];
-    let a = &cfg.arch;
-    let mut li = spec.linears.iter();
-    // The contract's layer names, in the same order as `spec.linears`.
-    let names = linear_names(cfg);
-    let mut ni = names.iter();
-    let mut experts = Vec::new();
-    for e in 0..a.experts as usize {
-        let mut x = x0;
-        for l in 0..a.cross_layers as usize {
-            let y = if a.cross_rank == 0 {
-                linear(&mut m, ni.next().unwrap(), x, li.next().unwrap())?
-            } else {
-                let v = linear(&mut m, ni.next().unwrap(), x, li.next().unwrap())?;
-                linear(&mut m, ni.next().unwrap(), v, li.next().unwrap())?
-            };
-            let p = m.wire_node(format!("expert{e}_cross{l}_x0mul"), math::mul(), &[x0, y])?[0];
-            x = m.wire_node(format!("expert{e}_cross{l}_residual"), math::add(), &[p, x])?[0];
-        }
-        for k in 0..a.expert_mlp.len() {
-            let y = linear(&mut m, ni.next().unwrap(), x, li.next().unwrap())?;
-            x = relu(&mut m, &format!("expert{e}_mlp{k}"), y)?;
-        }
-        experts.push(x);
-    }
-    let mut logits = Vec::new();
-    for g in 0..cfg.groups.len() {
-        let z = linear(&mut m, ni.next().unwrap(), x0, li.next().unwrap())?;
-        let sm = Softmax {
-            axes: tvec![1],
-            quant_output_dt: None,
-            kind: SoftmaxKind::Softmax(SoftmaxExp::Libc),
+    // In file order: `x` is the current expert's x_l, `prev` the output of the layer
+    // before (V x after a low-rank V), `gate` the current group's softmax.
+    let (mut x, mut prev) = (x0, x0);
+    let mut experts = vec![x0; cfg.arch.experts as usize];
+    let (mut gate, mut logits) = (x0, Vec::new());
+    for (layer, l) in cfg.layers().iter().zip(&spec.linears) {
+        let name = layer_name(layer.role);
+        let input = match layer.source {
+            Source::X0 => x0,
+            Source::Previous => prev,
+            Source::Mixture => {
+                let g = layer
+                    .role
+                    .group()
+                    .expect("a tower layer belongs to a group");
+                mixture(&mut m, g, gate, &experts)?
+            }
         };
-        let gate = m.wire_node(format!("group{g}_gate_softmax"), sm, &[z])?[0];
-        let mut h: Option<OutletId> = None;
-        for (e, &ex) in experts.iter().enumerate() {
-            let ge = m.wire_node(
-                format!("group{g}_gate_{e}"),
-                Slice::new(1, e, e + 1),
-                &[gate],
-            )?[0];
-            let w = m.wire_node(format!("group{g}_mix{e}"), math::mul(), &[ge, ex])?[0];
-            h = Some(match h {
-                None => w,
-                Some(acc) => m.wire_node(format!("group{g}_sum{e}"), math::add(), &[acc, w])?[0],
-            });
+        if layer.source != Source::Previous {
+            x = input;
         }
-        let mut h = h.unwrap();
-        for k in 0..a.tower.len() {
-            let y = linear(&mut m, ni.next().unwrap(), h, li.next().unwrap())?;
-            h = relu(&mut m, &format!("group{g}_tower{k}"), y)?;
-        }
-        logits.push(linear(&mut m, ni.next().unwrap(), h, li.next().unwrap())?);
+        let y = linear(&mut m, &name, input, l)?;
+        prev = match layer.role {
+            Role::Cross { expert, layer } | Role::CrossU { expert, layer } => {
+                // x_{l+1} = x0 ⊙ y + x_l, named after the cross layer (not its U).
+                let cross = format!("expert{expert}_cross{layer}");
+                let p = m.wire_node(format!("{cross}_x0mul"), math::mul(), &[x0, y])?[0];
+                x = m.wire_node(format!("{cross}_residual"), math::add(), &[p, x])?[0];
+                experts[expert] = x;
+                x
+            }
+            Role::CrossV { .. } => y,
+            Role::Mlp { expert, .. } => {
+                x = relu(&mut m, &name, y)?;
+                experts[expert] = x;
+                x
+            }
+            Role::Gate { group } => {
+                let sm = Softmax {
+                    axes: tvec![1],
+                    quant_output_dt: None,
+                    kind: SoftmaxKind::Softmax(SoftmaxExp::Libc),
+                };
+                gate = m.wire_node(format!("group{group}_gate_softmax"), sm, &[y])?[0];
+                gate
+            }
+            Role::Tower { .. } => relu(&mut m, &name, y)?,
+            Role::Output { .. } => {
+                logits.push(y);
+                y
+            }
+        };
     }
     let out = if logits.len() == 1 {
         // One group: its head is the output; the contract names it `logits`.
@@ -242,6 +254,27 @@ mod tests {
         c.arch.expert_mlp = vec![12, 8];
         c.arch.tower = vec![6];
         c
+    }
+
+    /// Exporting the shipped NNEF's own weights writes the shipped file again, byte for
+    /// byte: the graph, its node names and the tensor names are the contract.
+    #[test]
+    fn export_reproduces_the_shipped_nnef() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("models");
+        let cfg = crate::config::read(&root.join("camoe-demo.config.json")).unwrap();
+        let nnef = root.join("camoe-demo.nnef.tgz");
+        let spec = crate::convert::read_nnef(&nnef, &cfg).unwrap();
+        let out =
+            std::env::temp_dir().join(format!("camoe-reexport-{}.nnef.tgz", std::process::id()));
+        write_nnef(&spec, &out).unwrap();
+        let (got, want) = (std::fs::read(&out).unwrap(), std::fs::read(&nnef).unwrap());
+        std::fs::remove_file(&out).ok();
+        assert!(
+            got == want,
+            "export of models/camoe-demo.nnef.tgz's weights differs from it"
+        );
     }
 
     /// The NNEF file, loaded back by tract, computes the trainer's forward pass.

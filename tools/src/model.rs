@@ -6,6 +6,7 @@
 //! `docs/NNEF.md`.
 
 use camoe::hash::SplitMix;
+use camoe::layers::Role;
 use camoe::spec::{FieldKind, LinearSpec, ModelConfig, ModelSpec};
 use candle_core::{DType, Device, Tensor, Var, D};
 
@@ -322,43 +323,34 @@ impl Net {
                 },
             })
         };
-        let mut linears = Vec::new();
-        let e = cfg.arch.experts as usize;
-        for k in 0..e {
-            for l in 0..self.cross_w.len() {
-                if cfg.arch.cross_rank == 0 {
-                    linears.push(lin(
-                        self.cross_w[l].as_tensor(),
-                        Some(self.cross_b[l].as_tensor()),
-                        k,
-                    )?);
-                } else {
-                    linears.push(lin(self.cross_w[l].as_tensor(), None, k)?);
-                    linears.push(lin(
-                        self.cross_u[l].as_tensor(),
-                        Some(self.cross_b[l].as_tensor()),
-                        k,
-                    )?);
-                }
-            }
-            for (w, b) in self.mlp_w.iter().zip(&self.mlp_b) {
-                linears.push(lin(w.as_tensor(), Some(b.as_tensor()), k)?);
-            }
-        }
-        let d = cfg.x0_width();
+        let (e, g) = (cfg.arch.experts as usize, cfg.groups.len());
         let gw = self
             .gate_w
             .as_tensor()
-            .reshape((d, cfg.groups.len(), e))?
+            .reshape((cfg.x0_width(), g, e))?
             .transpose(0, 1)?
             .contiguous()?; // [G, D, E]
-        let gb = self.gate_b.as_tensor().reshape((cfg.groups.len(), 1, e))?;
-        for g in 0..cfg.groups.len() {
-            linears.push(lin(&gw, Some(&gb), g)?);
-            for (w, b) in self.tower_w.iter().zip(&self.tower_b) {
-                linears.push(lin(w.as_tensor(), Some(b.as_tensor()), g)?);
-            }
-        }
+        let gb = self.gate_b.as_tensor().reshape((g, 1, e))?;
+        let last = self.tower_w.len() - 1;
+        // Per layer: its stacked weight and bias tensors, and its slice k of them.
+        let (cw, cu, cb) = (&self.cross_w, &self.cross_u, &self.cross_b);
+        let (mw, mb, tw, tb) = (&self.mlp_w, &self.mlp_b, &self.tower_w, &self.tower_b);
+        let linears = cfg
+            .layers()
+            .iter()
+            .map(|l| {
+                let (w, b, k) = match l.role {
+                    Role::Cross { expert, layer } => (&cw[layer], Some(&cb[layer]), expert),
+                    Role::CrossV { expert, layer } => (&cw[layer], None, expert),
+                    Role::CrossU { expert, layer } => (&cu[layer], Some(&cb[layer]), expert),
+                    Role::Mlp { expert, layer } => (&mw[layer], Some(&mb[layer]), expert),
+                    Role::Gate { group } => return lin(&gw, Some(&gb), group),
+                    Role::Tower { group, layer } => (&tw[layer], Some(&tb[layer]), group),
+                    Role::Output { group } => (&tw[last], Some(&tb[last]), group),
+                };
+                lin(w.as_tensor(), b.map(|b| b.as_tensor()), k)
+            })
+            .collect::<CResult<Vec<_>>>()?;
         Ok(ModelSpec {
             config: cfg.clone(),
             embeddings,
