@@ -303,6 +303,29 @@ impl Model {
         self.layout.file_len
     }
 
+    /// The model's name (its config's), for logs: which model ranked what.
+    pub fn name(&self) -> &str {
+        &self.layout.config.name
+    }
+
+    /// The `.camoe` format version of the file.
+    pub fn format_version(&self) -> u32 {
+        format::FORMAT_VERSION
+    }
+
+    /// `(major << 16) | (minor << 8) | patch` of the camoe (`camoe convert` or
+    /// `write_model`) that wrote the file; 0 when not recorded (before 0.2.0).
+    pub fn writer_version(&self) -> u32 {
+        self.layout.writer_version
+    }
+
+    /// The file's 64-bit checksum (verified at load): a content id that changes with
+    /// any byte of the file. Not a cryptographic hash: for integrity, sign the file
+    /// ([`Model::load_signed`]).
+    pub fn content_hash(&self) -> u64 {
+        self.layout.checksum
+    }
+
     /// True when the tensors are read in place (memory map or caller's buffer).
     pub fn is_zero_copy(&self) -> bool {
         self.storage.is_zero_copy()

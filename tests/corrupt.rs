@@ -137,7 +137,8 @@ fn corrupt_models_are_refused_cleanly() {
             ("section count +1", 32, sections as u64 + 1, false),
             ("section count -1", 32, sections as u64 - 1, false),
             ("flags", 36, 1, false),
-            ("reserved", 40, 7, true),
+            ("reserved", 44, 7, true),
+            ("reserved end", 56, 1 << 56, true),
         ];
         for &(what, at, v, wide) in header_edits {
             let mut b = good.clone();

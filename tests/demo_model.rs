@@ -88,3 +88,25 @@ fn load_cost() {
         );
     }
 }
+
+#[test]
+fn model_identity_names_the_file_and_its_writer() {
+    let bytes = std::fs::read(PATH).unwrap();
+    let m = Model::from_bytes(&bytes).unwrap();
+    assert_eq!(m.name(), "camoe-demo");
+    assert_eq!(m.format_version(), 1);
+    let version = (camoe::VERSION_MAJOR << 16) | (camoe::VERSION_MINOR << 8) | camoe::VERSION_PATCH;
+    assert_eq!(m.writer_version(), version);
+    let stored = u64::from_le_bytes(bytes[bytes.len() - 8..].try_into().unwrap());
+    assert_eq!(m.content_hash(), stored);
+    // A file written before the writer version was recorded (0 in the header) loads and
+    // says so; another file has another content hash.
+    let mut old = bytes.clone();
+    old[40..44].fill(0);
+    let n = old.len();
+    let sum = camoe::hash::checksum(&old[..n - 8]);
+    old[n - 8..].copy_from_slice(&sum.to_le_bytes());
+    let o = Model::from_bytes(&old).unwrap();
+    assert_eq!(o.writer_version(), 0);
+    assert_ne!(o.content_hash(), m.content_hash());
+}

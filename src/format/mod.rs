@@ -15,6 +15,9 @@ use crate::spec::ModelConfig;
 pub const MAGIC: [u8; 8] = *b"CAMOEMDL";
 pub const FORMAT_VERSION: u32 = 1;
 pub const HEADER_LEN: usize = 64;
+/// The version `write_model` records in the header: this library's.
+pub const WRITER_VERSION: u32 =
+    (crate::VERSION_MAJOR << 16) | (crate::VERSION_MINOR << 8) | crate::VERSION_PATCH;
 pub const ENTRY_LEN: usize = 32;
 pub const ALIGN: usize = 64;
 pub const TRAILER_LEN: usize = 8;
@@ -124,6 +127,11 @@ pub struct Layout {
     pub embeddings: Vec<Option<TensorRef>>,
     pub linears: Vec<LinearRef>,
     pub file_len: usize,
+    /// `(major << 16) | (minor << 8) | patch` of the camoe that wrote the file; 0 when
+    /// not recorded (files written before 0.2.0).
+    pub writer_version: u32,
+    /// The file's stored checksum, verified: a cheap content id for logs.
+    pub checksum: u64,
 }
 
 /// Names a tensor in messages, the same way in the writer and the parser.

@@ -70,9 +70,10 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, Error> {
     }
     let table_off = rd_u64(bytes, 24);
     let count = rd_u32(bytes, 32);
-    if rd_u32(bytes, 36) != 0 || bytes[40..HEADER_LEN].iter().any(|&b| b != 0) {
+    if rd_u32(bytes, 36) != 0 || bytes[44..HEADER_LEN].iter().any(|&b| b != 0) {
         return Err(bad(format_args!("unknown header flags")));
     }
+    let writer_version = rd_u32(bytes, 40);
     if table_off != HEADER_LEN as u64 {
         return Err(bad(format_args!(
             "section table at {table_off}, expected {HEADER_LEN}"
@@ -153,7 +154,9 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, Error> {
         entries: &entries,
         used: vec![false; entries.len()],
     };
-    let layout = p.read_layout(bytes.len())?;
+    let mut layout = p.read_layout(bytes.len())?;
+    layout.writer_version = writer_version;
+    layout.checksum = stored;
     if let Some(i) = p.used.iter().skip(1).position(|&u| !u) {
         return Err(bad(format_args!(
             "section {} is not referenced by the config",
@@ -470,6 +473,8 @@ impl ConfigReader<'_> {
             embeddings,
             linears,
             file_len,
+            writer_version: 0,
+            checksum: 0,
         })
     }
 }

@@ -4,7 +4,7 @@ use half::f16;
 
 use super::{
     bad, DType, TensorName, WriteOptions, ALIGN, ENTRY_LEN, FORMAT_VERSION, HEADER_LEN,
-    KIND_CONFIG, KIND_TENSOR, MAGIC, NONE, TRAILER_LEN,
+    KIND_CONFIG, KIND_TENSOR, MAGIC, NONE, TRAILER_LEN, WRITER_VERSION,
 };
 use crate::error::Error;
 use crate::hash::checksum;
@@ -254,6 +254,7 @@ pub fn write_model(spec: &ModelSpec, opts: WriteOptions) -> Result<Vec<u8>, Erro
     out.extend_from_slice(&(HEADER_LEN as u64).to_le_bytes());
     out.extend_from_slice(&(n as u32).to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&WRITER_VERSION.to_le_bytes());
     out.resize(HEADER_LEN, 0);
     out.extend_from_slice(&table);
     for sec in &s.0 {
