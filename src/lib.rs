@@ -5,7 +5,7 @@
 //! per thread sized for a maximum number of candidates, set the request's features
 //! once, then [`Session::rank`] the cached ads.
 
-/// cbindgen:ignore
+// Not cbindgen:ignore: `Status` is the header's `camoe_status`.
 pub mod error;
 /// cbindgen:ignore
 pub mod features;
@@ -40,6 +40,6 @@ pub use spec::{ModelConfig, ModelSpec};
 /// cbindgen:ignore
 pub const VERSION_MAJOR: u32 = 0;
 /// cbindgen:ignore
-pub const VERSION_MINOR: u32 = 1;
+pub const VERSION_MINOR: u32 = 2;
 /// cbindgen:ignore
 pub const VERSION_PATCH: u32 = 0;

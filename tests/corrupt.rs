@@ -8,7 +8,7 @@ mod common;
 use camoe::ffi::*;
 use camoe::hash::{checksum, SplitMix};
 use camoe::spec::ModelSpec;
-use camoe::{write_model, WriteOptions};
+use camoe::{write_model, Status, WriteOptions};
 use common::*;
 
 const HEADER: usize = 64;
@@ -32,19 +32,18 @@ fn get_u64(b: &[u8], at: usize) -> u64 {
 
 /// Loads through the C ABI. Returns the status; on success also ranks, to prove the
 /// loaded model is usable, and frees everything.
-fn load_c(bytes: &[u8]) -> (i32, String) {
-    // An exactly-sized aligned copy, so ASan sees any read past the end.
+fn load_c(bytes: &[u8]) -> (Status, String) {
     let mut m = std::ptr::null_mut();
-    let st = camoe_model_load_bytes(bytes.as_ptr(), bytes.len(), &mut m);
-    if st != CAMOE_STATUS_OK {
+    let st = camoe_model_load_bytes_copy(bytes.as_ptr(), bytes.len(), &mut m);
+    if st != Status::Ok {
         assert!(m.is_null());
         return (st, camoe::ffi::last_error_message());
     }
     let mut s = std::ptr::null_mut();
-    assert_eq!(camoe_session_new(m, 4, &mut s), CAMOE_STATUS_OK);
+    assert_eq!(camoe_session_new(m, 4, &mut s), Status::Ok);
     assert_eq!(
         camoe_session_set_request(s, std::ptr::null(), 0),
-        CAMOE_STATUS_OK
+        Status::Ok
     );
     let c = [camoe_candidate {
         features: std::ptr::null(),
@@ -64,19 +63,19 @@ fn load_c(bytes: &[u8]) -> (i32, String) {
         &mut len,
     );
     assert!(
-        st == CAMOE_STATUS_OK || st == CAMOE_STATUS_BAD_FEATURE,
-        "rank on a loaded variant: {st}"
+        st == Status::Ok || st == Status::BadFeature,
+        "rank on a loaded variant: {st:?}"
     );
     camoe_session_free(&mut s);
     camoe_model_free(&mut m);
-    (CAMOE_STATUS_OK, String::new())
+    (Status::Ok, String::new())
 }
 
 fn must_fail(what: &str, bytes: &[u8], failures: &mut usize) {
     let (st, msg) = load_c(bytes);
-    assert!(st < 0, "{what}: a corrupt model loaded");
-    assert!(!msg.is_empty(), "{what}: status {st} without a message");
-    assert_ne!(st, CAMOE_STATUS_PANIC, "{what}: panicked: {msg}");
+    assert_ne!(st, Status::Ok, "{what}: a corrupt model loaded");
+    assert!(!msg.is_empty(), "{what}: status {st:?} without a message");
+    assert_ne!(st, Status::Panic, "{what}: panicked: {msg}");
     *failures += 1;
 }
 
@@ -85,7 +84,7 @@ fn corrupt_models_are_refused_cleanly() {
     let spec = ModelSpec::random(tiny_config(3, 2, 2, 3, &[6], &[4]), 17);
     for opts in [WriteOptions::INT8, WriteOptions::F16] {
         let good = write_model(&spec, opts).unwrap();
-        assert_eq!(load_c(&good).0, CAMOE_STATUS_OK);
+        assert_eq!(load_c(&good).0, Status::Ok);
         let n = good.len();
         let sections = u32::from_le_bytes(good[32..36].try_into().unwrap()) as usize;
         let mut refused = 0;
@@ -107,16 +106,14 @@ fn corrupt_models_are_refused_cleanly() {
             b[i] ^= 1 << rng.below(8);
             let (st, msg) = load_c(&b);
             assert!(
-                st == CAMOE_STATUS_CHECKSUM
-                    || st == CAMOE_STATUS_BAD_MODEL
-                    || st == CAMOE_STATUS_VERSION,
-                "flip at {i}: {st} {msg}"
+                st == Status::Checksum || st == Status::BadModel || st == Status::Version,
+                "flip at {i}: {st:?} {msg}"
             );
             refused += 1;
         }
         let mut b = good.clone();
         b[n - 1] ^= 0x80;
-        assert_eq!(load_c(&b).0, CAMOE_STATUS_CHECKSUM);
+        assert_eq!(load_c(&b).0, Status::Checksum);
 
         // Header fields set to extremes, checksum refreshed so the parser must see them.
         let header_edits: &[(&str, usize, u64, bool)] = &[
@@ -144,9 +141,9 @@ fn corrupt_models_are_refused_cleanly() {
             }
             refresh_checksum(&mut b);
             let (st, msg) = load_c(&b);
-            assert!(st < 0 && !msg.is_empty(), "{what}: loaded");
+            assert!(st != Status::Ok && !msg.is_empty(), "{what}: loaded");
             if what.starts_with("version") {
-                assert_eq!(st, CAMOE_STATUS_VERSION, "{what}: {msg}");
+                assert_eq!(st, Status::Version, "{what}: {msg}");
             }
             refused += 1;
         }
@@ -250,8 +247,8 @@ fn corrupt_models_are_refused_cleanly() {
             }
             refresh_checksum(&mut b);
             let (st, msg) = load_c(&b);
-            assert_ne!(st, CAMOE_STATUS_PANIC, "config damage {k}: {msg}");
-            if st == CAMOE_STATUS_OK {
+            assert_ne!(st, Status::Panic, "config damage {k}: {msg}");
+            if st == Status::Ok {
                 loaded += 1;
             } else {
                 assert!(!msg.is_empty());
@@ -288,7 +285,7 @@ fn damaged_scales_and_biases_are_refused() {
                 b[off..off + 4].copy_from_slice(&bad.to_le_bytes());
                 refresh_checksum(&mut b);
                 let (st, msg) = load_c(&b);
-                assert_eq!(st, CAMOE_STATUS_BAD_MODEL, "section {s} {bad}: {msg}");
+                assert_eq!(st, Status::BadModel, "section {s} {bad}: {msg}");
                 hit += 1;
             }
         }
