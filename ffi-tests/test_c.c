@@ -1,6 +1,7 @@
 /* test_c.c: a C11 consumer of camoe.h: loads the demo model, reads its info, ranks a
  * request, and walks every error path. Usage: test_c MODEL.camoe */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "camoe.h"
@@ -55,22 +56,37 @@ int main(int argc, char **argv) {
     CHECK(bytes != NULL && len > 1000);
     if (!bytes) return check_summary("test_c");
     bytes[len / 2] ^= 0x01;
-    CHECK_STATUS(camoe_model_load_bytes(bytes, len, &m), CAMOE_STATUS_CHECKSUM);
+    CHECK_STATUS(camoe_model_load_bytes_borrowed(bytes, len, &m), CAMOE_STATUS_CHECKSUM);
     bytes[len / 2] ^= 0x01;
-    CHECK_STATUS(camoe_model_load_bytes(bytes, len - 1, &m), CAMOE_STATUS_BAD_MODEL);
-    CHECK_STATUS(camoe_model_load_bytes(NULL, 5, &m), CAMOE_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(camoe_model_load_bytes_copy(bytes, len - 1, &m), CAMOE_STATUS_BAD_MODEL);
+    CHECK_STATUS(camoe_model_load_bytes_copy(NULL, 5, &m), CAMOE_STATUS_NULL_ARGUMENT);
+    /* A borrowed buffer must be 16-byte aligned: one byte in is refused, not copied. */
+    CHECK_STATUS(camoe_model_load_bytes_borrowed(bytes + 1, len - 1, &m), CAMOE_STATUS_INVALID_ARGUMENT);
+    CHECK(strstr(camoe_last_error(), "16-byte") != NULL);
     CHECK(m == NULL);
 
-    /* From bytes (in place: the buffer is aligned) and from the path. */
+    /* A copy owns its bytes: the caller's buffer is overwritten and freed right after
+     * the load (the sanitizer build catches any later read of it). */
+    unsigned char *scratch = (unsigned char *)malloc(len);
+    CHECK(scratch != NULL);
+    if (!scratch) return check_summary("test_c");
+    memcpy(scratch, bytes, len);
+    camoe_model *copied = NULL;
+    CHECK_STATUS(camoe_model_load_bytes_copy(scratch, len, &copied), CAMOE_STATUS_OK);
+    memset(scratch, 0xa5, len);
+    free(scratch);
+
+    /* Borrowed in place (the buffer is aligned and outlives the model) and from the path. */
     camoe_model *from_bytes = NULL;
-    CHECK_STATUS(camoe_model_load_bytes(bytes, len, &from_bytes), CAMOE_STATUS_OK);
+    CHECK_STATUS(camoe_model_load_bytes_borrowed(bytes, len, &from_bytes), CAMOE_STATUS_OK);
     CHECK_STATUS(camoe_model_load_file(argv[1], &m), CAMOE_STATUS_OK);
-    camoe_model_info info, info2;
+    camoe_model_info info, info2, info3;
     CHECK_STATUS(camoe_model_get_info(m, &info), CAMOE_STATUS_OK);
     CHECK_STATUS(camoe_model_get_info(from_bytes, &info2), CAMOE_STATUS_OK);
-    CHECK(info.zero_copy == 1 && info2.zero_copy == 1);
+    CHECK_STATUS(camoe_model_get_info(copied, &info3), CAMOE_STATUS_OK);
+    CHECK(info.zero_copy == 1 && info2.zero_copy == 1 && info3.zero_copy == 0);
     CHECK(info.n_fields == 16 && info.n_tasks == 7 && info.n_groups == 2 && info.n_formats == 3);
-    CHECK(info.file_size == len && info.mode == 2 && info.n_experts == 8);
+    CHECK(info.file_size == len && info.mode == CAMOE_MODE_INT8 && info.n_experts == 8);
     CHECK_STATUS(camoe_model_get_info(NULL, &info), CAMOE_STATUS_NULL_ARGUMENT);
     printf("model: %u fields (%u request, %u candidate), %u tasks, %u groups, %u experts, "
            "x0 %u, %llu bytes, %llu MAC/candidate\n",
@@ -86,7 +102,7 @@ int main(int argc, char **argv) {
     CHECK_STATUS(camoe_model_field(m, 999, &fi), CAMOE_STATUS_INVALID_ARGUMENT);
 
     uint32_t unknown = 7;
-    CHECK_STATUS(camoe_model_field_index(m, "no_such_field", 13, &unknown), CAMOE_STATUS_BAD_FEATURE);
+    CHECK_STATUS(camoe_model_field_index(m, "no_such_field", 13, &unknown), CAMOE_STATUS_INVALID_ARGUMENT);
     CHECK(unknown == 7);
     CHECK(strstr(camoe_last_error(), "no_such_field") != NULL);
 
@@ -136,15 +152,55 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n_order; i++) printf(" #%u (p=%.4f)", order[i], (double)scores[order[i]]);
     printf("\n");
 
+    /* The copied model scores like the mapped one, after its source buffer was freed. */
+    {
+        camoe_session *cs = NULL;
+        float copied_scores[4] = {0};
+        uint32_t copied_order[4] = {0};
+        size_t n_copied = 0;
+        CHECK_STATUS(camoe_session_new(copied, 4, &cs), CAMOE_STATUS_OK);
+        CHECK_STATUS(camoe_session_set_request(cs, req, 4), CAMOE_STATUS_OK);
+        CHECK_STATUS(camoe_session_rank(cs, cands, 4, NULL, copied_scores, copied_order, 4, &n_copied),
+                     CAMOE_STATUS_OK);
+        CHECK(n_copied == 4 && memcmp(copied_scores, scores, sizeof copied_scores) == 0);
+        camoe_session_free(&cs);
+        camoe_model_free(&copied);
+        CHECK(copied == NULL);
+    }
+
     /* Screen off: only audio is eligible; top-2 by expected value. */
     camoe_rank_options opts;
+    memset(&opts, 0xff, sizeof opts);
+    opts.struct_size = sizeof opts;
     CHECK_STATUS(camoe_rank_options_default(&opts), CAMOE_STATUS_OK);
-    CHECK(opts.eligible_formats == UINT32_MAX && opts.top_k == 0);
+    CHECK(opts.struct_size == sizeof opts);
+    CHECK(opts.eligible_formats == UINT32_MAX && opts.top_k == 0 && opts.expert_top_k == 0);
     opts.eligible_formats = 1u << audio;
     opts.top_k = 2;
     opts.objective = CAMOE_OBJECTIVE_EXPECTED_VALUE;
     CHECK_STATUS(camoe_session_rank(s, cands, 4, &opts, scores, order, 4, &n_order), CAMOE_STATUS_OK);
     CHECK(n_order == 2 && isnan(scores[2]) && order[0] != 2 && order[1] != 2);
+
+    /* An older caller's smaller options struct (the first layout, without expert_top_k):
+     * the missing field takes its default even though the bytes after it say otherwise. */
+    float all_experts[4], one_expert[4], v1_scores[4];
+    camoe_rank_options masked;
+    masked.struct_size = sizeof masked;
+    CHECK_STATUS(camoe_rank_options_default(&masked), CAMOE_STATUS_OK);
+    CHECK_STATUS(camoe_session_rank(s, cands, 4, &masked, all_experts, order, 4, &n_order), CAMOE_STATUS_OK);
+    masked.expert_top_k = 1;
+    CHECK_STATUS(camoe_session_rank(s, cands, 4, &masked, one_expert, order, 4, &n_order), CAMOE_STATUS_OK);
+    CHECK(memcmp(all_experts, one_expert, sizeof all_experts) != 0);
+    masked.struct_size = (uint32_t)offsetof(camoe_rank_options, expert_top_k);
+    CHECK_STATUS(camoe_session_rank(s, cands, 4, &masked, v1_scores, order, 4, &n_order), CAMOE_STATUS_OK);
+    CHECK(memcmp(all_experts, v1_scores, sizeof all_experts) == 0);
+    /* Defaults for a v1 struct write only its 16 bytes. */
+    CHECK_STATUS(camoe_rank_options_default(&masked), CAMOE_STATUS_OK);
+    CHECK(masked.expert_top_k == 1);
+    masked.struct_size = 8;
+    CHECK_STATUS(camoe_session_rank(s, cands, 4, &masked, v1_scores, order, 4, &n_order), CAMOE_STATUS_INVALID_ARGUMENT);
+    CHECK(strstr(camoe_last_error(), "struct_size") != NULL);
+    CHECK_STATUS(camoe_rank_options_default(&masked), CAMOE_STATUS_INVALID_ARGUMENT);
 
     /* Error paths. */
     CHECK_STATUS(camoe_session_rank(s, cands, 5, NULL, scores, order, 5, &n_order), CAMOE_STATUS_CAPACITY);
