@@ -5,6 +5,10 @@
 //! per thread sized for a maximum number of candidates, set the request's features
 //! once, then [`Session::rank`] the cached ads.
 
+// `Error` is a fixed 272-byte buffer on purpose, so that the error path of `rank`
+// allocates nothing; returning it by value is the design, not an accident.
+#![allow(clippy::result_large_err)]
+
 // Not cbindgen:ignore: `Status` is the header's `camoe_status`.
 pub mod error;
 /// cbindgen:ignore

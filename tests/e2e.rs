@@ -787,29 +787,22 @@ mod c_only {
             camoe_session_set_request(s.0, std::ptr::null(), 2),
             Status::NullArgument
         );
-        let mut len = 7;
-        let st = camoe_session_rank(
-            s.0,
-            std::ptr::null(),
-            3,
-            std::ptr::null(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            0,
-            &mut len,
-        );
-        assert_eq!(st, Status::NullArgument);
-        let st = camoe_session_rank(
-            s.0,
-            std::ptr::null(),
-            0,
-            std::ptr::null(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            0,
-            &mut len,
-        );
-        assert_eq!((st, len), (Status::Ok, 0));
+        // No candidates may come as NULL; a NULL array of three may not.
+        for (n, want) in [(3, Status::NullArgument), (0, Status::Ok)] {
+            let mut len = 7;
+            let st = camoe_session_rank(
+                s.0,
+                std::ptr::null(),
+                n,
+                std::ptr::null(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                0,
+                &mut len,
+            );
+            assert_eq!(st, want, "{n} candidates");
+            assert_eq!(len, if want == Status::Ok { 0 } else { 7 });
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::types::*;
 use crate::err;
 use crate::error::{Error, Status};
 use crate::model::Model;
-use crate::spec::{FieldKind, Side};
+use crate::spec::{FieldKind, FieldSpec, Side, TaskSpec};
 
 /// A loaded model. Owned by the caller from `camoe_model_load_*` until
 /// `camoe_model_free`; immutable and thread-safe: any number of threads and sessions
@@ -137,6 +137,48 @@ fn item<'a, T>(list: &'a [T], index: u32, what: &str) -> Result<&'a T, Error> {
     })
 }
 
+/// Writes `info(item)` for item `index` of the list `list` picks (fields, tasks).
+fn describe<T, I>(
+    model: *const camoe_model,
+    index: u32,
+    out: *mut I,
+    what: &str,
+    list: fn(&Model) -> &[T],
+    info: fn(&T) -> I,
+) -> Status {
+    let m = try_ref!(model);
+    let out = try_out!(out);
+    out.write(info(or_fail!(item(list(m), index, what))));
+    Status::Ok
+}
+
+fn field_info(f: &FieldSpec) -> camoe_field_info {
+    let (name, name_len) = name_parts(&f.name);
+    let (kind, vocab) = match f.kind {
+        FieldKind::Categorical { vocab, .. } => (CAMOE_FIELD_CATEGORICAL, vocab),
+        FieldKind::Dense { .. } => (CAMOE_FIELD_DENSE, 0),
+    };
+    camoe_field_info {
+        name,
+        name_len,
+        side: f.side as i32,
+        kind,
+        vocab,
+        dim: f.width() as u32,
+        missing: f.missing as i32,
+    }
+}
+
+fn task_info(t: &TaskSpec) -> camoe_task_info {
+    let (name, name_len) = name_parts(&t.name);
+    camoe_task_info {
+        name,
+        name_len,
+        format: t.format,
+        group: t.group,
+    }
+}
+
 /// Describes field `index` (`index >= n_fields` is `CAMOE_STATUS_INVALID_ARGUMENT`).
 #[no_mangle]
 pub extern "C" fn camoe_model_field(
@@ -145,24 +187,14 @@ pub extern "C" fn camoe_model_field(
     out: *mut camoe_field_info,
 ) -> Status {
     boundary(|| {
-        let m = try_ref!(model);
-        let out = try_out!(out);
-        let f = or_fail!(item(&m.config().fields, index, "field"));
-        let (name, name_len) = name_parts(&f.name);
-        let (kind, vocab) = match f.kind {
-            FieldKind::Categorical { vocab, .. } => (CAMOE_FIELD_CATEGORICAL, vocab),
-            FieldKind::Dense { .. } => (CAMOE_FIELD_DENSE, 0),
-        };
-        out.write(camoe_field_info {
-            name,
-            name_len,
-            side: f.side as i32,
-            kind,
-            vocab,
-            dim: f.width() as u32,
-            missing: f.missing as i32,
-        });
-        Status::Ok
+        describe(
+            model,
+            index,
+            out,
+            "field",
+            |m| &m.config().fields,
+            field_info,
+        )
     })
 }
 
@@ -173,19 +205,7 @@ pub extern "C" fn camoe_model_task(
     index: u32,
     out: *mut camoe_task_info,
 ) -> Status {
-    boundary(|| {
-        let m = try_ref!(model);
-        let out = try_out!(out);
-        let t = or_fail!(item(&m.config().tasks, index, "task"));
-        let (name, name_len) = name_parts(&t.name);
-        out.write(camoe_task_info {
-            name,
-            name_len,
-            format: t.format,
-            group: t.group,
-        });
-        Status::Ok
-    })
+    boundary(|| describe(model, index, out, "task", |m| &m.config().tasks, task_info))
 }
 
 /// Writes the name of item `index` of the list `names` picks (a format or a group).
