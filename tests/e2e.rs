@@ -1004,6 +1004,13 @@ mod c_only {
         let v1 = std::mem::offset_of!(camoe_rank_options, expert_top_k);
         masked.struct_size = v1 as u32;
         assert_eq!(rank_empty(s.0, 8, &masked).unwrap(), all_experts);
+        masked.struct_size = u32::MAX;
+        let e = rank_empty(s.0, 8, &masked).unwrap_err();
+        assert_eq!(
+            e.0,
+            Status::InvalidArgument,
+            "an unset size is not read past"
+        );
         masked.struct_size = v1 as u32 - 4;
         let e = rank_empty(s.0, 8, &masked).unwrap_err();
         assert_eq!(e.0, Status::InvalidArgument);

@@ -245,15 +245,19 @@ pub(crate) fn write_sized<T: Sized32>(p: *mut T, v: T) -> Result<(), Error> {
     Ok(())
 }
 
+/// The largest `struct_size` accepted.
+const MAX_STRUCT_SIZE: usize = 1024;
+
 fn caller_size<T: Sized32>(p: *const u32) -> Result<usize, Error> {
     // SAFETY: a non-NULL sized struct starts with its u32 size (checked NULL first).
     let size =
         unsafe { p.as_ref() }.ok_or_else(|| err!(Status::NullArgument, "{} is NULL", T::NAME))?;
     let size = *size as usize;
-    if size < T::MIN_SIZE {
+    // Far above any layout: an unset (garbage) size is refused before it is read past.
+    if !(T::MIN_SIZE..=MAX_STRUCT_SIZE).contains(&size) {
         return Err(err!(
             Status::InvalidArgument,
-            "{}.struct_size {size} is below {}: set it to sizeof({})",
+            "{}.struct_size {size} is not in {}..={MAX_STRUCT_SIZE}: set it to sizeof({})",
             T::NAME,
             T::MIN_SIZE,
             T::NAME

@@ -100,8 +100,8 @@ pub struct camoe_candidate {
 /// Options of `camoe_session_rank`. Set `struct_size = sizeof(camoe_rank_options)`,
 /// then call `camoe_rank_options_default` to fill the rest. Growable: the library
 /// reads the first `struct_size` bytes, so a caller built against an older, smaller
-/// layout gets the defaults for the fields it does not have; a `struct_size` below 16
-/// (the first layout: `struct_size` to `eligible_formats`) is
+/// layout gets the defaults for the fields it does not have. A `struct_size` outside
+/// 16..=1024 (16 is the first layout: `struct_size` to `eligible_formats`) is
 /// `CAMOE_STATUS_INVALID_ARGUMENT`, and so is a larger struct whose bytes past this
 /// library's size are not all zero. New fields are only ever appended.
 #[repr(C)]
