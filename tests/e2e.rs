@@ -223,7 +223,13 @@ struct Fixture<F: Front> {
 }
 
 fn fixture<F: Front>(front: F) -> Fixture<F> {
+    // The bytes are dropped right after the load: a model owns (a copy of) its bytes.
     let m = front.load(&model_bytes()).unwrap();
+    fixture_on(front, m)
+}
+
+/// The fixture on a model loaded by the caller (of `model_bytes()`).
+fn fixture_on<F: Front>(front: F, m: F::M) -> Fixture<F> {
     let mut s = front.session(&m, 8).unwrap();
     let field = |n| front.field(&m, n).unwrap();
     let (user, minutes) = (field("user"), field("minutes"));
@@ -857,9 +863,8 @@ mod c_only {
     /// `_copy` owns its bytes: the caller's buffer may be overwritten and freed at once.
     #[test]
     fn a_copied_model_outlives_the_callers_buffer() {
-        let bytes = model_bytes();
         let want = full_ranking_sorts_by_pctr(RustApi);
-        let mut buf = bytes.clone();
+        let mut buf = model_bytes();
         let mut m = std::ptr::null_mut();
         assert_eq!(
             camoe_model_load_bytes_copy(buf.as_ptr(), buf.len(), &mut m),
@@ -870,23 +875,7 @@ mod c_only {
         let m = CModel(m);
         assert_eq!(info(m.0).zero_copy, 0);
         // The fixture's ranking, on this model.
-        let user = CAbi.field(&m, "user").unwrap();
-        let minutes = CAbi.field(&m, "minutes").unwrap();
-        let mut s = CAbi.session(&m, 8).unwrap();
-        let req = [Feature::str(user, "alice"), Feature::dense(minutes, 12.0)];
-        CAbi.set_request(&mut s, &req).unwrap();
-        let f = Fixture {
-            front: CAbi,
-            ad: CAbi.field(&m, "ad").unwrap(),
-            required: CAbi.field(&m, "required").unwrap(),
-            audio_task: CAbi.task(&m, "task0").unwrap(),
-            video_task: CAbi.task(&m, "task1").unwrap(),
-            user,
-            minutes,
-            _m: m,
-            s,
-        };
-        let mut f = f;
+        let mut f = fixture_on(CAbi, m);
         let ads = f.ads();
         let got = f.rank(&f.candidates(&ads)).unwrap().1;
         assert_eq!(got, want);

@@ -199,7 +199,7 @@ pub(crate) fn c_slice_mut<'a, T>(ptr: *mut T, len: usize) -> Option<&'a mut [T]>
 /// # Safety
 /// `Self` is `#[repr(C)]`, starts with a `u32` size field, and every bit pattern of
 /// its bytes is a valid value (integers only).
-pub(crate) unsafe trait Sized32: Copy {
+pub(crate) unsafe trait Growable: Copy {
     /// The size of the struct's first published layout: smaller is an error.
     const MIN_SIZE: usize;
     const NAME: &'static str;
@@ -208,7 +208,7 @@ pub(crate) unsafe trait Sized32: Copy {
 /// The caller's `*p`, its fields past the caller's `struct_size` taken from `defaults`.
 /// A size below `T::MIN_SIZE` is `InvalidArgument`, and so is a larger struct (a newer
 /// caller) that sets any byte this library does not know.
-pub(crate) fn read_sized<T: Sized32>(p: *const T, defaults: T) -> Result<T, Error> {
+pub(crate) fn read_sized<T: Growable>(p: *const T, defaults: T) -> Result<T, Error> {
     let size = caller_size::<T>(p as *const u32)?;
     let ours = core::mem::size_of::<T>();
     // SAFETY: `size` bytes at p are readable (the ABI contract for a sized struct).
@@ -223,14 +223,14 @@ pub(crate) fn read_sized<T: Sized32>(p: *const T, defaults: T) -> Result<T, Erro
     }
     let mut v = defaults;
     let n = size.min(ours);
-    // SAFETY: `v` is a T of `ours >= n` bytes and any bytes are a valid T (Sized32).
+    // SAFETY: `v` is a T of `ours >= n` bytes and any bytes are a valid T (Growable).
     unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), &mut v as *mut T as *mut u8, n) };
     Ok(v)
 }
 
 /// Writes `v` into `*p`, but only the caller's first `struct_size` bytes (read from
 /// `*p`), so an older caller's smaller struct is not overrun.
-pub(crate) fn write_sized<T: Sized32>(p: *mut T, v: T) -> Result<(), Error> {
+pub(crate) fn write_sized<T: Growable>(p: *mut T, v: T) -> Result<(), Error> {
     let size = caller_size::<T>(p as *const u32)?;
     let n = size.min(core::mem::size_of::<T>());
     // SAFETY: `size >= n >= MIN_SIZE >= 4` bytes at p are writable (the ABI contract);
@@ -248,7 +248,7 @@ pub(crate) fn write_sized<T: Sized32>(p: *mut T, v: T) -> Result<(), Error> {
 /// The largest `struct_size` accepted.
 const MAX_STRUCT_SIZE: usize = 1024;
 
-fn caller_size<T: Sized32>(p: *const u32) -> Result<usize, Error> {
+fn caller_size<T: Growable>(p: *const u32) -> Result<usize, Error> {
     // SAFETY: a non-NULL sized struct starts with its u32 size (checked NULL first).
     let size =
         unsafe { p.as_ref() }.ok_or_else(|| err!(Status::NullArgument, "{} is NULL", T::NAME))?;

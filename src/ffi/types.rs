@@ -3,7 +3,7 @@
 
 use core::ffi::c_char;
 
-use super::boundary::{c_slice, Sized32};
+use super::boundary::{c_slice, Growable};
 use crate::err;
 use crate::error::{Error, Status};
 use crate::features::{Feature, FeatureList, Value};
@@ -122,7 +122,7 @@ pub struct camoe_rank_options {
 }
 
 // SAFETY: repr(C), starts with the u32 struct_size, integer fields only.
-unsafe impl Sized32 for camoe_rank_options {
+unsafe impl Growable for camoe_rank_options {
     const MIN_SIZE: usize = core::mem::offset_of!(camoe_rank_options, expert_top_k);
     const NAME: &'static str = "camoe_rank_options";
 }
