@@ -5,15 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-models/random-demo.camoe}
-cargo build --release --lib --quiet
+# CAMOE_PROFILE=ci reuses the test profile's build; CARGO_TARGET_DIR is honoured.
+profile=${CAMOE_PROFILE:-release}
+cargo build --profile "$profile" --lib --quiet
 out=ffi-tests/build
 mkdir -p "$out"
-lib=target/release
+lib=$(realpath "${CARGO_TARGET_DIR:-target}")/$profile
 warn=(-Wall -Wextra -Wpedantic -Werror -Iinclude -Iffi-tests)
 syslibs=(-lpthread -ldl -lm)
 
-gcc -std=c11 "${warn[@]}" -O1 ffi-tests/test_c.c ffi-tests/tu2.c -L"$lib" -lcamoe -Wl,-rpath,"$PWD/$lib" -o "$out/test_c"
-g++ -std=c++17 "${warn[@]}" -O1 ffi-tests/test_cpp.cpp -L"$lib" -lcamoe -Wl,-rpath,"$PWD/$lib" -o "$out/test_cpp"
+gcc -std=c11 "${warn[@]}" -O1 ffi-tests/test_c.c ffi-tests/tu2.c -L"$lib" -lcamoe -Wl,-rpath,"$lib" -o "$out/test_c"
+g++ -std=c++17 "${warn[@]}" -O1 ffi-tests/test_cpp.cpp -L"$lib" -lcamoe -Wl,-rpath,"$lib" -o "$out/test_cpp"
 # The header must also compile as C++ on its own and in a C TU with strict C99.
 g++ -std=c++17 "${warn[@]}" -x c++ -fsyntax-only include/camoe.h
 gcc -std=c99 "${warn[@]}" -fsyntax-only ffi-tests/tu2.c

@@ -1,5 +1,7 @@
 // test_cpp.cpp: a C++17 consumer of camoe.h through camoe.hpp. Usage: test_cpp MODEL.camoe
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 
@@ -23,17 +25,36 @@ int main(int argc, char **argv) {
 
     CHECK(status_of([] { camoe::Model::load_file("/nonexistent.camoe"); }) == CAMOE_STATUS_IO);
     std::vector<uint8_t> junk(200, 0xab);
-    CHECK(status_of([&] { camoe::Model::load_bytes(junk.data(), junk.size()); }) == CAMOE_STATUS_BAD_MODEL);
+    CHECK(status_of([&] { camoe::Model::load_bytes_copy(junk.data(), junk.size()); }) == CAMOE_STATUS_BAD_MODEL);
 
     camoe::Model model = camoe::Model::load_file(argv[1]);
     camoe_model_info info = model.info();
-    CHECK(info.n_tasks == 7 && info.n_groups == 2);
-    CHECK(status_of([&] { model.field("nope"); }) == CAMOE_STATUS_BAD_FEATURE);
+    CHECK(info.n_tasks == 7 && info.n_groups == 2 && info.mode == CAMOE_MODE_INT8);
+    CHECK(status_of([&] { model.field("nope"); }) == CAMOE_STATUS_INVALID_ARGUMENT);
+
+    // A copy outlives its source: the vector is released right after the load.
+    auto file_bytes = [&] {
+        FILE *f = std::fopen(argv[1], "rb");
+        std::vector<uint8_t> v;
+        if (!f) return v;
+        std::fseek(f, 0, SEEK_END);
+        v.resize(static_cast<size_t>(std::ftell(f)));
+        std::fseek(f, 0, SEEK_SET);
+        if (std::fread(v.data(), 1, v.size(), f) != v.size()) v.clear();
+        std::fclose(f);
+        return v;
+    };
+    std::vector<uint8_t> bytes = file_bytes();
+    camoe::Model copied = camoe::Model::load_bytes_copy(bytes.data(), bytes.size());
+    std::fill(bytes.begin(), bytes.end(), 0xa5);
+    std::vector<uint8_t>().swap(bytes);
+    CHECK(copied.info().zero_copy == 0 && copied.info().n_tasks == 7);
 
     camoe::Session session(model, 3);
-    session.set_request({camoe::text(model.field("device"), "smart_speaker"),
-                         camoe::text(model.field("app_state"), "background"),
-                         camoe::dense(model.field("session_minutes"), 50.0f)});
+    std::vector<camoe_feature> request{camoe::text(model.field("device"), "smart_speaker"),
+                                       camoe::text(model.field("app_state"), "background"),
+                                       camoe::dense(model.field("session_minutes"), 50.0f)};
+    session.set_request(request);
     std::vector<camoe_feature> a{camoe::text(model.field("ad_id"), "a_1"), camoe::dense(model.field("creative_seconds"), 30.0f)};
     std::vector<camoe_feature> b{camoe::id(model.field("ad_id"), 77)};
     std::vector<camoe_candidate> cands{{a.data(), a.size(), model.task("podcast_midroll"), 2.0f},
@@ -42,9 +63,15 @@ int main(int argc, char **argv) {
     std::vector<uint32_t> order = session.rank(cands, scores);
     CHECK(order.size() == 2 && scores[order[0]] >= scores[order[1]]);
 
+    // The copied model, its source buffer gone, scores exactly like the mapped one.
+    camoe::Session from_copy(copied, 3);
+    from_copy.set_request(request);
+    std::vector<float> copy_scores;
+    CHECK(from_copy.rank(cands, copy_scores) == order && copy_scores == scores);
+
     // Audio only: the display overlay is not scored.
-    camoe_rank_options opts;
-    camoe::check(camoe_rank_options_default(&opts));
+    camoe_rank_options opts = camoe::rank_options();
+    CHECK(opts.struct_size == sizeof opts && opts.eligible_formats == UINT32_MAX);
     opts.eligible_formats = 1u << model.format("audio");
     order = session.rank(cands, scores, &opts);
     CHECK(order.size() == 1 && order[0] == 0 && std::isnan(scores[1]));

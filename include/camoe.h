@@ -5,16 +5,32 @@
  * API conventions
  * - Every fallible function returns a camoe_status: CAMOE_STATUS_OK (0) or a negative code.
  *   Status numbers are stable and never reused.
+ * - Which status a bad input gets:
+ *   CAMOE_STATUS_BAD_FEATURE: the data being scored is bad (a feature's field index,
+ *     kind or value, a missing required value, a candidate's task index or bid);
+ *   CAMOE_STATUS_INVALID_ARGUMENT: the call itself is wrong (an index or a name given
+ *     to an info or lookup function, an option value, a size such as max_candidates
+ *     or struct_size, a misaligned borrowed buffer);
+ *   CAMOE_STATUS_NULL_ARGUMENT: a required pointer is NULL (or NULL with a non-zero
+ *     length).
  * - Outputs go through pointer parameters placed last; they are written only on
  *   success.
- * - After a failure, camoe_last_error() returns a message describing it, for the
- *   calling thread, until that thread's next camoe call.
+ * - After a failure, camoe_last_error() returns a message describing it (at most 256
+ *   bytes), for the calling thread, until that thread's next camoe call.
  * - Handles are opaque. camoe_model is immutable and thread-safe; camoe_session is one
  *   thread's scratch. *_free(&handle) frees and sets the handle to NULL; passing NULL
  *   (or a pointer to NULL) is a no-op.
  * - Arrays cross as pointer + length; a NULL pointer is accepted when the length is 0.
  *   Strings are pointer + length (UTF-8, no NUL needed) unless a function says
- *   NUL-terminated.
+ *   NUL-terminated. Who owns a buffer is in the function's name: *_copy copies,
+ *   *_borrowed keeps using the caller's memory.
+ * - Growing structs: camoe_rank_options starts with struct_size (set it to sizeof);
+ *   the library reads that many bytes and defaults fields a smaller (older) struct
+ *   lacks. camoe_feature and camoe_candidate are frozen: new data comes as new
+ *   CAMOE_VALUE_* kinds or new functions, never as new fields.
+ * - Limits: max_candidates 1..1048576 per session; a model has at most 512 fields,
+ *   1024 tasks, 32 formats (the bits of eligible_formats) and 32 groups; each field
+ *   may be given once per request or candidate; text values may have any length.
  * - No function lets a panic escape: an internal error returns CAMOE_STATUS_PANIC.
  * - camoe_session_rank allocates no memory; allocation happens in *_load_* and
  *   camoe_session_new.
@@ -26,7 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #define CAMOE_VERSION_MAJOR 0
-#define CAMOE_VERSION_MINOR 1
+#define CAMOE_VERSION_MINOR 2
 #define CAMOE_VERSION_PATCH 0
 /* Equals camoe_abi_version(). */
 #define CAMOE_VERSION_NUMBER ((CAMOE_VERSION_MAJOR << 16) | (CAMOE_VERSION_MINOR << 8) | CAMOE_VERSION_PATCH)
@@ -38,7 +54,8 @@
 // `camoe_feature.kind`: categorical value in `id`.
 #define CAMOE_VALUE_ID 1
 
-// `camoe_feature.kind`: categorical value as text in `text` / `text_len` (not NUL-terminated).
+// `camoe_feature.kind`: categorical value as bytes in `text` / `text_len` (any length,
+// need not be UTF-8 nor NUL-terminated; hashed as given).
 #define CAMOE_VALUE_STR 2
 
 // `camoe_feature.kind`: dense value in `dense`.
@@ -50,15 +67,81 @@
 // `camoe_rank_options.objective`: sort by bid × pCTR.
 #define CAMOE_OBJECTIVE_EXPECTED_VALUE 1
 
-// `camoe_field_info.side`.
+// `camoe_field_info.side`: user or context, one value per request.
 #define CAMOE_SIDE_REQUEST 0
 
+// `camoe_field_info.side`: the ad, one value per candidate.
 #define CAMOE_SIDE_CANDIDATE 1
 
-// `camoe_field_info.kind`.
+// `camoe_field_info.kind`: an id or text hashed into an embedding table.
 #define CAMOE_FIELD_CATEGORICAL 0
 
+// `camoe_field_info.kind`: one float, normalized and clipped.
 #define CAMOE_FIELD_DENSE 1
+
+// `camoe_field_info.missing`: a missing value uses the default (categorical row 0,
+// dense the mean).
+#define CAMOE_MISSING_USE_DEFAULT 0
+
+// `camoe_field_info.missing`: a missing value is `CAMOE_STATUS_BAD_FEATURE`.
+#define CAMOE_MISSING_ERROR 1
+
+// `camoe_model_info.mode`: float32 linear layers.
+#define CAMOE_MODE_F32 0
+
+// `camoe_model_info.mode`: float16 linear layers.
+#define CAMOE_MODE_F16 1
+
+// `camoe_model_info.mode`: int8 linear layers.
+#define CAMOE_MODE_INT8 2
+
+// `camoe_model_info.mode`: linear layers of more than one type.
+#define CAMOE_MODE_MIXED 3
+
+// Outcome of a call: `CAMOE_STATUS_OK` (0) or a negative error. The numbers are
+// stable and never reused; a retired status stays listed here as a comment.
+// Which status a bad input gets: `CAMOE_STATUS_BAD_FEATURE` when the data being
+// scored is bad, `CAMOE_STATUS_INVALID_ARGUMENT` when the call itself is wrong,
+// `CAMOE_STATUS_NULL_ARGUMENT` when a required pointer is NULL (see the conventions
+// at the top).
+enum camoe_status
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Success.
+  CAMOE_STATUS_OK = 0,
+  // A required pointer argument was NULL (or NULL with a non-zero length).
+  CAMOE_STATUS_NULL_ARGUMENT = -1,
+  // The model file could not be opened or read.
+  CAMOE_STATUS_IO = -2,
+  // The model bytes are not a valid `.camoe` model.
+  CAMOE_STATUS_BAD_MODEL = -3,
+  // The file's format version is not one this runtime reads.
+  CAMOE_STATUS_VERSION = -4,
+  // The file's checksum does not match its contents.
+  CAMOE_STATUS_CHECKSUM = -5,
+  // More candidates than the session was sized for, or an output buffer too small.
+  CAMOE_STATUS_CAPACITY = -6,
+  // The data being scored is bad: a feature's field index, kind or value, a missing
+  // required value, a candidate's task index or bid (or no request was set).
+  CAMOE_STATUS_BAD_FEATURE = -7,
+  // A panic was caught at the C boundary (a bug in camoe: please report it).
+  CAMOE_STATUS_PANIC = -8,
+  // The call itself is wrong: an index or a name given to an info or lookup
+  // function, an option value, a size (`max_candidates`, `struct_size`), a path
+  // that is not UTF-8, a misaligned borrowed buffer.
+  CAMOE_STATUS_INVALID_ARGUMENT = -9,
+  // The model's detached Ed25519 signature does not verify with the given public key.
+  CAMOE_STATUS_SIGNATURE = -10,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum camoe_status camoe_status;
+#else
+typedef int32_t camoe_status;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
 
 // A loaded model. Owned by the caller from `camoe_model_load_*` until
 // `camoe_model_free`; immutable and thread-safe: any number of threads and sessions
@@ -69,9 +152,6 @@ typedef struct camoe_model camoe_model;
 // `camoe_session_new` until `camoe_session_free`. Not thread-safe: use one session per
 // thread (or lock around it).
 typedef struct camoe_session camoe_session;
-
-// Status of a call: 0 is success, negative numbers are errors (stable, never reused).
-typedef int32_t camoe_status;
 
 // Sizes and shape of a model.
 typedef struct {
@@ -85,7 +165,7 @@ typedef struct {
   uint32_t n_cross_layers;
   // 0 = full-rank cross layers.
   uint32_t cross_rank;
-  // 0 f32, 1 f16, 2 int8, 3 mixed (type of the linear layers).
+  // One of `CAMOE_MODE_*`: the type of the linear layers.
   int32_t mode;
   uint32_t x0_width;
   uint32_t request_width;
@@ -93,24 +173,43 @@ typedef struct {
   uint64_t parameter_count;
   // Multiply-accumulates per candidate, before request-side precompute.
   uint64_t macs_per_candidate;
-  // 1 when the tensors are read in place (mmap or the caller's buffer).
+  // 1 when the tensors are read in place (mmap or a borrowed buffer).
   uint32_t zero_copy;
 } camoe_model_info;
+
+// Who a model is, for logs and over-the-air updates (`camoe_model_get_identity`). Set
+// `struct_size = sizeof(camoe_model_identity)` first; the struct grows like
+// `camoe_rank_options` (only the caller's `struct_size` bytes are written).
+typedef struct {
+  uint32_t struct_size;
+  // The `.camoe` format version of the file.
+  uint32_t format_version;
+  // `(major << 16) | (minor << 8) | patch` of the camoe that wrote the file
+  // (`camoe convert`); 0 when not recorded (files written before 0.2.0).
+  uint32_t writer_version;
+  // The model's name (points into the model, valid while it lives; not
+  // NUL-terminated).
+  const char *name;
+  size_t name_len;
+  // The file's 64-bit checksum, verified at load: changes with any byte of the file.
+  // Not cryptographic: use `camoe_model_load_file_signed` for integrity.
+  uint64_t content_hash;
+} camoe_model_identity;
 
 // One field of the schema. `name` points into the model (valid while it lives) and is
 // not NUL-terminated.
 typedef struct {
   const char *name;
   size_t name_len;
-  // `CAMOE_SIDE_*`.
+  // One of `CAMOE_SIDE_*`.
   int32_t side;
-  // `CAMOE_FIELD_*`.
+  // One of `CAMOE_FIELD_*`.
   int32_t kind;
   // Categorical: embedding rows (row 0 = missing); dense: 0.
   uint32_t vocab;
   // Width in x0.
   uint32_t dim;
-  // 0 = a missing value uses the default, 1 = a missing value is an error.
+  // One of `CAMOE_MISSING_*`: what a missing value does.
   int32_t missing;
 } camoe_field_info;
 
@@ -122,64 +221,98 @@ typedef struct {
   uint32_t group;
 } camoe_task_info;
 
-// One feature of a request or a candidate.
+// One feature of a request or a candidate. Frozen layout: arrays of it have no room
+// for a size field, so new kinds of values come as new `CAMOE_VALUE_*` kinds and new
+// data through new functions, never as new fields.
 typedef struct {
-  // Text of a `CAMOE_VALUE_STR` value (need not be NUL-terminated; NULL if `text_len` is 0).
+  // Bytes of a `CAMOE_VALUE_STR` value (need not be NUL-terminated; NULL if `text_len` is 0).
   const char *text;
   size_t text_len;
   // A `CAMOE_VALUE_ID` value.
   uint64_t id;
-  // Field index from `camoe_model_field_index`.
+  // Field index from `camoe_model_field_index` (an index the model does not have is
+  // `CAMOE_STATUS_BAD_FEATURE`).
   uint32_t field;
   // One of `CAMOE_VALUE_*`.
-  uint32_t kind;
+  int32_t kind;
   // A `CAMOE_VALUE_DENSE` value.
   float dense;
 } camoe_feature;
 
-// Options of `camoe_session_rank`; `camoe_rank_options_default` fills the defaults.
+// Options of `camoe_session_rank`. Set `struct_size = sizeof(camoe_rank_options)`,
+// then call `camoe_rank_options_default` to fill the rest. Growable: the library
+// reads the first `struct_size` bytes, so a caller built against an older, smaller
+// layout gets the defaults for the fields it does not have. A `struct_size` outside
+// 16..=1024 (16 is the first layout: `struct_size` to `eligible_formats`) is
+// `CAMOE_STATUS_INVALID_ARGUMENT`, and so is a larger struct whose bytes past this
+// library's size are not all zero. New fields are only ever appended.
 typedef struct {
+  // `sizeof(camoe_rank_options)` as the caller compiled it.
+  uint32_t struct_size;
   // Keep the best `top_k` (0 = all eligible).
   uint32_t top_k;
-  // One of `CAMOE_OBJECTIVE_*`.
+  // One of `CAMOE_OBJECTIVE_*` (another value is `CAMOE_STATUS_INVALID_ARGUMENT`).
   int32_t objective;
   // Bit f set = format f eligible (`camoe_model_format_index`); default all bits.
   uint32_t eligible_formats;
   // Inference-time expert masking: mix only each candidate's `expert_top_k` highest
   // gated experts and skip experts no candidate needs (0 = all experts, the default).
+  // Added after the first layout: absent from a 16-byte struct, it is 0.
   uint32_t expert_top_k;
 } camoe_rank_options;
 
-// One candidate ad.
+// One candidate ad. Frozen layout, like `camoe_feature`.
 typedef struct {
   // Its candidate-side features (NULL allowed when `n_features` is 0).
   const camoe_feature *features;
   size_t n_features;
-  // Task index from `camoe_model_task_index`: selects the scoring head and the format.
+  // Task index from `camoe_model_task_index`: selects the scoring head and the
+  // format (an index the model does not have is `CAMOE_STATUS_BAD_FEATURE`).
   uint32_t task;
-  // Bid, for `CAMOE_OBJECTIVE_EXPECTED_VALUE`.
+  // Bid, for `CAMOE_OBJECTIVE_EXPECTED_VALUE` (finite and >= 0, else
+  // `CAMOE_STATUS_BAD_FEATURE`).
   float bid;
 } camoe_candidate;
 
-#define CAMOE_STATUS_OK 0
+// One candidate field's values for a whole batch of `camoe_session_rank_columns`.
+// The arrays are the caller's, read during the call only. Its layout is frozen (it is
+// an array element); new kinds of column come as new `kind` values.
+typedef struct {
+  // Field index from `camoe_model_field_index` (a candidate-side field).
+  uint32_t field;
+  // `CAMOE_VALUE_ID`: `ids[0..n]` (raw ids, or text hashed once with
+  // `camoe_model_hash_str`); `CAMOE_VALUE_STR`: candidate i's text is
+  // `text[text_offsets[i] .. text_offsets[i + 1]]`, with `n + 1` non-decreasing
+  // offsets ending within `text_len`; `CAMOE_VALUE_DENSE`: `dense[0..n]`.
+  int32_t kind;
+  const uint64_t *ids;
+  const float *dense;
+  const char *text;
+  size_t text_len;
+  const uint32_t *text_offsets;
+  // Optional `missing[0..n]`: non-zero = candidate i has no value for this field
+  // (its missing policy applies). NULL = every candidate has a value.
+  const uint8_t *missing;
+} camoe_column;
 
-#define CAMOE_STATUS_NULL_ARGUMENT -1
-
-#define CAMOE_STATUS_IO -2
-
-#define CAMOE_STATUS_BAD_MODEL -3
-
-#define CAMOE_STATUS_VERSION -4
-
-#define CAMOE_STATUS_CHECKSUM -5
-
-#define CAMOE_STATUS_CAPACITY -6
-
-#define CAMOE_STATUS_BAD_FEATURE -7
-
-#define CAMOE_STATUS_PANIC -8
-
-#define CAMOE_STATUS_INVALID_ARGUMENT -9
+// A batch of `n` candidates as columns, for `camoe_session_rank_columns`. Set
+// `struct_size = sizeof(camoe_candidate_columns)`; the struct grows like
+// `camoe_rank_options`.
+typedef struct {
+  // `sizeof(camoe_candidate_columns)` as the caller compiled it.
+  uint32_t struct_size;
+  // Number of candidates.
+  size_t n;
+  // `tasks[0..n]`: each candidate's task (`camoe_model_task_index`).
+  const uint32_t *tasks;
+  // `bids[0..n]`, or NULL for no bids (then `CAMOE_OBJECTIVE_EXPECTED_VALUE` is
+  // `CAMOE_STATUS_INVALID_ARGUMENT`).
+  const float *bids;
+  // `columns[0..n_columns]`: each candidate field at most once; a field without a
+  // column follows its missing policy.
+  const camoe_column *columns;
+  size_t n_columns;
+} camoe_candidate_columns;
 
 #ifdef __cplusplus
 extern "C" {
@@ -188,26 +321,52 @@ extern "C" {
 // `(MAJOR << 16) | (MINOR << 8) | PATCH` of this library; equals `CAMOE_VERSION_NUMBER`.
 uint32_t camoe_abi_version(void);
 
-// Name of a status (`"BAD_MODEL"`…), a static NUL-terminated string; `"UNKNOWN"` otherwise.
-const char *camoe_status_name(camoe_status status);
+// Name of a status without its prefix (`"BAD_MODEL"` for `CAMOE_STATUS_BAD_MODEL`), a
+// static NUL-terminated string; `"UNKNOWN"` for a number that is no status.
+const char *camoe_status_name(int32_t status);
 
-// Which kernel each slot uses on this CPU, e.g.
-// `"tier=avx512vnni gemm_i8=x86_64_avx512vnni_gemm_i8_4x64 dot_f32=… dot_f16=…"`
-// (static, NUL-terminated). `CAMOE_KERNEL_TIER=scalar|avx2|avxvnni|avx512vnni|neon|dotprod|i8mm`
-// in the environment caps the tier; it is read once, on first use.
+// Which kernel each slot uses on this CPU, e.g. `"tier=avx512vnni gemm_i8=… dot_f32=…"`
+// (each kernel named by ISA, operation, type and tile); static, NUL-terminated.
+// `CAMOE_KERNEL_TIER=scalar|avx2|avxvnni|avx512vnni|neon|dotprod|i8mm` in the
+// environment caps the tier; it is read once, on first use.
 const char *camoe_kernel_info(void);
 
 // Message of the last failed call on this thread (NUL-terminated, never NULL; empty if
 // none failed). Valid until the next camoe call on this thread.
 const char *camoe_last_error(void);
 
-// Loads a model file (memory-mapped). `path` is NUL-terminated UTF-8.
+// Loads a model file, read once into memory: the file may then be replaced,
+// rewritten or deleted while the model is in use. `path` is NUL-terminated UTF-8
+// (else `CAMOE_STATUS_INVALID_ARGUMENT`).
 camoe_status camoe_model_load_file(const char *path, camoe_model **out);
 
-// Loads a model from `data[0..len]`. When `data` is 16-byte aligned the tensors are
-// read in place and the buffer must stay valid and unchanged until the model is freed
-// (and every session of it); otherwise it is copied and may be released on return.
-camoe_status camoe_model_load_bytes(const uint8_t *data, size_t len, camoe_model **out);
+// Loads a model file memory-mapped (its pages shared with the page cache, not copied;
+// read into memory where mapping is unavailable). Until the model and all its
+// sessions are freed, the file must not be truncated or modified in place: that
+// raises SIGBUS, which kills the process. To update a mapped model, write the new file
+// under another name and rename it over the old path.
+camoe_status camoe_model_load_file_mapped(const char *path, camoe_model **out);
+
+// Loads a model file after verifying its detached Ed25519 `signature`
+// (`signature_len` = 64) with the `public_key` (`public_key_len` = 32) the app
+// trusts. The file is read once: the bytes verified are the bytes loaded. A signature
+// that does not verify is `CAMOE_STATUS_SIGNATURE`; wrong lengths are
+// `CAMOE_STATUS_INVALID_ARGUMENT`.
+camoe_status camoe_model_load_file_signed(const char *path, const uint8_t *signature, size_t signature_len, const uint8_t *public_key, size_t public_key_len, camoe_model **out);
+
+// Verifies that `signature` is `public_key`'s Ed25519 signature of `data[0..len]`
+// (for a buffer the app then loads with `camoe_model_load_bytes_*`): `CAMOE_STATUS_OK`,
+// `CAMOE_STATUS_SIGNATURE`, or `CAMOE_STATUS_INVALID_ARGUMENT` for wrong lengths.
+camoe_status camoe_verify_signature(const uint8_t *data, size_t len, const uint8_t *signature, size_t signature_len, const uint8_t *public_key, size_t public_key_len);
+
+// Loads a model from a copy of `data[0..len]`: the buffer may be freed or changed as
+// soon as this returns. Costs one allocation and copy of the file.
+camoe_status camoe_model_load_bytes_copy(const uint8_t *data, size_t len, camoe_model **out);
+
+// Loads a model from `data[0..len]` in place, never copying it. The buffer must start
+// 16-byte aligned (else `CAMOE_STATUS_INVALID_ARGUMENT`) and must stay valid and
+// unchanged until the model and every session opened on it are freed.
+camoe_status camoe_model_load_bytes_borrowed(const uint8_t *data, size_t len, camoe_model **out);
 
 // Frees a model and sets `*model` to NULL. NULL or `*model == NULL` is a no-op.
 void camoe_model_free(camoe_model **model);
@@ -215,33 +374,43 @@ void camoe_model_free(camoe_model **model);
 // Fills `*out` with the model's sizes and shape.
 camoe_status camoe_model_get_info(const camoe_model *model, camoe_model_info *out);
 
-// Describes field `index`.
+// Fills `*out` (set `out->struct_size = sizeof(camoe_model_identity)` first) with
+// the model's name, format and writer versions, and content hash: log them to know
+// which model ranked what.
+camoe_status camoe_model_get_identity(const camoe_model *model, camoe_model_identity *out);
+
+// Describes field `index` (`index >= n_fields` is `CAMOE_STATUS_INVALID_ARGUMENT`).
 camoe_status camoe_model_field(const camoe_model *model, uint32_t index, camoe_field_info *out);
 
-// Describes task `index`.
+// Describes task `index` (`index >= n_tasks` is `CAMOE_STATUS_INVALID_ARGUMENT`).
 camoe_status camoe_model_task(const camoe_model *model, uint32_t index, camoe_task_info *out);
 
-// Name of format `index` (points into the model, not NUL-terminated).
+// Name of format `index` (points into the model, not NUL-terminated);
+// `index >= n_formats` is `CAMOE_STATUS_INVALID_ARGUMENT`.
 camoe_status camoe_model_format_name(const camoe_model *model, uint32_t index, const char **name, size_t *name_len);
 
-// Name of group `index` (points into the model, not NUL-terminated).
+// Name of group `index` (points into the model, not NUL-terminated);
+// `index >= n_groups` is `CAMOE_STATUS_INVALID_ARGUMENT`.
 camoe_status camoe_model_group_name(const camoe_model *model, uint32_t index, const char **name, size_t *name_len);
 
-// Index of the field named `name[0..name_len]`; unknown names are `CAMOE_STATUS_BAD_FEATURE`.
-// Resolve names once per session, not per call.
+// Index of the field named `name[0..name_len]`; an unknown name is
+// `CAMOE_STATUS_INVALID_ARGUMENT`. Resolve names once per session, not per call.
 camoe_status camoe_model_field_index(const camoe_model *model, const char *name, size_t name_len, uint32_t *out);
 
-// Index of the task named `name[0..name_len]`; unknown names are `CAMOE_STATUS_BAD_FEATURE`.
+// Index of the task named `name[0..name_len]`; an unknown name is
+// `CAMOE_STATUS_INVALID_ARGUMENT`.
 camoe_status camoe_model_task_index(const camoe_model *model, const char *name, size_t name_len, uint32_t *out);
 
-// Index of the format named `name[0..name_len]` (bit of `eligible_formats`).
+// Index of the format named `name[0..name_len]` (bit of `eligible_formats`); an
+// unknown name is `CAMOE_STATUS_INVALID_ARGUMENT`.
 camoe_status camoe_model_format_index(const camoe_model *model, const char *name, size_t name_len, uint32_t *out);
 
-// The 64-bit id a text value hashes to: pass it as `CAMOE_VALUE_ID` to hash a string
-// once and reuse it across calls.
+// The 64-bit id the bytes `s[0..len]` hash to (any length): pass it as
+// `CAMOE_VALUE_ID` to hash a string once and reuse it across calls.
 camoe_status camoe_model_hash_str(const camoe_model *model, const char *s, size_t len, uint64_t *out);
 
-// Opens a session for up to `max_candidates` candidates per `camoe_session_rank`.
+// Opens a session for up to `max_candidates` candidates per `camoe_session_rank`;
+// `max_candidates` must be in 1..=1048576 (else `CAMOE_STATUS_INVALID_ARGUMENT`).
 // All its memory is allocated here.
 camoe_status camoe_session_new(const camoe_model *model, size_t max_candidates, camoe_session **out);
 
@@ -249,16 +418,30 @@ camoe_status camoe_session_new(const camoe_model *model, size_t max_candidates, 
 void camoe_session_free(camoe_session **session);
 
 // Sets the request's (user and context) features; computes what depends only on them.
+// Each request-side field may be given once (twice is `CAMOE_STATUS_BAD_FEATURE`); a
+// field not given follows its missing policy. On failure nothing changes: the previous
+// request, if any, stays in effect.
 camoe_status camoe_session_set_request(camoe_session *session, const camoe_feature *features, size_t n_features);
 
-// Fills `*out` with the default options: all candidates, by pCTR, every format.
+// Fills `*out` with the default options (all candidates, by pCTR, every format, all
+// experts). Set `out->struct_size = sizeof(camoe_rank_options)` first: only that many
+// bytes are written, and `struct_size` itself is kept.
 camoe_status camoe_rank_options_default(camoe_rank_options *out);
 
 // Scores `n` candidates against the session's request. `options` may be NULL
 // (defaults). On success `scores[0..n]` get each candidate's pCTR (NaN when its
 // format is not eligible), `order[0..*order_len]` the indices of the best candidates,
-// best first, at most `order_cap` of them. No heap allocation happens here.
+// best first, at most `order_cap` of them. `n` above the session's `max_candidates`
+// is `CAMOE_STATUS_CAPACITY`; ranking before a request is set is
+// `CAMOE_STATUS_BAD_FEATURE`. No heap allocation happens here.
 camoe_status camoe_session_rank(camoe_session *session, const camoe_candidate *candidates, size_t n, const camoe_rank_options *options, float *scores, uint32_t *order, size_t order_cap, size_t *order_len);
+
+// `camoe_session_rank` for a columnar batch (`camoe_candidate_columns`): the same
+// options, outputs and rules, and the same scores bit for bit. A batch of the wrong
+// shape (offsets that decrease or run past the text, an unknown column kind) is
+// `CAMOE_STATUS_INVALID_ARGUMENT`; bad values are `CAMOE_STATUS_BAD_FEATURE` naming
+// the candidate. No heap allocation happens here.
+camoe_status camoe_session_rank_columns(camoe_session *session, const camoe_candidate_columns *batch, const camoe_rank_options *options, float *scores, uint32_t *order, size_t order_cap, size_t *order_len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -37,10 +37,17 @@ class Model {
         check(camoe_model_load_file(path.c_str(), &m));
         return Model(m);
     }
-    /* The buffer must outlive the model when it is 16-byte aligned (used in place). */
-    static Model load_bytes(const uint8_t *data, size_t len) {
+    /* Copies the bytes: the buffer may be freed as soon as this returns. */
+    static Model load_bytes_copy(const uint8_t *data, size_t len) {
         camoe_model *m = nullptr;
-        check(camoe_model_load_bytes(data, len, &m));
+        check(camoe_model_load_bytes_copy(data, len, &m));
+        return Model(m);
+    }
+    /* Reads the bytes in place: `data` must be 16-byte aligned and stay valid and
+     * unchanged until this model and every Session on it are destroyed. */
+    static Model load_bytes_borrowed(const uint8_t *data, size_t len) {
+        camoe_model *m = nullptr;
+        check(camoe_model_load_bytes_borrowed(data, len, &m));
         return Model(m);
     }
     Model(Model &&o) noexcept : m_(std::exchange(o.m_, nullptr)) {}
@@ -78,6 +85,14 @@ class Model {
     explicit Model(camoe_model *m) : m_(m) {}
     camoe_model *m_;
 };
+
+/* Default options of this header's layout (struct_size set). */
+inline camoe_rank_options rank_options() {
+    camoe_rank_options o{};
+    o.struct_size = sizeof o;
+    check(camoe_rank_options_default(&o));
+    return o;
+}
 
 /* Builders for features; string views must outlive the call that uses them. */
 inline camoe_feature text(uint32_t field, std::string_view s) {

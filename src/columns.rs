@@ -29,25 +29,38 @@ pub struct Column<'a> {
     pub missing: Option<&'a [u8]>,
 }
 
+/// Columns read by index: the Rust slice, or the C ABI's array (converted one column at
+/// a time, so a columnar call through the C ABI allocates nothing).
+pub trait ColumnList {
+    fn count(&self) -> usize;
+    /// Column `k` of a batch of `n` candidates.
+    fn column(&self, k: usize, n: usize) -> Result<Column<'_>, Error>;
+}
+
+impl ColumnList for [Column<'_>] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn column(&self, k: usize, _n: usize) -> Result<Column<'_>, Error> {
+        Ok(self[k])
+    }
+}
+
 /// A batch of `n` candidates as columns. Its shape (every array's length, text
 /// offsets) is checked once by [`CandidateColumns::new`]; its values follow the same
 /// rules as per-candidate features when ranked.
 #[derive(Clone, Copy, Debug)]
-pub struct CandidateColumns<'a> {
+pub struct CandidateColumns<'a, L: ColumnList + ?Sized = [Column<'a>]> {
     tasks: &'a [u32],
     bids: Option<&'a [f32]>,
-    columns: &'a [Column<'a>],
+    columns: &'a L,
 }
 
-impl<'a> CandidateColumns<'a> {
+impl<'a, L: ColumnList + ?Sized> CandidateColumns<'a, L> {
     /// `tasks[i]` is candidate `i`'s task; `bids`, when given, one bid per candidate
     /// (required by the expected-value objective). A shape error is
     /// [`Status::InvalidArgument`] naming the column.
-    pub fn new(
-        tasks: &'a [u32],
-        bids: Option<&'a [f32]>,
-        columns: &'a [Column<'a>],
-    ) -> Result<Self, Error> {
+    pub fn new(tasks: &'a [u32], bids: Option<&'a [f32]>, columns: &'a L) -> Result<Self, Error> {
         let n = tasks.len();
         let wrong = |what: core::fmt::Arguments<'_>, len: usize, want: usize| {
             err!(
@@ -60,7 +73,8 @@ impl<'a> CandidateColumns<'a> {
                 return Err(wrong(format_args!("bids"), b.len(), n));
             }
         }
-        for (k, c) in columns.iter().enumerate() {
+        for k in 0..columns.count() {
+            let c = columns.column(k, n)?;
             let len = match c.values {
                 ColumnValues::Ids(v) => v.len(),
                 ColumnValues::Dense(v) => v.len(),
@@ -123,18 +137,19 @@ impl<'a> CandidateColumns<'a> {
     }
 }
 
-/// Candidate `row` of a batch, read as a feature list (one feature per column).
-pub struct ColumnRow<'a> {
-    columns: &'a [Column<'a>],
+/// Candidate `row` of a batch of `n`, read as a feature list (one feature per column).
+pub struct ColumnRow<'a, L: ColumnList + ?Sized> {
+    columns: &'a L,
     row: usize,
+    n: usize,
 }
 
-impl FeatureList for ColumnRow<'_> {
+impl<L: ColumnList + ?Sized> FeatureList for ColumnRow<'_, L> {
     fn count(&self) -> usize {
-        self.columns.len()
+        self.columns.count()
     }
     fn feature(&self, k: usize) -> Result<Feature<'_>, Error> {
-        let c = &self.columns[k];
+        let c = self.columns.column(k, self.n)?;
         let i = self.row;
         let value = if c.missing.is_some_and(|m| m[i] != 0) {
             Value::Missing
@@ -154,9 +169,9 @@ impl FeatureList for ColumnRow<'_> {
     }
 }
 
-impl CandidateList for CandidateColumns<'_> {
+impl<L: ColumnList + ?Sized> CandidateList for CandidateColumns<'_, L> {
     type Row<'r>
-        = ColumnRow<'r>
+        = ColumnRow<'r, L>
     where
         Self: 'r;
     fn count(&self) -> usize {
@@ -168,10 +183,11 @@ impl CandidateList for CandidateColumns<'_> {
     fn bid(&self, i: usize) -> f32 {
         self.bids.map_or(0.0, |b| b[i])
     }
-    fn features(&self, i: usize) -> Result<ColumnRow<'_>, Error> {
+    fn features(&self, i: usize) -> Result<ColumnRow<'_, L>, Error> {
         Ok(ColumnRow {
             columns: self.columns,
             row: i,
+            n: self.tasks.len(),
         })
     }
 }

@@ -2,13 +2,21 @@
 
 use core::fmt::{self, Write};
 
-/// Outcome of a fallible call. The numbers are part of the C ABI: they are stable
-/// and never reused; a retired status stays here as a comment.
+// The one list of statuses: cbindgen emits this enum, with its docs, as the header's
+// `camoe_status` and `CAMOE_STATUS_*` constants; `status_names!` below names each one
+// and builds `Status::ALL` from one list the compiler checks against this enum.
+/// Outcome of a call: `CAMOE_STATUS_OK` (0) or a negative error. The numbers are
+/// stable and never reused; a retired status stays listed here as a comment.
+/// Which status a bad input gets: `CAMOE_STATUS_BAD_FEATURE` when the data being
+/// scored is bad, `CAMOE_STATUS_INVALID_ARGUMENT` when the call itself is wrong,
+/// `CAMOE_STATUS_NULL_ARGUMENT` when a required pointer is NULL (see the conventions
+/// at the top).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(i32)]
 pub enum Status {
+    /// Success.
     Ok = 0,
-    /// A required pointer argument was NULL.
+    /// A required pointer argument was NULL (or NULL with a non-zero length).
     NullArgument = -1,
     /// The model file could not be opened or read.
     Io = -2,
@@ -20,35 +28,66 @@ pub enum Status {
     Checksum = -5,
     /// More candidates than the session was sized for, or an output buffer too small.
     Capacity = -6,
-    /// A feature, field, task or option is invalid (unknown name, wrong kind, NaN, missing…).
+    /// The data being scored is bad: a feature's field index, kind or value, a missing
+    /// required value, a candidate's task index or bid (or no request was set).
     BadFeature = -7,
     /// A panic was caught at the C boundary (a bug in camoe: please report it).
     Panic = -8,
-    /// An argument other than a feature is invalid (bad option value, bad UTF-8 path…).
+    /// The call itself is wrong: an index or a name given to an info or lookup
+    /// function, an option value, a size (`max_candidates`, `struct_size`), a path
+    /// that is not UTF-8, a misaligned borrowed buffer.
     InvalidArgument = -9,
     /// The model's detached Ed25519 signature does not verify with the given public key.
     Signature = -10,
 }
 
-impl Status {
-    pub fn name(self) -> &'static str {
-        match self {
-            Status::Ok => "OK",
-            Status::NullArgument => "NULL_ARGUMENT",
-            Status::Io => "IO",
-            Status::BadModel => "BAD_MODEL",
-            Status::Version => "VERSION",
-            Status::Checksum => "CHECKSUM",
-            Status::Capacity => "CAPACITY",
-            Status::BadFeature => "BAD_FEATURE",
-            Status::Panic => "PANIC",
-            Status::InvalidArgument => "INVALID_ARGUMENT",
-            Status::Signature => "SIGNATURE",
+/// Names each status (an exhaustive match, so a new status cannot go unnamed) and
+/// lists them all in [`Status::ALL`] from the same list.
+macro_rules! status_names {
+    ($($status:ident => $name:literal,)*) => {
+        impl Status {
+            /// Every status, for tests and lookups by number.
+            pub const ALL: &'static [Status] = &[$(Status::$status),*];
+
+            /// The name C sees after `CAMOE_STATUS_`, NUL-terminated.
+            pub fn c_name(self) -> &'static core::ffi::CStr {
+                let bytes: &'static [u8] = match self {
+                    $(Status::$status => concat!($name, "\0").as_bytes(),)*
+                };
+                core::ffi::CStr::from_bytes_with_nul(bytes).unwrap_or(c"UNKNOWN")
+            }
         }
+    };
+}
+
+status_names! {
+    Ok => "OK",
+    NullArgument => "NULL_ARGUMENT",
+    Io => "IO",
+    BadModel => "BAD_MODEL",
+    Version => "VERSION",
+    Checksum => "CHECKSUM",
+    Capacity => "CAPACITY",
+    BadFeature => "BAD_FEATURE",
+    Panic => "PANIC",
+    InvalidArgument => "INVALID_ARGUMENT",
+    Signature => "SIGNATURE",
+}
+
+impl Status {
+    /// `"BAD_MODEL"`…: the name C sees after `CAMOE_STATUS_`.
+    pub fn name(self) -> &'static str {
+        self.c_name().to_str().unwrap_or("UNKNOWN")
+    }
+
+    /// The status numbered `code`, if any.
+    pub fn from_code(code: i32) -> Option<Status> {
+        Status::ALL.iter().copied().find(|s| *s as i32 == code)
     }
 }
 
 /// Longest error message kept, in bytes; longer ones are cut at a char boundary.
+/// cbindgen:ignore
 pub const MESSAGE_CAPACITY: usize = 256;
 
 /// An error: a status and a message in a fixed-size buffer (no heap allocation, so

@@ -5,9 +5,14 @@
 //! per thread sized for a maximum number of candidates, set the request's features
 //! once, then [`Session::rank`] the cached ads.
 
+// `Error` is a fixed 272-byte buffer on purpose, so that the error path of `rank`
+// allocates nothing; returning it by value is the design, not an accident.
+#![allow(clippy::result_large_err)]
+
 /// cbindgen:ignore
 pub mod columns;
-/// cbindgen:ignore
+
+// Not cbindgen:ignore: `Status` is the header's `camoe_status`.
 pub mod error;
 /// cbindgen:ignore
 pub mod features;
@@ -47,6 +52,6 @@ pub use spec::{ModelConfig, ModelSpec};
 /// cbindgen:ignore
 pub const VERSION_MAJOR: u32 = 0;
 /// cbindgen:ignore
-pub const VERSION_MINOR: u32 = 1;
+pub const VERSION_MINOR: u32 = 2;
 /// cbindgen:ignore
 pub const VERSION_PATCH: u32 = 0;

@@ -123,25 +123,31 @@ impl Model {
         Model::from_storage(Storage::map_file(path.as_ref())?)
     }
 
-    /// Loads from bytes that live as long as the program: in place when they are 16-byte
-    /// aligned, copied otherwise (like [`Model::from_raw`]).
+    /// Loads from bytes that live as long as the program: in place when they start
+    /// 16-byte aligned, else from a copy (either way nothing can free them).
     pub fn from_static(bytes: &'static [u8]) -> Result<Arc<Model>, Error> {
-        // SAFETY: a 'static slice is readable and never freed.
-        Model::from_storage(unsafe { Storage::borrow_or_copy(bytes.as_ptr(), bytes.len()) })
+        // SAFETY: a 'static slice is readable and never freed or changed.
+        match unsafe { Storage::borrow(bytes) } {
+            Ok(s) => Model::from_storage(s),
+            Err(_) => Model::from_bytes(bytes),
+        }
     }
 
-    /// Loads from a copy of `bytes` (one aligned allocation).
+    /// Loads from a copy of `bytes` (one aligned allocation): `bytes` may be freed or
+    /// changed as soon as this returns.
     pub fn from_bytes(bytes: &[u8]) -> Result<Arc<Model>, Error> {
         Model::from_storage(Storage::copy_of(bytes))
     }
 
-    /// Loads from a caller's buffer, in place when it is 16-byte aligned (copied otherwise).
+    /// Loads from the caller's buffer in place, never copying it. A buffer that does
+    /// not start 16-byte aligned is `InvalidArgument`.
     ///
     /// # Safety
-    /// `ptr[..len]` must stay readable and unmodified until the model is dropped.
-    pub unsafe fn from_raw(ptr: *const u8, len: usize) -> Result<Arc<Model>, Error> {
+    /// `bytes` must stay valid and unchanged until the model is dropped (and with it
+    /// every session, which holds the model).
+    pub unsafe fn from_bytes_borrowed(bytes: &[u8]) -> Result<Arc<Model>, Error> {
         // SAFETY: forwarded caller contract.
-        Model::from_storage(unsafe { Storage::borrow_or_copy(ptr, len) })
+        Model::from_storage(unsafe { Storage::borrow(bytes) }?)
     }
 
     fn from_storage(storage: Storage) -> Result<Arc<Model>, Error> {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::columns::CandidateColumns;
+use crate::columns::{CandidateColumns, ColumnList};
 use crate::err;
 use crate::error::{Error, Status};
 use crate::features::{encode, Feature, FeatureList};
@@ -213,9 +213,9 @@ impl Session {
 
     /// [`Session::rank`] for a columnar batch: the same rules, the same scores bit for
     /// bit. The expected-value objective needs the batch's bids.
-    pub fn rank_columns(
+    pub fn rank_columns<L: ColumnList + ?Sized>(
         &mut self,
-        batch: &CandidateColumns<'_>,
+        batch: &CandidateColumns<'_, L>,
         opts: &RankOptions,
         scores: &mut [f32],
         order: &mut [u32],

@@ -59,17 +59,24 @@ impl Storage {
         Ok(Storage::Owned { blocks, len })
     }
 
-    /// Uses `ptr[..len]` in place when it is aligned, otherwise copies it.
+    /// Uses the caller's bytes in place; a start not aligned to [`MIN_ALIGN`] is
+    /// `InvalidArgument` (the tensors are read through typed slices).
     ///
     /// # Safety
-    /// `ptr[..len]` must be readable and unmodified for the lifetime of the Storage.
-    pub(crate) unsafe fn borrow_or_copy(ptr: *const u8, len: usize) -> Storage {
-        if (ptr as usize) % MIN_ALIGN == 0 {
-            Storage::Borrowed { ptr, len }
-        } else {
-            // SAFETY: the caller guarantees ptr[..len] is readable.
-            Storage::copy_of(unsafe { core::slice::from_raw_parts(ptr, len) })
+    /// `bytes` must stay readable and unmodified for the lifetime of the Storage.
+    pub(crate) unsafe fn borrow(bytes: &[u8]) -> Result<Storage, Error> {
+        if bytes.as_ptr() as usize % MIN_ALIGN != 0 {
+            return Err(err!(
+                Status::InvalidArgument,
+                "a borrowed model buffer must start at a {MIN_ALIGN}-byte aligned address \
+                 (this one is at {:p}): align it, or load a copy",
+                bytes.as_ptr()
+            ));
         }
+        Ok(Storage::Borrowed {
+            ptr: bytes.as_ptr(),
+            len: bytes.len(),
+        })
     }
 
     pub(crate) fn is_zero_copy(&self) -> bool {
@@ -82,7 +89,7 @@ impl Storage {
             Storage::Owned { blocks, len } => unsafe {
                 core::slice::from_raw_parts(blocks.as_ptr() as *const u8, *len)
             },
-            // SAFETY: the caller promised ptr[..len] outlives the storage (borrow_or_copy).
+            // SAFETY: the caller promised ptr[..len] outlives the storage (borrow).
             Storage::Borrowed { ptr, len } => unsafe { core::slice::from_raw_parts(*ptr, *len) },
             #[cfg(all(unix, target_pointer_width = "64"))]
             // SAFETY: a successful read-only mapping of exactly `len` bytes.

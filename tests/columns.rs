@@ -191,7 +191,7 @@ fn columns_rank_like_candidates_and_allocate_nothing() {
                 let k1 = session.rank(&cands, &ro, &mut s1, &mut o1).unwrap();
                 let (mut s2, mut o2) = (vec![0.0; n], vec![0; n]);
                 let before = allocations();
-                let batch = CandidateColumns::new(&b.tasks, Some(&b.bids), &cols).unwrap();
+                let batch = CandidateColumns::new(&b.tasks, Some(&b.bids), &cols[..]).unwrap();
                 let k2 = session.rank_columns(&batch, &ro, &mut s2, &mut o2).unwrap();
                 assert_eq!(allocations() - before, 0, "rank_columns allocated");
                 assert_eq!(
@@ -232,7 +232,7 @@ fn bad_values_and_shapes_are_refused() {
         missing: None,
     }];
     assert_eq!(
-        status(CandidateColumns::new(&b.tasks, None, &short)),
+        status(CandidateColumns::new(&b.tasks, None, &short[..])),
         Status::InvalidArgument
     );
     let text = b"abcdef";
@@ -246,7 +246,7 @@ fn bad_values_and_shapes_are_refused() {
             missing: None,
         }];
         assert_eq!(
-            status(CandidateColumns::new(&b.tasks, None, &c)),
+            status(CandidateColumns::new(&b.tasks, None, &c[..])),
             Status::InvalidArgument,
             "offsets {offsets:?}"
         );
@@ -257,7 +257,7 @@ fn bad_values_and_shapes_are_refused() {
         ..cols[0]
     }];
     assert_eq!(
-        status(CandidateColumns::new(&b.tasks, None, &c)),
+        status(CandidateColumns::new(&b.tasks, None, &c[..])),
         Status::InvalidArgument
     );
     assert_eq!(
@@ -266,7 +266,7 @@ fn bad_values_and_shapes_are_refused() {
     );
 
     // Values: the same rules and statuses as per-candidate features.
-    let ok = CandidateColumns::new(&b.tasks, None, &cols).unwrap();
+    let ok = CandidateColumns::new(&b.tasks, None, &cols[..]).unwrap();
     let ev = RankOptions {
         objective: Objective::ExpectedValue,
         ..RankOptions::default()
@@ -291,7 +291,7 @@ fn bad_values_and_shapes_are_refused() {
         ..cols[dense_at]
     };
     let tasks = [0u32; 4];
-    let nb = CandidateColumns::new(&tasks, None, &with_nan).unwrap();
+    let nb = CandidateColumns::new(&tasks, None, &with_nan[..]).unwrap();
     let e = session
         .rank_columns(&nb, &RankOptions::default(), &mut scores, &mut order)
         .unwrap_err();
@@ -301,7 +301,7 @@ fn bad_values_and_shapes_are_refused() {
         "{e}"
     );
     let twice = [cols[0], cols[0]];
-    let tb = CandidateColumns::new(&tasks, None, &twice).unwrap();
+    let tb = CandidateColumns::new(&tasks, None, &twice[..]).unwrap();
     assert_eq!(
         session
             .rank_columns(&tb, &RankOptions::default(), &mut scores, &mut order)
@@ -310,7 +310,7 @@ fn bad_values_and_shapes_are_refused() {
         Status::BadFeature
     );
     let bad_task = [0u32, 1, 99, 0];
-    let bt = CandidateColumns::new(&bad_task, None, &cols).unwrap();
+    let bt = CandidateColumns::new(&bad_task, None, &cols[..]).unwrap();
     assert_eq!(
         session
             .rank_columns(&bt, &RankOptions::default(), &mut scores, &mut order)
@@ -318,4 +318,118 @@ fn bad_values_and_shapes_are_refused() {
             .status(),
         Status::BadFeature
     );
+}
+
+#[test]
+fn the_c_abi_columns_rank_like_the_rust_ones_and_allocate_nothing() {
+    use camoe::ffi::*;
+    let spec = ModelSpec::random(ModelConfig::demo(), 6);
+    let bytes = write_model(&spec, WriteOptions::INT8).unwrap();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let mut rust = Session::new(model, 200).unwrap();
+    let mut rng = SplitMix(9);
+    let req = random_side(&spec.config, Side::Request, &mut rng);
+    rust.set_request(&borrow(&req)).unwrap();
+    let (mut cm, mut cs) = (std::ptr::null_mut(), std::ptr::null_mut());
+    assert_eq!(
+        camoe_model_load_bytes_copy(bytes.as_ptr(), bytes.len(), &mut cm),
+        Status::Ok
+    );
+    assert_eq!(camoe_session_new(cm, 200, &mut cs), Status::Ok);
+    let creq: Vec<camoe_feature> = borrow(&req)
+        .iter()
+        .map(|f| {
+            let mut c = camoe_feature {
+                text: std::ptr::null(),
+                text_len: 0,
+                id: 0,
+                field: f.field,
+                kind: CAMOE_VALUE_MISSING,
+                dense: 0.0,
+            };
+            match f.value {
+                Value::Missing => {}
+                Value::Id(id) => (c.kind, c.id) = (CAMOE_VALUE_ID, id),
+                Value::Str(s) => {
+                    (c.kind, c.text, c.text_len) = (CAMOE_VALUE_STR, s.as_ptr().cast(), s.len())
+                }
+                Value::Dense(d) => (c.kind, c.dense) = (CAMOE_VALUE_DENSE, d),
+            }
+            c
+        })
+        .collect();
+    assert_eq!(
+        camoe_session_set_request(cs, creq.as_ptr(), creq.len()),
+        Status::Ok
+    );
+    for as_text in [false, true] {
+        let b = batch(&spec.config, 200, &mut rng, as_text);
+        let cols = b.columns();
+        let ccols: Vec<camoe_column> = cols
+            .iter()
+            .map(|c| {
+                let mut cc = camoe_column {
+                    field: c.field,
+                    kind: 0,
+                    ids: std::ptr::null(),
+                    dense: std::ptr::null(),
+                    text: std::ptr::null(),
+                    text_len: 0,
+                    text_offsets: std::ptr::null(),
+                    missing: c.missing.map_or(std::ptr::null(), |m| m.as_ptr()),
+                };
+                match c.values {
+                    ColumnValues::Ids(v) => (cc.kind, cc.ids) = (CAMOE_VALUE_ID, v.as_ptr()),
+                    ColumnValues::Dense(v) => (cc.kind, cc.dense) = (CAMOE_VALUE_DENSE, v.as_ptr()),
+                    ColumnValues::Text { bytes, offsets } => {
+                        (cc.kind, cc.text, cc.text_len, cc.text_offsets) = (
+                            CAMOE_VALUE_STR,
+                            bytes.as_ptr().cast(),
+                            bytes.len(),
+                            offsets.as_ptr(),
+                        )
+                    }
+                }
+                cc
+            })
+            .collect();
+        let cbatch = camoe_candidate_columns {
+            struct_size: std::mem::size_of::<camoe_candidate_columns>() as u32,
+            n: 200,
+            tasks: b.tasks.as_ptr(),
+            bids: b.bids.as_ptr(),
+            columns: ccols.as_ptr(),
+            n_columns: ccols.len(),
+        };
+        let (mut s1, mut o1) = (vec![0.0; 200], vec![0; 200]);
+        let k1 = rust
+            .rank_columns(
+                &CandidateColumns::new(&b.tasks, Some(&b.bids), &cols[..]).unwrap(),
+                &RankOptions::default(),
+                &mut s1,
+                &mut o1,
+            )
+            .unwrap();
+        let (mut s2, mut o2, mut k2) = (vec![0.0; 200], vec![0; 200], 0);
+        let before = allocations();
+        let st = camoe_session_rank_columns(
+            cs,
+            &cbatch,
+            std::ptr::null(),
+            s2.as_mut_ptr(),
+            o2.as_mut_ptr(),
+            200,
+            &mut k2,
+        );
+        assert_eq!(
+            allocations() - before,
+            0,
+            "camoe_session_rank_columns allocated"
+        );
+        assert_eq!(st, Status::Ok, "{}", last_error_message());
+        assert_eq!((k1, &o1), (k2, &o2));
+        assert_eq!(bits(&s1), bits(&s2));
+    }
+    camoe_session_free(&mut cs);
+    camoe_model_free(&mut cm);
 }

@@ -9,7 +9,7 @@ use camoe::ffi::*;
 use camoe::format::Layout;
 use camoe::hash::{checksum, SplitMix};
 use camoe::spec::ModelSpec;
-use camoe::{write_model, DType, WriteOptions};
+use camoe::{write_model, DType, Status, WriteOptions};
 use common::*;
 
 const HEADER: usize = 64;
@@ -36,19 +36,18 @@ fn get_u64(b: &[u8], at: usize) -> u64 {
 
 /// Loads through the C ABI. Returns the status; on success also ranks, to prove the
 /// loaded model is usable, and frees everything.
-fn load_c(bytes: &[u8]) -> (i32, String) {
-    // An exactly-sized aligned copy, so ASan sees any read past the end.
+fn load_c(bytes: &[u8]) -> (Status, String) {
     let mut m = std::ptr::null_mut();
-    let st = camoe_model_load_bytes(bytes.as_ptr(), bytes.len(), &mut m);
-    if st != CAMOE_STATUS_OK {
+    let st = camoe_model_load_bytes_copy(bytes.as_ptr(), bytes.len(), &mut m);
+    if st != Status::Ok {
         assert!(m.is_null());
         return (st, camoe::ffi::last_error_message());
     }
     let mut s = std::ptr::null_mut();
-    assert_eq!(camoe_session_new(m, 4, &mut s), CAMOE_STATUS_OK);
+    assert_eq!(camoe_session_new(m, 4, &mut s), Status::Ok);
     assert_eq!(
         camoe_session_set_request(s, std::ptr::null(), 0),
-        CAMOE_STATUS_OK
+        Status::Ok
     );
     let c = [camoe_candidate {
         features: std::ptr::null(),
@@ -68,19 +67,19 @@ fn load_c(bytes: &[u8]) -> (i32, String) {
         &mut len,
     );
     assert!(
-        st == CAMOE_STATUS_OK || st == CAMOE_STATUS_BAD_FEATURE,
-        "rank on a loaded variant: {st}"
+        st == Status::Ok || st == Status::BadFeature,
+        "rank on a loaded variant: {st:?}"
     );
     camoe_session_free(&mut s);
     camoe_model_free(&mut m);
-    (CAMOE_STATUS_OK, String::new())
+    (Status::Ok, String::new())
 }
 
 fn must_fail(what: &str, bytes: &[u8], failures: &mut usize) {
     let (st, msg) = load_c(bytes);
-    assert!(st < 0, "{what}: a corrupt model loaded");
-    assert!(!msg.is_empty(), "{what}: status {st} without a message");
-    assert_ne!(st, CAMOE_STATUS_PANIC, "{what}: panicked: {msg}");
+    assert_ne!(st, Status::Ok, "{what}: a corrupt model loaded");
+    assert!(!msg.is_empty(), "{what}: status {st:?} without a message");
+    assert_ne!(st, Status::Panic, "{what}: panicked: {msg}");
     *failures += 1;
 }
 
@@ -89,7 +88,7 @@ fn corrupt_models_are_refused_cleanly() {
     let spec = ModelSpec::random(tiny_config(3, 2, 2, 3, &[6], &[4]), 17);
     for opts in [WriteOptions::INT8, WriteOptions::F16] {
         let good = write_model(&spec, opts).unwrap();
-        assert_eq!(load_c(&good).0, CAMOE_STATUS_OK);
+        assert_eq!(load_c(&good).0, Status::Ok);
         let n = good.len();
         let sections = u32::from_le_bytes(good[32..36].try_into().unwrap()) as usize;
         let mut refused = 0;
@@ -111,16 +110,14 @@ fn corrupt_models_are_refused_cleanly() {
             b[i] ^= 1 << rng.below(8);
             let (st, msg) = load_c(&b);
             assert!(
-                st == CAMOE_STATUS_CHECKSUM
-                    || st == CAMOE_STATUS_BAD_MODEL
-                    || st == CAMOE_STATUS_VERSION,
-                "flip at {i}: {st} {msg}"
+                st == Status::Checksum || st == Status::BadModel || st == Status::Version,
+                "flip at {i}: {st:?} {msg}"
             );
             refused += 1;
         }
         let mut b = good.clone();
         b[n - 1] ^= 0x80;
-        assert_eq!(load_c(&b).0, CAMOE_STATUS_CHECKSUM);
+        assert_eq!(load_c(&b).0, Status::Checksum);
 
         // Header fields set to extremes, checksum refreshed so the parser must see them.
         let header_edits: &[(&str, usize, u64, bool)] = &[
@@ -149,9 +146,9 @@ fn corrupt_models_are_refused_cleanly() {
             }
             refresh_checksum(&mut b);
             let (st, msg) = load_c(&b);
-            assert!(st < 0 && !msg.is_empty(), "{what}: loaded");
+            assert!(st != Status::Ok && !msg.is_empty(), "{what}: loaded");
             if what.starts_with("version") {
-                assert_eq!(st, CAMOE_STATUS_VERSION, "{what}: {msg}");
+                assert_eq!(st, Status::Version, "{what}: {msg}");
             }
             refused += 1;
         }
@@ -255,8 +252,8 @@ fn corrupt_models_are_refused_cleanly() {
             }
             refresh_checksum(&mut b);
             let (st, msg) = load_c(&b);
-            assert_ne!(st, CAMOE_STATUS_PANIC, "config damage {k}: {msg}");
-            if st == CAMOE_STATUS_OK {
+            assert_ne!(st, Status::Panic, "config damage {k}: {msg}");
+            if st == Status::Ok {
                 loaded += 1;
             } else {
                 assert!(!msg.is_empty());
@@ -281,7 +278,7 @@ fn plant_refused(good: &[u8], offset: usize, index: usize, value: &[u8], name: &
     b[at..at + value.len()].copy_from_slice(value);
     refresh_checksum(&mut b);
     let (st, msg) = load_c(&b);
-    assert_eq!(st, CAMOE_STATUS_BAD_MODEL, "{name} <- {value:?}: {msg}");
+    assert_eq!(st, Status::BadModel, "{name} <- {value:?}: {msg}");
     assert!(
         msg.starts_with(name),
         "{name} <- {value:?}: message {msg:?}"
@@ -301,7 +298,7 @@ fn int8_minus_128_is_refused_naming_the_tensor() {
         "/models/camoe-demo.camoe"
     ))
     .unwrap();
-    assert_eq!(load_c(&good).0, CAMOE_STATUS_OK);
+    assert_eq!(load_c(&good).0, Status::Ok);
     let layout = layout_of(&good);
     for (i, l) in layout.linears.iter().enumerate().step_by(7) {
         assert_eq!(l.weight.dtype, DType::I8);
@@ -335,7 +332,7 @@ fn int8_minus_128_is_refused_naming_the_tensor() {
     let mut b = good.clone();
     b[layout.linears[0].weight.offset] = 0x81;
     refresh_checksum(&mut b);
-    assert_eq!(load_c(&b).0, CAMOE_STATUS_OK);
+    assert_eq!(load_c(&b).0, Status::Ok);
 }
 
 #[test]
@@ -406,7 +403,7 @@ fn config_section_entry_and_dense_fields_are_checked() {
         edit(&mut b);
         refresh_checksum(&mut b);
         let (st, msg) = load_c(&b);
-        assert_eq!(st, CAMOE_STATUS_BAD_MODEL, "{what}: {msg}");
+        assert_eq!(st, Status::BadModel, "{what}: {msg}");
         assert!(msg.contains(says), "{what}: message {msg:?}");
     };
     // The config's section entry: dtype, rows and cols are 0.

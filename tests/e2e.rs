@@ -1,30 +1,35 @@
-//! One end-to-end test body, run through two front doors: the Rust API and the C ABI
-//! (the `extern "C"` functions called exactly as C would call them).
+//! End-to-end cases, each run through two front doors by `both_doors!`: the Rust API
+//! and the C ABI (the `extern "C"` functions called exactly as C would call them), so
+//! a failure names its case and its door (`c_abi::dense_values_clamp`). Then the
+//! C-only cases: NULL arguments, buffer ownership, growable options.
 
 mod common;
 
-use std::ffi::CStr;
 use std::sync::Arc;
 
 use camoe::ffi::*;
 use camoe::hash::SplitMix;
-use camoe::spec::{FieldKind, Missing, ModelSpec, Side};
+use camoe::spec::{FieldKind, FieldSpec, Missing, ModelSpec, Side};
 use camoe::{
     write_model, Candidate, Feature, Model, Objective, RankOptions, Session, Status, Value,
     WriteOptions,
 };
 use common::*;
 
-/// What the test body needs from a front door. Errors are (status, message).
+type Failure = (Status, String);
+
+/// What the cases need from a front door.
 trait Front {
     type M;
     type S;
-    fn load(&self, bytes: &[u8]) -> Result<Self::M, (i32, String)>;
+    fn load(&self, bytes: &[u8]) -> Result<Self::M, Failure>;
     fn info(&self, m: &Self::M) -> (u32, u32, u32, u32);
-    fn field(&self, m: &Self::M, name: &str) -> Result<u32, (i32, String)>;
-    fn task(&self, m: &Self::M, name: &str) -> Result<u32, (i32, String)>;
-    fn session(&self, m: &Self::M, max: usize) -> Result<Self::S, (i32, String)>;
-    fn set_request(&self, s: &mut Self::S, f: &[Feature]) -> Result<(), (i32, String)>;
+    fn field(&self, m: &Self::M, name: &str) -> Result<u32, Failure>;
+    fn task(&self, m: &Self::M, name: &str) -> Result<u32, Failure>;
+    /// Name of field `index`.
+    fn field_name(&self, m: &Self::M, index: u32) -> Result<String, Failure>;
+    fn session(&self, m: &Self::M, max: usize) -> Result<Self::S, Failure>;
+    fn set_request(&self, s: &mut Self::S, f: &[Feature]) -> Result<(), Failure>;
     fn rank(
         &self,
         s: &mut Self::S,
@@ -32,19 +37,24 @@ trait Front {
         o: &RankOptions,
         scores: &mut [f32],
         order: &mut [u32],
-    ) -> Result<usize, (i32, String)>;
+    ) -> Result<usize, Failure>;
 }
 
 struct RustApi;
 
-fn rust_err(e: camoe::Error) -> (i32, String) {
-    (e.status() as i32, e.message().to_owned())
+fn rust_err(e: camoe::Error) -> Failure {
+    (e.status(), e.message().to_owned())
+}
+
+/// The Rust API's lookups return Option; the C ABI's status for a miss is the rule's.
+fn found<T>(v: Option<T>, what: String) -> Result<T, Failure> {
+    v.ok_or((Status::InvalidArgument, what))
 }
 
 impl Front for RustApi {
     type M = Arc<Model>;
     type S = Session;
-    fn load(&self, bytes: &[u8]) -> Result<Arc<Model>, (i32, String)> {
+    fn load(&self, bytes: &[u8]) -> Result<Arc<Model>, Failure> {
         Model::from_bytes(bytes).map_err(rust_err)
     }
     fn info(&self, m: &Arc<Model>) -> (u32, u32, u32, u32) {
@@ -56,18 +66,20 @@ impl Front for RustApi {
             m.x0_width() as u32,
         )
     }
-    fn field(&self, m: &Arc<Model>, name: &str) -> Result<u32, (i32, String)> {
-        m.field_index(name)
-            .ok_or((Status::BadFeature as i32, format!("unknown field {name:?}")))
+    fn field(&self, m: &Arc<Model>, name: &str) -> Result<u32, Failure> {
+        found(m.field_index(name), format!("unknown field {name:?}"))
     }
-    fn task(&self, m: &Arc<Model>, name: &str) -> Result<u32, (i32, String)> {
-        m.task_index(name)
-            .ok_or((Status::BadFeature as i32, format!("unknown task {name:?}")))
+    fn task(&self, m: &Arc<Model>, name: &str) -> Result<u32, Failure> {
+        found(m.task_index(name), format!("unknown task {name:?}"))
     }
-    fn session(&self, m: &Arc<Model>, max: usize) -> Result<Session, (i32, String)> {
+    fn field_name(&self, m: &Arc<Model>, index: u32) -> Result<String, Failure> {
+        let f = m.config().fields.get(index as usize);
+        found(f.map(|f| f.name.clone()), format!("field index {index}"))
+    }
+    fn session(&self, m: &Arc<Model>, max: usize) -> Result<Session, Failure> {
         Session::new(m.clone(), max).map_err(rust_err)
     }
-    fn set_request(&self, s: &mut Session, f: &[Feature]) -> Result<(), (i32, String)> {
+    fn set_request(&self, s: &mut Session, f: &[Feature]) -> Result<(), Failure> {
         s.set_request(f).map_err(rust_err)
     }
     fn rank(
@@ -77,15 +89,15 @@ impl Front for RustApi {
         o: &RankOptions,
         scores: &mut [f32],
         order: &mut [u32],
-    ) -> Result<usize, (i32, String)> {
+    ) -> Result<usize, Failure> {
         s.rank(c, o, scores, order).map_err(rust_err)
     }
 }
 
 struct CAbi;
 
-/// Owns a C model handle (freed through the ABI) and the bytes it may borrow.
-struct CModel(*mut camoe_model, #[allow(dead_code)] Box<[u8]>);
+/// Owns a C model handle (freed through the ABI).
+struct CModel(*mut camoe_model);
 impl Drop for CModel {
     fn drop(&mut self) {
         camoe_model_free(&mut self.0);
@@ -100,81 +112,59 @@ impl Drop for CSession {
     }
 }
 
-fn check(st: camoe_status) -> Result<(), (i32, String)> {
-    if st == CAMOE_STATUS_OK {
-        Ok(())
-    } else {
-        Err((st, camoe::ffi::last_error_message()))
+fn check(st: Status) -> Result<(), Failure> {
+    match st {
+        Status::Ok => Ok(()),
+        _ => Err((st, last_error_message())),
     }
 }
 
-fn to_c(f: &[Feature]) -> Vec<camoe_feature> {
-    f.iter()
-        .map(|f| {
-            let mut c = camoe_feature {
-                text: std::ptr::null(),
-                text_len: 0,
-                id: 0,
-                field: f.field,
-                kind: CAMOE_VALUE_MISSING,
-                dense: 0.0,
-            };
-            match f.value {
-                Value::Missing => {}
-                Value::Id(i) => (c.kind, c.id) = (CAMOE_VALUE_ID, i),
-                Value::Str(s) => {
-                    (c.kind, c.text, c.text_len) = (CAMOE_VALUE_STR, s.as_ptr().cast(), s.len())
-                }
-                Value::Dense(d) => (c.kind, c.dense) = (CAMOE_VALUE_DENSE, d),
-            }
-            c
-        })
-        .collect()
+fn text(p: *const std::ffi::c_char, n: usize) -> String {
+    // SAFETY: the library returned a pointer to `n` bytes that live as long as the model.
+    String::from_utf8(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), n) }.to_vec()).unwrap()
 }
 
 impl Front for CAbi {
     type M = CModel;
     type S = CSession;
-    fn load(&self, bytes: &[u8]) -> Result<CModel, (i32, String)> {
+    fn load(&self, bytes: &[u8]) -> Result<CModel, Failure> {
         let mut m = std::ptr::null_mut();
-        // An aligned buffer is borrowed, not copied: it must outlive the model, so the
-        // handle owns it and frees it after the model (fields drop after Drop::drop).
-        let keep: Box<[u8]> = bytes.to_vec().into_boxed_slice();
-        check(camoe_model_load_bytes(keep.as_ptr(), keep.len(), &mut m))?;
-        Ok(CModel(m, keep))
+        check(camoe_model_load_bytes_copy(
+            bytes.as_ptr(),
+            bytes.len(),
+            &mut m,
+        ))?;
+        Ok(CModel(m))
     }
     fn info(&self, m: &CModel) -> (u32, u32, u32, u32) {
         let mut i = camoe_model_info::default();
         check(camoe_model_get_info(m.0, &mut i)).unwrap();
         (i.n_fields, i.n_tasks, i.n_groups, i.x0_width)
     }
-    fn field(&self, m: &CModel, name: &str) -> Result<u32, (i32, String)> {
+    fn field(&self, m: &CModel, name: &str) -> Result<u32, Failure> {
         let mut out = u32::MAX;
-        check(camoe_model_field_index(
-            m.0,
-            name.as_ptr().cast(),
-            name.len(),
-            &mut out,
-        ))?;
-        Ok(out)
+        let st = camoe_model_field_index(m.0, name.as_ptr().cast(), name.len(), &mut out);
+        check(st).map(|()| out)
     }
-    fn task(&self, m: &CModel, name: &str) -> Result<u32, (i32, String)> {
+    fn task(&self, m: &CModel, name: &str) -> Result<u32, Failure> {
         let mut out = u32::MAX;
-        check(camoe_model_task_index(
-            m.0,
-            name.as_ptr().cast(),
-            name.len(),
-            &mut out,
-        ))?;
-        Ok(out)
+        let st = camoe_model_task_index(m.0, name.as_ptr().cast(), name.len(), &mut out);
+        check(st).map(|()| out)
     }
-    fn session(&self, m: &CModel, max: usize) -> Result<CSession, (i32, String)> {
+    fn field_name(&self, m: &CModel, index: u32) -> Result<String, Failure> {
+        let mut fi = std::mem::MaybeUninit::<camoe_field_info>::uninit();
+        check(camoe_model_field(m.0, index, fi.as_mut_ptr()))?;
+        // SAFETY: written on success.
+        let fi = unsafe { fi.assume_init() };
+        Ok(text(fi.name, fi.name_len))
+    }
+    fn session(&self, m: &CModel, max: usize) -> Result<CSession, Failure> {
         let mut s = std::ptr::null_mut();
         check(camoe_session_new(m.0, max, &mut s))?;
         Ok(CSession(s))
     }
-    fn set_request(&self, s: &mut CSession, f: &[Feature]) -> Result<(), (i32, String)> {
-        let c = to_c(f);
+    fn set_request(&self, s: &mut CSession, f: &[Feature]) -> Result<(), Failure> {
+        let c = c_features(f);
         check(camoe_session_set_request(s.0, c.as_ptr(), c.len()))
     }
     fn rank(
@@ -184,24 +174,10 @@ impl Front for CAbi {
         o: &RankOptions,
         scores: &mut [f32],
         order: &mut [u32],
-    ) -> Result<usize, (i32, String)> {
-        let feats: Vec<Vec<camoe_feature>> = c.iter().map(|c| to_c(c.features)).collect();
-        let cands: Vec<camoe_candidate> = c
-            .iter()
-            .zip(&feats)
-            .map(|(c, f)| camoe_candidate {
-                features: f.as_ptr(),
-                n_features: f.len(),
-                task: c.task,
-                bid: c.bid,
-            })
-            .collect();
-        let opts = camoe_rank_options {
-            top_k: o.top_k as u32,
-            objective: o.objective as i32,
-            eligible_formats: o.eligible_formats,
-            expert_top_k: o.expert_top_k as u32,
-        };
+    ) -> Result<usize, Failure> {
+        let feats: Vec<_> = c.iter().map(|c| c_features(c.features)).collect();
+        let cands = c_candidates(c, &feats);
+        let opts = camoe_rank_options::from_rust(o);
         let mut len = usize::MAX;
         check(camoe_session_rank(
             s.0,
@@ -217,10 +193,10 @@ impl Front for CAbi {
     }
 }
 
-/// Everything a user of either front door relies on.
-fn end_to_end<F: Front>(front: F) -> Vec<f32> {
+/// The cases' model: the tiny config plus a required dense candidate field.
+fn model_bytes() -> Vec<u8> {
     let mut cfg = tiny_config(4, 2, 2, 0, &[8], &[4]);
-    cfg.fields.push(camoe::spec::FieldSpec {
+    cfg.fields.push(FieldSpec {
         name: "required".into(),
         side: Side::Candidate,
         kind: FieldKind::Dense {
@@ -230,87 +206,181 @@ fn end_to_end<F: Front>(front: F) -> Vec<f32> {
         },
         missing: Missing::Error,
     });
-    let spec = ModelSpec::random(cfg, 5);
-    let bytes = write_model(&spec, WriteOptions::INT8).unwrap();
+    write_model(&ModelSpec::random(cfg, 5), WriteOptions::INT8).unwrap()
+}
 
-    // Bad bytes never load.
-    assert_eq!(
-        front.load(&bytes[..100]).err().unwrap().0,
-        CAMOE_STATUS_BAD_MODEL
-    );
-    let mut flipped = bytes.clone();
-    flipped[bytes.len() / 2] ^= 0x10;
-    let e = front.load(&flipped).err().unwrap();
-    assert_eq!(e.0, CAMOE_STATUS_CHECKSUM, "{e:?}");
-    assert!(e.1.contains("checksum"), "{}", e.1);
+/// A loaded model, a session with alice's request set, and the indices the cases use.
+struct Fixture<F: Front> {
+    front: F,
+    _m: F::M,
+    s: F::S,
+    user: u32,
+    minutes: u32,
+    ad: u32,
+    required: u32,
+    audio_task: u32,
+    video_task: u32,
+}
 
-    let m = front.load(&bytes).unwrap();
-    assert_eq!(front.info(&m), (7, 5, 2, 4 + 1 + 3 + 5 + 1 + 2 + 1));
-    let user = front.field(&m, "user").unwrap();
-    let minutes = front.field(&m, "minutes").unwrap();
-    let ad = front.field(&m, "ad").unwrap();
-    let required = front.field(&m, "required").unwrap();
-    let e = front.field(&m, "no_such_field").unwrap_err();
-    assert_eq!(e.0, CAMOE_STATUS_BAD_FEATURE);
-    assert!(e.1.contains("no_such_field"), "{}", e.1);
-    let audio_task = front.task(&m, "task0").unwrap();
-    let video_task = front.task(&m, "task1").unwrap();
+fn fixture<F: Front>(front: F) -> Fixture<F> {
+    // The bytes are dropped right after the load: a model owns (a copy of) its bytes.
+    let m = front.load(&model_bytes()).unwrap();
+    fixture_on(front, m)
+}
 
+/// The fixture on a model loaded by the caller (of `model_bytes()`).
+fn fixture_on<F: Front>(front: F, m: F::M) -> Fixture<F> {
     let mut s = front.session(&m, 8).unwrap();
-    // Ranking before any request is refused.
-    let (mut scores, mut order) = (vec![-1.0f32; 8], vec![99u32; 8]);
-    assert_eq!(
-        front
-            .rank(
-                &mut s,
-                &[],
-                &RankOptions::default(),
-                &mut scores,
-                &mut order
-            )
-            .unwrap_err()
-            .0,
-        CAMOE_STATUS_BAD_FEATURE
-    );
-
+    let field = |n| front.field(&m, n).unwrap();
+    let (user, minutes) = (field("user"), field("minutes"));
     front
         .set_request(
             &mut s,
             &[Feature::str(user, "alice"), Feature::dense(minutes, 12.0)],
         )
         .unwrap();
-    let ads: Vec<[Feature; 2]> = (0..8)
-        .map(|i| {
-            [
-                Feature::id(ad, 1000 + i),
-                Feature::dense(required, i as f32 / 4.0),
-            ]
-        })
-        .collect();
-    let cands: Vec<Candidate> = ads
-        .iter()
-        .enumerate()
-        .map(|(i, f)| Candidate {
-            task: if i % 3 == 1 { video_task } else { audio_task },
-            bid: 1.0 + i as f32,
-            features: f,
-        })
-        .collect();
+    Fixture {
+        ad: field("ad"),
+        required: field("required"),
+        audio_task: front.task(&m, "task0").unwrap(),
+        video_task: front.task(&m, "task1").unwrap(),
+        user,
+        minutes,
+        _m: m,
+        s,
+        front,
+    }
+}
 
-    // Full ranking.
-    let k = front
-        .rank(
-            &mut s,
-            &cands,
-            &RankOptions::default(),
-            &mut scores,
-            &mut order,
-        )
-        .unwrap();
+impl<F: Front> Fixture<F> {
+    /// Eight ads' features (ad id, required value).
+    fn ads(&self) -> Vec<[Feature<'static>; 2]> {
+        (0..8)
+            .map(|i| {
+                [
+                    Feature::id(self.ad, 1000 + i),
+                    Feature::dense(self.required, i as f32 / 4.0),
+                ]
+            })
+            .collect()
+    }
+
+    /// One candidate per ad: every third is video, the rest audio; bids 1..8.
+    fn candidates<'a>(&self, ads: &'a [[Feature<'a>; 2]]) -> Vec<Candidate<'a>> {
+        ads.iter()
+            .enumerate()
+            .map(|(i, f)| Candidate {
+                task: if i % 3 == 1 {
+                    self.video_task
+                } else {
+                    self.audio_task
+                },
+                bid: 1.0 + i as f32,
+                features: f,
+            })
+            .collect()
+    }
+
+    /// One audio candidate with the given features.
+    fn one<'a>(&self, features: &'a [Feature<'a>]) -> [Candidate<'a>; 1] {
+        [Candidate {
+            task: self.audio_task,
+            bid: 1.0,
+            features,
+        }]
+    }
+
+    fn rank_with(
+        &mut self,
+        c: &[Candidate],
+        o: &RankOptions,
+    ) -> Result<(usize, Vec<f32>, Vec<u32>), Failure> {
+        let (mut scores, mut order) = (vec![-1.0; 8], vec![99; 8]);
+        let k = self
+            .front
+            .rank(&mut self.s, c, o, &mut scores, &mut order)?;
+        Ok((k, scores, order))
+    }
+
+    fn rank(&mut self, c: &[Candidate]) -> Result<(usize, Vec<f32>, Vec<u32>), Failure> {
+        self.rank_with(c, &RankOptions::default())
+    }
+
+    /// The status of ranking `c`, which must fail.
+    fn rank_fails(&mut self, c: &[Candidate], o: &RankOptions) -> Failure {
+        self.rank_with(c, o).unwrap_err()
+    }
+
+    /// pCTR of one audio candidate with ad 1 under the request `req`.
+    fn score_under(&mut self, req: &[Feature]) -> f32 {
+        self.front.set_request(&mut self.s, req).unwrap();
+        let ok = [Feature::id(self.ad, 1), Feature::dense(self.required, 0.0)];
+        let one = self.one(&ok);
+        self.rank(&one).unwrap().1[0]
+    }
+}
+
+fn bad_bytes_never_load<F: Front>(front: F) {
+    let bytes = model_bytes();
+    assert_eq!(front.load(&bytes[..100]).err().unwrap().0, Status::BadModel);
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x10;
+    let e = front.load(&flipped).err().unwrap();
+    assert_eq!(e.0, Status::Checksum, "{e:?}");
+    assert!(e.1.contains("checksum"), "{}", e.1);
+}
+
+fn info_and_names<F: Front>(front: F) {
+    let m = front.load(&model_bytes()).unwrap();
+    assert_eq!(front.info(&m), (7, 5, 2, 4 + 1 + 3 + 5 + 1 + 2 + 1));
+    assert_eq!(front.field_name(&m, 3).unwrap(), "ad");
+    assert_eq!(front.field(&m, "ad").unwrap(), 3);
+}
+
+/// A name or index given to a lookup is the call's fault: INVALID_ARGUMENT.
+fn unknown_names_and_indices_are_invalid_arguments<F: Front>(front: F) {
+    let m = front.load(&model_bytes()).unwrap();
+    let e = front.field(&m, "no_such_field").unwrap_err();
+    assert_eq!(e.0, Status::InvalidArgument);
+    assert!(e.1.contains("no_such_field"), "{}", e.1);
+    assert_eq!(
+        front.task(&m, "nope").unwrap_err().0,
+        Status::InvalidArgument
+    );
+    assert_eq!(
+        front.field_name(&m, 7).unwrap_err().0,
+        Status::InvalidArgument
+    );
+}
+
+fn max_candidates_is_checked<F: Front>(front: F) {
+    let m = front.load(&model_bytes()).unwrap();
+    for bad in [0, (1 << 20) + 1] {
+        let e = front.session(&m, bad).err().unwrap();
+        assert_eq!(e.0, Status::InvalidArgument, "{bad}");
+    }
+}
+
+fn rank_before_a_request_is_refused<F: Front>(front: F) {
+    let m = front.load(&model_bytes()).unwrap();
+    let mut s = front.session(&m, 8).unwrap();
+    let (mut scores, mut order) = (vec![0.0; 8], vec![0; 8]);
+    let e = front.rank(
+        &mut s,
+        &[],
+        &RankOptions::default(),
+        &mut scores,
+        &mut order,
+    );
+    assert_eq!(e.unwrap_err().0, Status::BadFeature);
+}
+
+fn full_ranking_sorts_by_pctr<F: Front>(front: F) -> Vec<f32> {
+    let mut f = fixture(front);
+    let ads = f.ads();
+    let (k, scores, order) = f.rank(&f.candidates(&ads)).unwrap();
     assert_eq!(k, 8);
     assert!(scores.iter().all(|p| *p > 0.0 && *p < 1.0));
-    let all_scores = scores.clone();
-    let all_order = order.clone();
     let mut sorted: Vec<u32> = (0..8).collect();
     sorted.sort_by(|&a, &b| {
         scores[b as usize]
@@ -318,519 +388,193 @@ fn end_to_end<F: Front>(front: F) -> Vec<f32> {
             .then(a.cmp(&b))
     });
     assert_eq!(order, sorted);
+    scores
+}
 
-    // Top-k by expected value, audio only.
+fn top_k_by_expected_value_among_eligible_formats<F: Front>(front: F) {
+    let mut f = fixture(front);
+    let ads = f.ads();
+    let cands = f.candidates(&ads);
+    let all = f.rank(&cands).unwrap().1;
     let opts = RankOptions {
         top_k: 3,
         objective: Objective::ExpectedValue,
         eligible_formats: 1 << 0,
         expert_top_k: 0,
     };
-    let k = front
-        .rank(&mut s, &cands, &opts, &mut scores, &mut order)
-        .unwrap();
+    let (k, scores, order) = f.rank_with(&cands, &opts).unwrap();
     assert_eq!(k, 3);
     for (i, c) in cands.iter().enumerate() {
-        if c.task == video_task {
-            assert!(
-                scores[i].is_nan(),
-                "video must not be scored when only audio is eligible"
-            );
+        if c.task == f.video_task {
+            assert!(scores[i].is_nan(), "video is not eligible");
         } else {
             assert_eq!(
-                scores[i], all_scores[i],
+                scores[i], all[i],
                 "eligibility must not change other scores"
             );
         }
     }
     let mut ev: Vec<u32> = (0..8)
-        .filter(|&i| cands[i as usize].task != video_task)
+        .filter(|&i| cands[i as usize].task != f.video_task)
         .collect();
-    ev.sort_by(|&a, &b| {
-        (cands[b as usize].bid * scores[b as usize])
-            .total_cmp(&(cands[a as usize].bid * scores[a as usize]))
-    });
+    let value = |i: u32| cands[i as usize].bid * scores[i as usize];
+    ev.sort_by(|&a, &b| value(b).total_cmp(&value(a)));
     assert_eq!(&order[..3], &ev[..3]);
+}
 
-    // Error paths leave the outputs untouched.
-    let before = (scores.clone(), order.clone());
+fn too_many_candidates_is_capacity<F: Front>(front: F) {
+    let mut f = fixture(front);
+    let ads = f.ads();
+    let cands = f.candidates(&ads);
     let nine: Vec<Candidate> = (0..9).map(|i| cands[i % 8]).collect();
-    let mut big = vec![0.0; 9];
-    assert_eq!(
-        front
-            .rank(&mut s, &nine, &RankOptions::default(), &mut big, &mut order)
-            .unwrap_err()
-            .0,
-        CAMOE_STATUS_CAPACITY
+    let (mut scores, mut order) = (vec![0.0; 9], vec![0; 9]);
+    let e = f.front.rank(
+        &mut f.s,
+        &nine,
+        &RankOptions::default(),
+        &mut scores,
+        &mut order,
     );
+    assert_eq!(e.unwrap_err().0, Status::Capacity);
+}
+
+/// Bad data being scored is BAD_FEATURE, with a message naming the problem.
+fn bad_candidates_are_bad_features<F: Front>(front: F) {
+    let mut f = fixture(front);
+    let (ad, required, user) = (f.ad, f.required, f.user);
     let nan = [Feature::id(ad, 1), Feature::dense(required, f32::NAN)];
-    let bad = [Candidate {
-        task: audio_task,
-        bid: 1.0,
-        features: &nan,
-    }];
-    let e = front
-        .rank(
-            &mut s,
-            &bad,
-            &RankOptions::default(),
-            &mut scores,
-            &mut order,
-        )
-        .unwrap_err();
-    assert_eq!(e.0, CAMOE_STATUS_BAD_FEATURE);
+    let e = f.rank(&f.one(&nan)).unwrap_err();
+    assert_eq!(e.0, Status::BadFeature);
     assert!(e.1.contains("NaN") && e.1.contains("required"), "{}", e.1);
     let missing = [Feature::id(ad, 1)];
-    let e = front
-        .rank(
-            &mut s,
-            &[Candidate {
-                task: audio_task,
-                bid: 1.0,
-                features: &missing,
-            }],
-            &RankOptions::default(),
-            &mut scores,
-            &mut order,
-        )
-        .unwrap_err();
+    let e = f.rank(&f.one(&missing)).unwrap_err();
     assert!(
         e.1.contains("required field required is missing"),
         "{}",
         e.1
     );
     let wrong_side = [Feature::id(user, 1), Feature::dense(required, 0.0)];
-    assert_eq!(
-        front
-            .rank(
-                &mut s,
-                &[Candidate {
-                    task: audio_task,
-                    bid: 1.0,
-                    features: &wrong_side
-                }],
-                &RankOptions::default(),
-                &mut scores,
-                &mut order
-            )
-            .unwrap_err()
-            .0,
-        CAMOE_STATUS_BAD_FEATURE
-    );
     let twice = [
         Feature::id(ad, 1),
         Feature::id(ad, 2),
         Feature::dense(required, 0.0),
     ];
-    assert_eq!(
-        front
-            .rank(
-                &mut s,
-                &[Candidate {
-                    task: audio_task,
-                    bid: 1.0,
-                    features: &twice
-                }],
-                &RankOptions::default(),
-                &mut scores,
-                &mut order
-            )
-            .unwrap_err()
-            .0,
-        CAMOE_STATUS_BAD_FEATURE
-    );
+    let no_field = [Feature::id(77, 1), Feature::dense(required, 0.0)];
+    for bad in [&wrong_side[..], &twice, &no_field] {
+        assert_eq!(
+            f.rank(&f.one(bad)).unwrap_err().0,
+            Status::BadFeature,
+            "{bad:?}"
+        );
+    }
     let ok = [Feature::id(ad, 1), Feature::dense(required, 0.0)];
-    assert_eq!(
-        front
-            .rank(
-                &mut s,
-                &[Candidate {
-                    task: 77,
-                    bid: 1.0,
-                    features: &ok
-                }],
-                &RankOptions::default(),
-                &mut scores,
-                &mut order
-            )
-            .unwrap_err()
-            .0,
-        CAMOE_STATUS_BAD_FEATURE
-    );
-    let ev_opts = RankOptions {
+    let mut bad_task = f.one(&ok);
+    bad_task[0].task = 77;
+    assert_eq!(f.rank(&bad_task).unwrap_err().0, Status::BadFeature);
+    let mut bad_bid = f.one(&ok);
+    bad_bid[0].bid = -1.0;
+    let ev = RankOptions {
         objective: Objective::ExpectedValue,
         ..RankOptions::default()
     };
-    assert_eq!(
-        front
-            .rank(
-                &mut s,
-                &[Candidate {
-                    task: audio_task,
-                    bid: -1.0,
-                    features: &ok
-                }],
-                &ev_opts,
-                &mut scores,
-                &mut order
-            )
-            .unwrap_err()
-            .0,
-        CAMOE_STATUS_BAD_FEATURE
-    );
-    assert_eq!(
-        front
-            .set_request(&mut s, &[Feature::dense(user, 1.0)])
-            .unwrap_err()
-            .0,
-        CAMOE_STATUS_BAD_FEATURE
-    );
-    assert!(
-        scores[..8] == before.0[..8]
-            || scores
-                .iter()
-                .zip(&before.0)
-                .all(|(a, b)| a.to_bits() == b.to_bits())
-    );
-    assert_eq!(order, before.1);
-
-    // A failed set_request leaves the previous request in effect: the same ranking.
-    assert_eq!(
-        front
-            .rank(
-                &mut s,
-                &cands,
-                &RankOptions::default(),
-                &mut scores,
-                &mut order
-            )
-            .unwrap(),
-        8
-    );
-    assert_eq!((&scores, &order), (&all_scores, &all_order));
-
-    // Infinite and out-of-range dense values clamp to ±clip (both give the same score).
-    front
-        .set_request(
-            &mut s,
-            &[
-                Feature::str(user, "alice"),
-                Feature::dense(minutes, f32::INFINITY),
-            ],
-        )
-        .unwrap();
-    let one = [Candidate {
-        task: audio_task,
-        bid: 1.0,
-        features: &ok,
-    }];
-    front
-        .rank(
-            &mut s,
-            &one,
-            &RankOptions::default(),
-            &mut scores,
-            &mut order,
-        )
-        .unwrap();
-    let inf = scores[0];
-    front
-        .set_request(
-            &mut s,
-            &[Feature::str(user, "alice"), Feature::dense(minutes, 1e6)],
-        )
-        .unwrap();
-    front
-        .rank(
-            &mut s,
-            &one,
-            &RankOptions::default(),
-            &mut scores,
-            &mut order,
-        )
-        .unwrap();
-    assert_eq!(inf.to_bits(), scores[0].to_bits());
-    // A missing optional field equals an explicit Missing.
-    front
-        .set_request(&mut s, &[Feature::str(user, "alice")])
-        .unwrap();
-    front
-        .rank(
-            &mut s,
-            &one,
-            &RankOptions::default(),
-            &mut scores,
-            &mut order,
-        )
-        .unwrap();
-    let absent = scores[0];
-    front
-        .set_request(
-            &mut s,
-            &[
-                Feature::str(user, "alice"),
-                Feature {
-                    field: minutes,
-                    value: Value::Missing,
-                },
-            ],
-        )
-        .unwrap();
-    front
-        .rank(
-            &mut s,
-            &one,
-            &RankOptions::default(),
-            &mut scores,
-            &mut order,
-        )
-        .unwrap();
-    assert_eq!(absent.to_bits(), scores[0].to_bits());
-    all_scores
+    assert_eq!(f.rank_fails(&bad_bid, &ev).0, Status::BadFeature);
 }
 
-#[test]
-fn rust_api_and_c_abi_agree() {
-    let a = end_to_end(RustApi);
-    let b = end_to_end(CAbi);
+fn errors_leave_the_outputs_untouched<F: Front>(front: F) {
+    let mut f = fixture(front);
+    let nan = [Feature::id(f.ad, 1), Feature::dense(f.required, f32::NAN)];
+    let one = f.one(&nan);
+    let (mut scores, mut order) = (vec![-1.0; 8], vec![99; 8]);
+    let e = f.front.rank(
+        &mut f.s,
+        &one,
+        &RankOptions::default(),
+        &mut scores,
+        &mut order,
+    );
+    assert!(e.is_err());
+    assert_eq!((scores, order), (vec![-1.0; 8], vec![99; 8]));
+}
+
+fn a_failed_request_keeps_the_previous_one<F: Front>(front: F) {
+    let mut f = fixture(front);
+    let ads = f.ads();
+    let before = f.rank(&f.candidates(&ads)).unwrap();
+    let e = f
+        .front
+        .set_request(&mut f.s, &[Feature::dense(f.user, 1.0)]);
+    assert_eq!(e.unwrap_err().0, Status::BadFeature);
+    let after = f.rank(&f.candidates(&ads)).unwrap();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(
-        a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-        b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        (before.0, bits(&before.1), before.2),
+        (after.0, bits(&after.1), after.2)
     );
 }
 
+fn dense_values_clamp<F: Front>(front: F) {
+    let mut f = fixture(front);
+    let (user, minutes) = (f.user, f.minutes);
+    let inf = f.score_under(&[
+        Feature::str(user, "alice"),
+        Feature::dense(minutes, f32::INFINITY),
+    ]);
+    let big = f.score_under(&[Feature::str(user, "alice"), Feature::dense(minutes, 1e6)]);
+    assert_eq!(inf.to_bits(), big.to_bits());
+}
+
+fn an_absent_optional_field_equals_an_explicit_missing<F: Front>(front: F) {
+    let mut f = fixture(front);
+    let (user, minutes) = (f.user, f.minutes);
+    let absent = f.score_under(&[Feature::str(user, "alice")]);
+    let missing = Feature {
+        field: minutes,
+        value: Value::Missing,
+    };
+    let explicit = f.score_under(&[Feature::str(user, "alice"), missing]);
+    assert_eq!(absent.to_bits(), explicit.to_bits());
+}
+
+/// Runs each case through the Rust API and through the C ABI, as separate tests.
+macro_rules! both_doors {
+    ($($case:ident),* $(,)?) => {
+        mod rust_api {
+            $(#[test]
+            fn $case() {
+                super::$case(super::RustApi);
+            })*
+        }
+        mod c_abi {
+            $(#[test]
+            fn $case() {
+                super::$case(super::CAbi);
+            })*
+        }
+    };
+}
+
+both_doors!(
+    bad_bytes_never_load,
+    info_and_names,
+    unknown_names_and_indices_are_invalid_arguments,
+    max_candidates_is_checked,
+    rank_before_a_request_is_refused,
+    full_ranking_sorts_by_pctr,
+    top_k_by_expected_value_among_eligible_formats,
+    too_many_candidates_is_capacity,
+    bad_candidates_are_bad_features,
+    errors_leave_the_outputs_untouched,
+    a_failed_request_keeps_the_previous_one,
+    dense_values_clamp,
+    an_absent_optional_field_equals_an_explicit_missing,
+);
+
 #[test]
-fn c_abi_null_arguments_and_names() {
-    let bytes = write_model(
-        &ModelSpec::random(tiny_config(2, 1, 1, 0, &[4], &[]), 1),
-        WriteOptions::F32,
-    )
-    .unwrap();
-    let mut m = std::ptr::null_mut();
+fn rust_api_and_c_abi_give_identical_scores() {
+    let bits = |v: Vec<f32>| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     assert_eq!(
-        camoe_model_load_bytes(std::ptr::null(), 10, &mut m),
-        CAMOE_STATUS_NULL_ARGUMENT
-    );
-    assert_eq!(
-        camoe_model_load_bytes(bytes.as_ptr(), bytes.len(), std::ptr::null_mut()),
-        CAMOE_STATUS_NULL_ARGUMENT
-    );
-    assert!(camoe::ffi::last_error_message().contains("NULL"));
-    assert_eq!(
-        camoe_model_load_file(std::ptr::null(), &mut m),
-        CAMOE_STATUS_NULL_ARGUMENT
-    );
-    assert_eq!(
-        camoe_model_load_file(c"/nonexistent/model.camoe".as_ptr(), &mut m),
-        CAMOE_STATUS_IO
-    );
-    assert!(camoe::ffi::last_error_message().contains("/nonexistent/model.camoe"));
-    assert!(m.is_null(), "outputs are written only on success");
-    assert_eq!(
-        camoe_model_load_bytes(bytes.as_ptr(), bytes.len(), &mut m),
-        CAMOE_STATUS_OK
-    );
-    let mut info = camoe_model_info::default();
-    assert_eq!(
-        camoe_model_get_info(std::ptr::null(), &mut info),
-        CAMOE_STATUS_NULL_ARGUMENT
-    );
-    assert_eq!(
-        camoe_model_get_info(m, std::ptr::null_mut()),
-        CAMOE_STATUS_NULL_ARGUMENT
-    );
-    let mut s = std::ptr::null_mut();
-    assert_eq!(
-        camoe_session_new(m, 0, &mut s),
-        CAMOE_STATUS_INVALID_ARGUMENT
-    );
-    assert_eq!(camoe_session_new(m, 4, &mut s), CAMOE_STATUS_OK);
-    let mut len = 0;
-    assert_eq!(
-        camoe_session_rank(
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            0,
-            std::ptr::null(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            0,
-            &mut len
-        ),
-        CAMOE_STATUS_NULL_ARGUMENT
-    );
-    assert_eq!(
-        camoe_session_set_request(s, std::ptr::null(), 0),
-        CAMOE_STATUS_OK,
-        "empty arrays may be NULL"
-    );
-    assert_eq!(
-        camoe_session_rank(
-            s,
-            std::ptr::null(),
-            3,
-            std::ptr::null(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            0,
-            &mut len
-        ),
-        CAMOE_STATUS_NULL_ARGUMENT
-    );
-    assert_eq!(
-        camoe_session_rank(
-            s,
-            std::ptr::null(),
-            0,
-            std::ptr::null(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            0,
-            &mut len
-        ),
-        CAMOE_STATUS_OK
-    );
-    assert_eq!(len, 0);
-    let bad_kind = [camoe_feature {
-        text: std::ptr::null(),
-        text_len: 0,
-        id: 0,
-        field: 0,
-        kind: 42,
-        dense: 0.0,
-    }];
-    assert_eq!(
-        camoe_session_set_request(s, bad_kind.as_ptr(), 1),
-        CAMOE_STATUS_BAD_FEATURE
-    );
-    let null_text = [camoe_feature {
-        text: std::ptr::null(),
-        text_len: 3,
-        id: 0,
-        field: 0,
-        kind: CAMOE_VALUE_STR,
-        dense: 0.0,
-    }];
-    assert_eq!(
-        camoe_session_set_request(s, null_text.as_ptr(), 1),
-        CAMOE_STATUS_NULL_ARGUMENT
-    );
-    let bad_opts = camoe_rank_options {
-        top_k: 0,
-        objective: 9,
-        eligible_formats: 0,
-        expert_top_k: 0,
-    };
-    camoe_session_set_request(s, std::ptr::null(), 0);
-    assert_eq!(
-        camoe_session_rank(
-            s,
-            std::ptr::null(),
-            0,
-            &bad_opts,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            0,
-            &mut len
-        ),
-        CAMOE_STATUS_INVALID_ARGUMENT
-    );
-
-    let mut fi = camoe_field_info {
-        name: std::ptr::null(),
-        name_len: 0,
-        side: -1,
-        kind: -1,
-        vocab: 0,
-        dim: 0,
-        missing: -1,
-    };
-    assert_eq!(camoe_model_field(m, 0, &mut fi), CAMOE_STATUS_OK);
-    let name = unsafe { std::slice::from_raw_parts(fi.name as *const u8, fi.name_len) };
-    assert_eq!(
-        (name, fi.side, fi.kind, fi.vocab, fi.dim),
-        (
-            &b"user"[..],
-            CAMOE_SIDE_REQUEST,
-            CAMOE_FIELD_CATEGORICAL,
-            50,
-            4
-        )
-    );
-    assert_eq!(
-        camoe_model_field(m, 99, &mut fi),
-        CAMOE_STATUS_INVALID_ARGUMENT
-    );
-    let (mut p, mut n) = (std::ptr::null(), 0usize);
-    assert_eq!(
-        camoe_model_format_name(m, 1, &mut p, &mut n),
-        CAMOE_STATUS_OK
-    );
-    assert_eq!(
-        unsafe { std::slice::from_raw_parts(p as *const u8, n) },
-        b"video"
-    );
-    let mut id = 0u64;
-    assert_eq!(
-        camoe_model_hash_str(m, c"pop".as_ptr(), 3, &mut id),
-        CAMOE_STATUS_OK
-    );
-    assert_eq!(id, camoe::hash::hash_bytes(b"pop", 99));
-
-    // The model may be freed before its sessions: they keep it alive.
-    camoe_model_free(&mut m);
-    assert!(m.is_null());
-    camoe_model_free(&mut m);
-    camoe_model_free(std::ptr::null_mut());
-    assert_eq!(
-        camoe_session_set_request(s, std::ptr::null(), 0),
-        CAMOE_STATUS_OK
-    );
-    camoe_session_free(&mut s);
-    camoe_session_free(&mut s);
-    assert!(s.is_null());
-
-    for st in [
-        CAMOE_STATUS_OK,
-        CAMOE_STATUS_NULL_ARGUMENT,
-        CAMOE_STATUS_IO,
-        CAMOE_STATUS_BAD_MODEL,
-        CAMOE_STATUS_VERSION,
-        CAMOE_STATUS_CHECKSUM,
-        CAMOE_STATUS_CAPACITY,
-        CAMOE_STATUS_BAD_FEATURE,
-        CAMOE_STATUS_PANIC,
-        CAMOE_STATUS_INVALID_ARGUMENT,
-    ] {
-        let name = unsafe { CStr::from_ptr(camoe_status_name(st)) }
-            .to_str()
-            .unwrap();
-        let status = [
-            Status::Ok,
-            Status::NullArgument,
-            Status::Io,
-            Status::BadModel,
-            Status::Version,
-            Status::Checksum,
-            Status::Capacity,
-            Status::BadFeature,
-            Status::Panic,
-            Status::InvalidArgument,
-        ]
-        .into_iter()
-        .find(|s| *s as i32 == st)
-        .unwrap();
-        assert_eq!(
-            name,
-            status.name(),
-            "C constant and Rust status disagree for {st}"
-        );
-    }
-    assert_eq!(
-        unsafe { CStr::from_ptr(camoe_status_name(12345)) }
-            .to_str()
-            .unwrap(),
-        "UNKNOWN"
+        bits(full_ranking_sorts_by_pctr(RustApi)),
+        bits(full_ranking_sorts_by_pctr(CAbi))
     );
 }
 
@@ -864,5 +608,423 @@ fn random_requests_agree_between_front_doors() {
             b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
         );
         assert_eq!(oa, ob);
+    }
+}
+
+/// Cases only the C ABI has: NULL arguments, handles, buffer ownership, options
+/// structs of other sizes.
+mod c_only {
+    use super::*;
+
+    const NULL: *const u8 = std::ptr::null();
+
+    fn small_model() -> Vec<u8> {
+        let spec = ModelSpec::random(tiny_config(2, 1, 1, 0, &[4], &[]), 1);
+        write_model(&spec, WriteOptions::F32).unwrap()
+    }
+
+    fn loaded() -> CModel {
+        CAbi.load(&small_model()).unwrap()
+    }
+
+    fn info(m: *const camoe_model) -> camoe_model_info {
+        let mut i = camoe_model_info::default();
+        assert_eq!(camoe_model_get_info(m, &mut i), Status::Ok);
+        i
+    }
+
+    /// Ranks `n` copies of an empty candidate with `opts`; returns the scores.
+    fn rank_empty(
+        s: *mut camoe_session,
+        n: usize,
+        opts: *const camoe_rank_options,
+    ) -> Result<Vec<f32>, Failure> {
+        let c = vec![
+            camoe_candidate {
+                features: std::ptr::null(),
+                n_features: 0,
+                task: 0,
+                bid: 1.0,
+            };
+            n
+        ];
+        let (mut scores, mut order, mut len) = (vec![0.0; n], vec![0; n], 0);
+        let st = camoe_session_rank(
+            s,
+            c.as_ptr(),
+            n,
+            opts,
+            scores.as_mut_ptr(),
+            order.as_mut_ptr(),
+            n,
+            &mut len,
+        );
+        check(st).map(|()| scores)
+    }
+
+    #[test]
+    fn load_null_arguments() {
+        let bytes = small_model();
+        let mut m = std::ptr::null_mut();
+        assert_eq!(
+            camoe_model_load_bytes_copy(NULL, 10, &mut m),
+            Status::NullArgument
+        );
+        assert_eq!(
+            camoe_model_load_bytes_borrowed(NULL, 10, &mut m),
+            Status::NullArgument
+        );
+        let out = std::ptr::null_mut();
+        assert_eq!(
+            camoe_model_load_bytes_copy(bytes.as_ptr(), bytes.len(), out),
+            Status::NullArgument
+        );
+        assert!(last_error_message().contains("NULL"));
+        assert_eq!(
+            camoe_model_load_bytes_copy(NULL, 0, &mut m),
+            Status::BadModel
+        );
+        assert_eq!(
+            camoe_model_load_file(std::ptr::null(), &mut m),
+            Status::NullArgument
+        );
+        let st = camoe_model_load_file(c"/nonexistent/model.camoe".as_ptr(), &mut m);
+        assert_eq!(st, Status::Io);
+        assert!(last_error_message().contains("/nonexistent/model.camoe"));
+        assert!(m.is_null(), "outputs are written only on success");
+    }
+
+    #[test]
+    fn info_null_arguments() {
+        let m = loaded();
+        let mut i = camoe_model_info::default();
+        assert_eq!(
+            camoe_model_get_info(std::ptr::null(), &mut i),
+            Status::NullArgument
+        );
+        assert_eq!(
+            camoe_model_get_info(m.0, std::ptr::null_mut()),
+            Status::NullArgument
+        );
+        let mut p = std::ptr::null();
+        let st = camoe_model_format_name(m.0, 0, &mut p, std::ptr::null_mut());
+        assert_eq!(st, Status::NullArgument);
+        let mut out = 0;
+        let st = camoe_model_field_index(m.0, std::ptr::null(), 3, &mut out);
+        assert_eq!(st, Status::NullArgument);
+    }
+
+    #[test]
+    fn field_format_and_group_info() {
+        let m = loaded();
+        let mut fi = std::mem::MaybeUninit::<camoe_field_info>::uninit();
+        assert_eq!(camoe_model_field(m.0, 0, fi.as_mut_ptr()), Status::Ok);
+        // SAFETY: written on success.
+        let fi = unsafe { fi.assume_init() };
+        assert_eq!(
+            (
+                text(fi.name, fi.name_len).as_str(),
+                fi.side,
+                fi.kind,
+                fi.vocab,
+                fi.dim,
+                fi.missing
+            ),
+            (
+                "user",
+                CAMOE_SIDE_REQUEST,
+                CAMOE_FIELD_CATEGORICAL,
+                50,
+                4,
+                CAMOE_MISSING_USE_DEFAULT
+            )
+        );
+        assert_eq!(info(m.0).mode, CAMOE_MODE_F32);
+        let (mut p, mut n) = (std::ptr::null(), 0usize);
+        assert_eq!(camoe_model_format_name(m.0, 1, &mut p, &mut n), Status::Ok);
+        assert_eq!(text(p, n), "video");
+        assert_eq!(
+            camoe_model_format_name(m.0, 3, &mut p, &mut n),
+            Status::InvalidArgument
+        );
+        assert_eq!(camoe_model_group_name(m.0, 0, &mut p, &mut n), Status::Ok);
+        assert_eq!(text(p, n), "g0");
+        assert_eq!(
+            camoe_model_group_name(m.0, 1, &mut p, &mut n),
+            Status::InvalidArgument
+        );
+        let mut t = std::mem::MaybeUninit::<camoe_task_info>::uninit();
+        assert_eq!(
+            camoe_model_task(m.0, 5, t.as_mut_ptr()),
+            Status::InvalidArgument
+        );
+        let mut i = 0;
+        let st = camoe_model_format_index(m.0, c"radio".as_ptr(), 5, &mut i);
+        assert_eq!(st, Status::InvalidArgument);
+        let st = camoe_model_field_index(m.0, c"\xff".as_ptr(), 1, &mut i);
+        assert_eq!(st, Status::InvalidArgument, "a name that is not UTF-8");
+        let mut id = 0u64;
+        assert_eq!(
+            camoe_model_hash_str(m.0, c"pop".as_ptr(), 3, &mut id),
+            Status::Ok
+        );
+        assert_eq!(id, camoe::hash::hash_bytes(b"pop", 99));
+    }
+
+    #[test]
+    fn session_null_arguments_and_empty_arrays() {
+        let m = loaded();
+        let mut s = std::ptr::null_mut();
+        assert_eq!(
+            camoe_session_new(std::ptr::null(), 4, &mut s),
+            Status::NullArgument
+        );
+        assert_eq!(
+            camoe_session_new(m.0, 4, std::ptr::null_mut()),
+            Status::NullArgument
+        );
+        assert_eq!(camoe_session_new(m.0, 4, &mut s), Status::Ok);
+        let s = CSession(s);
+        let e = rank_empty(std::ptr::null_mut(), 0, std::ptr::null()).unwrap_err();
+        assert_eq!(e.0, Status::NullArgument);
+        assert_eq!(
+            camoe_session_set_request(s.0, std::ptr::null(), 0),
+            Status::Ok,
+            "empty arrays may be NULL"
+        );
+        assert_eq!(
+            camoe_session_set_request(s.0, std::ptr::null(), 2),
+            Status::NullArgument
+        );
+        // No candidates may come as NULL; a NULL array of three may not.
+        for (n, want) in [(3, Status::NullArgument), (0, Status::Ok)] {
+            let mut len = 7;
+            let st = camoe_session_rank(
+                s.0,
+                std::ptr::null(),
+                n,
+                std::ptr::null(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                0,
+                &mut len,
+            );
+            assert_eq!(st, want, "{n} candidates");
+            assert_eq!(len, if want == Status::Ok { 0 } else { 7 });
+        }
+    }
+
+    #[test]
+    fn feature_kinds_and_text_pointers() {
+        let m = loaded();
+        let s = CAbi.session(&m, 4).unwrap();
+        let mut f = camoe_feature {
+            text: std::ptr::null(),
+            text_len: 0,
+            id: 0,
+            field: 0,
+            kind: 42,
+            dense: 0.0,
+        };
+        assert_eq!(camoe_session_set_request(s.0, &f, 1), Status::BadFeature);
+        assert!(
+            last_error_message().contains("kind 42"),
+            "{}",
+            last_error_message()
+        );
+        (f.kind, f.text_len) = (CAMOE_VALUE_STR, 3);
+        assert_eq!(camoe_session_set_request(s.0, &f, 1), Status::NullArgument);
+        f.text_len = 0;
+        assert_eq!(
+            camoe_session_set_request(s.0, &f, 1),
+            Status::Ok,
+            "empty text may be NULL"
+        );
+    }
+
+    #[test]
+    fn a_model_freed_before_its_session_stays_alive() {
+        let mut m = loaded();
+        let s = CAbi.session(&m, 4).unwrap();
+        camoe_model_free(&mut m.0);
+        assert!(m.0.is_null());
+        camoe_model_free(&mut m.0);
+        camoe_model_free(std::ptr::null_mut());
+        assert_eq!(
+            camoe_session_set_request(s.0, std::ptr::null(), 0),
+            Status::Ok
+        );
+        assert!(rank_empty(s.0, 2, std::ptr::null()).is_ok());
+        let mut raw = s.0;
+        std::mem::forget(s);
+        camoe_session_free(&mut raw);
+        assert!(raw.is_null());
+        camoe_session_free(&mut raw);
+        camoe_session_free(std::ptr::null_mut());
+    }
+
+    /// `_copy` owns its bytes: the caller's buffer may be overwritten and freed at once.
+    #[test]
+    fn a_copied_model_outlives_the_callers_buffer() {
+        let want = full_ranking_sorts_by_pctr(RustApi);
+        let mut buf = model_bytes();
+        let mut m = std::ptr::null_mut();
+        assert_eq!(
+            camoe_model_load_bytes_copy(buf.as_ptr(), buf.len(), &mut m),
+            Status::Ok
+        );
+        buf.fill(0xa5);
+        drop(buf);
+        let m = CModel(m);
+        assert_eq!(info(m.0).zero_copy, 0);
+        // The fixture's ranking, on this model.
+        let mut f = fixture_on(CAbi, m);
+        let ads = f.ads();
+        let got = f.rank(&f.candidates(&ads)).unwrap().1;
+        assert_eq!(got, want);
+    }
+
+    /// 64-byte aligned storage for a model, so that `_borrowed` accepts it.
+    #[repr(C, align(64))]
+    #[derive(Clone, Copy)]
+    struct Block([u8; 64]);
+
+    fn aligned(bytes: &[u8]) -> Vec<Block> {
+        let mut v = vec![Block([0; 64]); bytes.len().div_ceil(64) + 1];
+        for (i, b) in bytes.iter().enumerate() {
+            v[i / 64].0[i % 64] = *b;
+        }
+        v
+    }
+
+    #[test]
+    fn a_borrowed_model_reads_the_callers_buffer_in_place() {
+        let bytes = small_model();
+        let buf = aligned(&bytes);
+        let p = buf.as_ptr().cast::<u8>();
+        let mut m = std::ptr::null_mut();
+        assert_eq!(
+            camoe_model_load_bytes_borrowed(p, bytes.len(), &mut m),
+            Status::Ok
+        );
+        let m = CModel(m);
+        assert_eq!(info(m.0).zero_copy, 1);
+        drop(m);
+        // One byte in: not 16-byte aligned, refused (never silently copied).
+        let mut m = std::ptr::null_mut();
+        // SAFETY: buf has a spare block, so p+1 .. p+1+len is inside it.
+        let st = camoe_model_load_bytes_borrowed(unsafe { p.add(1) }, bytes.len(), &mut m);
+        assert_eq!(st, Status::InvalidArgument);
+        assert!(
+            last_error_message().contains("16-byte"),
+            "{}",
+            last_error_message()
+        );
+        assert!(m.is_null());
+        // The Rust API has the same rule.
+        // SAFETY: buf outlives the (failed) load.
+        let e = unsafe {
+            Model::from_bytes_borrowed(&std::slice::from_raw_parts(p, bytes.len() + 1)[1..])
+        };
+        assert_eq!(e.unwrap_err().status(), Status::InvalidArgument);
+        assert!(!Model::from_bytes(&bytes).unwrap().is_zero_copy());
+    }
+
+    /// A caller built against a later, larger options struct (an unknown field).
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct NewerOptions {
+        base: camoe_rank_options,
+        added: u32,
+    }
+
+    fn sized(size: usize) -> camoe_rank_options {
+        let mut o = camoe_rank_options::from_rust(&RankOptions::default());
+        o.struct_size = size as u32;
+        o
+    }
+
+    #[test]
+    fn options_default_fills_only_the_callers_size() {
+        let mut o = sized(std::mem::size_of::<camoe_rank_options>());
+        (o.top_k, o.objective, o.eligible_formats, o.expert_top_k) = (5, 7, 1, 9);
+        assert_eq!(camoe_rank_options_default(&mut o), Status::Ok);
+        let d = RankOptions::default();
+        assert_eq!(
+            o.struct_size as usize,
+            std::mem::size_of::<camoe_rank_options>()
+        );
+        assert_eq!(o.to_rust().unwrap(), d);
+        // An older caller's 16-byte struct: the field past it is not written.
+        let v1 = std::mem::offset_of!(camoe_rank_options, expert_top_k);
+        let mut o = sized(v1);
+        o.expert_top_k = 1234;
+        o.top_k = 5;
+        assert_eq!(camoe_rank_options_default(&mut o), Status::Ok);
+        assert_eq!(
+            (o.top_k, o.expert_top_k, o.struct_size as usize),
+            (0, 1234, v1)
+        );
+        let mut o = sized(0);
+        assert_eq!(camoe_rank_options_default(&mut o), Status::InvalidArgument);
+        assert_eq!(
+            camoe_rank_options_default(std::ptr::null_mut()),
+            Status::NullArgument
+        );
+    }
+
+    #[test]
+    fn older_smaller_options_get_the_defaults_for_the_missing_fields() {
+        let spec = ModelSpec::random(tiny_config(4, 2, 2, 0, &[8], &[4]), 5);
+        let m = CAbi
+            .load(&write_model(&spec, WriteOptions::F32).unwrap())
+            .unwrap();
+        let s = CAbi.session(&m, 8).unwrap();
+        assert_eq!(
+            camoe_session_set_request(s.0, std::ptr::null(), 0),
+            Status::Ok
+        );
+        let all_experts = rank_empty(s.0, 8, std::ptr::null()).unwrap();
+        let mut masked = sized(std::mem::size_of::<camoe_rank_options>());
+        masked.expert_top_k = 1;
+        let one_expert = rank_empty(s.0, 8, &masked).unwrap();
+        assert_ne!(
+            all_experts, one_expert,
+            "expert_top_k = 1 must change the scores"
+        );
+        // The same bytes, but a v1 struct_size: expert_top_k lies past it and is ignored.
+        let v1 = std::mem::offset_of!(camoe_rank_options, expert_top_k);
+        masked.struct_size = v1 as u32;
+        assert_eq!(rank_empty(s.0, 8, &masked).unwrap(), all_experts);
+        masked.struct_size = u32::MAX;
+        let e = rank_empty(s.0, 8, &masked).unwrap_err();
+        assert_eq!(
+            e.0,
+            Status::InvalidArgument,
+            "an unset size is not read past"
+        );
+        masked.struct_size = v1 as u32 - 4;
+        let e = rank_empty(s.0, 8, &masked).unwrap_err();
+        assert_eq!(e.0, Status::InvalidArgument);
+        assert!(e.1.contains("struct_size"), "{}", e.1);
+        // A newer caller's larger struct: zero in the unknown field is fine, else refused.
+        let mut newer = NewerOptions {
+            base: sized(std::mem::size_of::<NewerOptions>()),
+            added: 0,
+        };
+        let p = &newer as *const NewerOptions as *const camoe_rank_options;
+        assert_eq!(rank_empty(s.0, 8, p).unwrap(), all_experts);
+        newer.added = 1;
+        let p = &newer as *const NewerOptions as *const camoe_rank_options;
+        assert_eq!(
+            rank_empty(s.0, 8, p).unwrap_err().0,
+            Status::InvalidArgument
+        );
+        let mut bad = sized(std::mem::size_of::<camoe_rank_options>());
+        bad.objective = 9;
+        assert_eq!(
+            rank_empty(s.0, 8, &bad).unwrap_err().0,
+            Status::InvalidArgument
+        );
     }
 }

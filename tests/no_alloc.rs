@@ -1,6 +1,9 @@
 //! A session sized for N candidates performs no heap allocation in `set_request` or
 //! `rank`, on success and on the error path, through the Rust API and the C ABI.
 
+// The Rust API returns the fixed-size `Error` by value (see src/lib.rs).
+#![allow(clippy::result_large_err)]
+
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -10,8 +13,8 @@ use camoe::ffi::*;
 use camoe::hash::SplitMix;
 use camoe::spec::{ModelSpec, Side};
 use camoe::{
-    write_model, Candidate, Feature, Model, ModelConfig, Objective, RankOptions, Session, Value,
-    WriteOptions,
+    write_model, Candidate, Feature, Model, ModelConfig, Objective, RankOptions, Session, Status,
+    Value, WriteOptions,
 };
 use common::*;
 
@@ -113,80 +116,33 @@ fn rank_allocates_nothing() {
         let bytes = write_model(&spec, WriteOptions::INT8).unwrap();
         let mut m = std::ptr::null_mut();
         assert_eq!(
-            camoe_model_load_bytes(bytes.as_ptr(), bytes.len(), &mut m),
-            CAMOE_STATUS_OK
+            camoe_model_load_bytes_copy(bytes.as_ptr(), bytes.len(), &mut m),
+            Status::Ok
         );
         let mut s = std::ptr::null_mut();
-        assert_eq!(camoe_session_new(m, n, &mut s), CAMOE_STATUS_OK);
-        let cf: Vec<Vec<camoe_feature>> = feats
-            .iter()
-            .map(|f| {
-                f.iter()
-                    .map(|f| match f.value {
-                        Value::Str(t) => camoe_feature {
-                            text: t.as_ptr().cast(),
-                            text_len: t.len(),
-                            id: 0,
-                            field: f.field,
-                            kind: CAMOE_VALUE_STR,
-                            dense: 0.0,
-                        },
-                        Value::Id(i) => camoe_feature {
-                            text: std::ptr::null(),
-                            text_len: 0,
-                            id: i,
-                            field: f.field,
-                            kind: CAMOE_VALUE_ID,
-                            dense: 0.0,
-                        },
-                        Value::Dense(d) => camoe_feature {
-                            text: std::ptr::null(),
-                            text_len: 0,
-                            id: 0,
-                            field: f.field,
-                            kind: CAMOE_VALUE_DENSE,
-                            dense: d,
-                        },
-                        Value::Missing => camoe_feature {
-                            text: std::ptr::null(),
-                            text_len: 0,
-                            id: 0,
-                            field: f.field,
-                            kind: CAMOE_VALUE_MISSING,
-                            dense: 0.0,
-                        },
-                    })
-                    .collect()
-            })
-            .collect();
-        let cc: Vec<camoe_candidate> = cf
-            .iter()
-            .enumerate()
-            .map(|(i, f)| camoe_candidate {
-                features: f.as_ptr(),
-                n_features: f.len(),
-                task: (i % spec.config.tasks.len()) as u32,
-                bid: 2.0,
-            })
-            .collect();
+        assert_eq!(camoe_session_new(m, n, &mut s), Status::Ok);
+        let cf: Vec<_> = feats.iter().map(|f| c_features(f)).collect();
+        let cc = c_candidates(&list, &cf);
+        // Options passed by pointer: reading a sized struct allocates nothing either.
+        let c_opts = camoe_rank_options::from_rust(&RankOptions::default());
         let mut len = 0;
         let (count, st) = allocations(|| {
             assert_eq!(
                 camoe_session_set_request(s, std::ptr::null(), 0),
-                CAMOE_STATUS_OK
+                Status::Ok
             );
             camoe_session_rank(
                 s,
                 cc.as_ptr(),
                 cc.len(),
-                std::ptr::null(),
+                &c_opts,
                 scores.as_mut_ptr(),
                 order.as_mut_ptr(),
                 order.len(),
                 &mut len,
             )
         });
-        assert_eq!((st, len), (CAMOE_STATUS_OK, n));
+        assert_eq!((st, len), (Status::Ok, n));
         assert_eq!(count, 0, "camoe_session_rank allocated {count} times");
         let (count, st) = allocations(|| {
             camoe_session_rank(
@@ -200,7 +156,7 @@ fn rank_allocates_nothing() {
                 &mut len,
             )
         });
-        assert_eq!(st, CAMOE_STATUS_CAPACITY);
+        assert_eq!(st, Status::Capacity);
         assert_eq!(
             count, 0,
             "a failing camoe_session_rank allocated {count} times"

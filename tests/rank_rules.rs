@@ -175,18 +175,21 @@ fn failed_set_request_keeps_the_previous_request_through_the_c_abi() {
     let (mut model, mut session) = (core::ptr::null_mut(), core::ptr::null_mut());
     assert_eq!(
         camoe_model_load_file(cpath.as_ptr(), &mut model),
-        CAMOE_STATUS_OK
+        camoe::Status::Ok
     );
-    assert_eq!(camoe_session_new(model, 32, &mut session), CAMOE_STATUS_OK);
+    assert_eq!(
+        camoe_session_new(model, 32, &mut session),
+        camoe::Status::Ok
+    );
     assert_eq!(
         camoe_session_set_request(session, good.as_ptr(), good.len()),
-        CAMOE_STATUS_OK
+        camoe::Status::Ok
     );
     let want = rank(session);
-    assert_eq!(want.0, CAMOE_STATUS_OK);
+    assert_eq!(want.0, camoe::Status::Ok);
     assert_eq!(
         camoe_session_set_request(session, bad.as_ptr(), bad.len()),
-        CAMOE_STATUS_BAD_FEATURE
+        camoe::Status::BadFeature
     );
     assert_eq!(rank(session), want);
     camoe_session_free(&mut session);

@@ -10,15 +10,15 @@ use camoe::spec::{ModelSpec, Side};
 use camoe::{write_model, Model, ModelConfig, RankOptions, Session, WriteOptions};
 use common::*;
 
-fn rank_all(
-    model: &Arc<Model>,
-    requests: &[(Vec<(u32, Owned)>, Vec<(u32, Vec<(u32, Owned)>)>)],
-) -> Vec<(Vec<u32>, Vec<u32>)> {
+/// A request's features and its candidates (task, features).
+type Request = (Vec<(u32, Owned)>, Vec<(u32, Vec<(u32, Owned)>)>);
+
+fn rank_all(model: &Arc<Model>, requests: &[Request]) -> Vec<(Vec<u32>, Vec<u32>)> {
     let mut session = Session::new(model.clone(), 64).unwrap();
     requests
         .iter()
         .map(|(req, cands)| {
-            let feats = borrow_candidates(&cands);
+            let feats = borrow_candidates(cands);
             let list = candidate_list(&feats);
             session.set_request(&borrow(req)).unwrap();
             let (mut s, mut o) = (vec![0.0f32; list.len()], vec![0; list.len()]);

@@ -3,12 +3,19 @@
 
 use std::collections::HashMap;
 
+fn header() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/camoe.h")).unwrap()
+}
+
+/// `#define NAME VALUE` lines and enumerators (`  NAME = VALUE,`) of the header.
 fn header_macros() -> HashMap<String, String> {
-    let h =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/camoe.h")).unwrap();
-    h.lines()
-        .filter_map(|l| l.strip_prefix("#define "))
-        .filter_map(|l| l.split_once(' '))
+    header()
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("#define ")
+                .and_then(|l| l.split_once(' '))
+                .or_else(|| l.trim().strip_suffix(',')?.split_once(" = "))
+        })
         .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
         .collect()
 }
@@ -48,38 +55,78 @@ fn header_cargo_and_abi_versions_agree() {
 }
 
 #[test]
-fn header_status_codes_match_the_library() {
+fn every_status_has_its_stable_number_name_and_header_constant() {
+    use camoe::ffi::camoe_status_name;
+    use camoe::Status;
     let m = header_macros();
+    let c_name = |code: i32| {
+        // SAFETY: camoe_status_name returns a static NUL-terminated string.
+        unsafe { std::ffi::CStr::from_ptr(camoe_status_name(code)) }
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    // These exact numbers are the ABI: a status is never renumbered or reused, so a new
+    // one must be added here (and the length check below fails until it is).
+    let stable = [
+        ("OK", 0),
+        ("NULL_ARGUMENT", -1),
+        ("IO", -2),
+        ("BAD_MODEL", -3),
+        ("VERSION", -4),
+        ("CHECKSUM", -5),
+        ("CAPACITY", -6),
+        ("BAD_FEATURE", -7),
+        ("PANIC", -8),
+        ("INVALID_ARGUMENT", -9),
+        ("SIGNATURE", -10),
+    ];
+    assert_eq!(Status::ALL.len(), stable.len());
+    for (&s, (name, code)) in Status::ALL.iter().zip(stable) {
+        assert_eq!((s.name(), s as i32), (name, code), "{s:?}");
+        assert_eq!(c_name(code), name, "camoe_status_name({code})");
+        assert_eq!(Status::from_code(code), Some(s));
+        let constant = format!("CAMOE_STATUS_{name}");
+        let in_header = m
+            .get(&constant)
+            .unwrap_or_else(|| panic!("header lacks {constant}"));
+        assert_eq!(in_header.parse::<i32>().unwrap(), code, "{constant}");
+    }
+    let in_header = m.keys().filter(|k| k.starts_with("CAMOE_STATUS_")).count();
+    assert_eq!(
+        in_header,
+        Status::ALL.len(),
+        "the header has a status the library lacks"
+    );
+    assert_eq!(c_name(12345), "UNKNOWN");
+    assert_eq!(Status::from_code(1), None);
+}
+
+#[test]
+fn header_constants_match_the_library() {
     use camoe::ffi::*;
+    let m = header_macros();
     for (name, v) in [
-        ("CAMOE_STATUS_OK", CAMOE_STATUS_OK),
-        ("CAMOE_STATUS_NULL_ARGUMENT", CAMOE_STATUS_NULL_ARGUMENT),
-        ("CAMOE_STATUS_IO", CAMOE_STATUS_IO),
-        ("CAMOE_STATUS_BAD_MODEL", CAMOE_STATUS_BAD_MODEL),
-        ("CAMOE_STATUS_VERSION", CAMOE_STATUS_VERSION),
-        ("CAMOE_STATUS_CHECKSUM", CAMOE_STATUS_CHECKSUM),
-        ("CAMOE_STATUS_CAPACITY", CAMOE_STATUS_CAPACITY),
-        ("CAMOE_STATUS_BAD_FEATURE", CAMOE_STATUS_BAD_FEATURE),
-        ("CAMOE_STATUS_PANIC", CAMOE_STATUS_PANIC),
+        ("CAMOE_VALUE_MISSING", CAMOE_VALUE_MISSING),
+        ("CAMOE_VALUE_ID", CAMOE_VALUE_ID),
+        ("CAMOE_VALUE_STR", CAMOE_VALUE_STR),
+        ("CAMOE_VALUE_DENSE", CAMOE_VALUE_DENSE),
+        ("CAMOE_OBJECTIVE_PCTR", CAMOE_OBJECTIVE_PCTR),
         (
-            "CAMOE_STATUS_INVALID_ARGUMENT",
-            CAMOE_STATUS_INVALID_ARGUMENT,
+            "CAMOE_OBJECTIVE_EXPECTED_VALUE",
+            CAMOE_OBJECTIVE_EXPECTED_VALUE,
         ),
+        ("CAMOE_SIDE_REQUEST", CAMOE_SIDE_REQUEST),
+        ("CAMOE_SIDE_CANDIDATE", CAMOE_SIDE_CANDIDATE),
+        ("CAMOE_FIELD_CATEGORICAL", CAMOE_FIELD_CATEGORICAL),
+        ("CAMOE_FIELD_DENSE", CAMOE_FIELD_DENSE),
+        ("CAMOE_MISSING_USE_DEFAULT", CAMOE_MISSING_USE_DEFAULT),
+        ("CAMOE_MISSING_ERROR", CAMOE_MISSING_ERROR),
+        ("CAMOE_MODE_F32", CAMOE_MODE_F32),
+        ("CAMOE_MODE_F16", CAMOE_MODE_F16),
+        ("CAMOE_MODE_INT8", CAMOE_MODE_INT8),
+        ("CAMOE_MODE_MIXED", CAMOE_MODE_MIXED),
     ] {
         assert_eq!(m[name].parse::<i32>().unwrap(), v, "{name}");
     }
-    // Stable numbers: these exact values are the ABI.
-    assert_eq!(
-        [
-            CAMOE_STATUS_NULL_ARGUMENT,
-            CAMOE_STATUS_IO,
-            CAMOE_STATUS_BAD_MODEL,
-            CAMOE_STATUS_VERSION,
-            CAMOE_STATUS_CHECKSUM,
-            CAMOE_STATUS_CAPACITY,
-            CAMOE_STATUS_BAD_FEATURE,
-            CAMOE_STATUS_PANIC
-        ],
-        [-1, -2, -3, -4, -5, -6, -7, -8]
-    );
 }

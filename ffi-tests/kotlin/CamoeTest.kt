@@ -51,12 +51,38 @@ class FieldInfo : Structure() {
     @JvmField var missing: Int = 0
 }
 
-@Structure.FieldOrder("top_k", "objective", "eligible_formats", "expert_top_k")
+/** Mirrors camoe_rank_options; `struct_size` tells the library which layout this is. */
+@Structure.FieldOrder("struct_size", "top_k", "objective", "eligible_formats", "expert_top_k")
 class RankOptions : Structure() {
+    @JvmField var struct_size: Int = 0
     @JvmField var top_k: Int = 0
     @JvmField var objective: Int = 0
     @JvmField var eligible_formats: Int = 0
     @JvmField var expert_top_k: Int = 0
+}
+
+@Structure.FieldOrder(
+    "n_fields", "n_request_fields", "n_candidate_fields", "n_tasks", "n_groups", "n_formats",
+    "n_experts", "n_cross_layers", "cross_rank", "mode", "x0_width", "request_width",
+    "file_size", "parameter_count", "macs_per_candidate", "zero_copy",
+)
+class ModelInfo : Structure() {
+    @JvmField var n_fields: Int = 0
+    @JvmField var n_request_fields: Int = 0
+    @JvmField var n_candidate_fields: Int = 0
+    @JvmField var n_tasks: Int = 0
+    @JvmField var n_groups: Int = 0
+    @JvmField var n_formats: Int = 0
+    @JvmField var n_experts: Int = 0
+    @JvmField var n_cross_layers: Int = 0
+    @JvmField var cross_rank: Int = 0
+    @JvmField var mode: Int = 0
+    @JvmField var x0_width: Int = 0
+    @JvmField var request_width: Int = 0
+    @JvmField var file_size: Long = 0
+    @JvmField var parameter_count: Long = 0
+    @JvmField var macs_per_candidate: Long = 0
+    @JvmField var zero_copy: Int = 0
 }
 
 @Suppress("FunctionName")
@@ -66,6 +92,10 @@ interface Camoe : Library {
     fun camoe_last_error(): String
     fun camoe_kernel_info(): String
     fun camoe_model_load_file(path: String, out: PointerByReference): Int
+    // JNA copies a ByteArray to native memory for the call only: the copying loader is
+    // the one that fits (the borrowing one would read freed memory later).
+    fun camoe_model_load_bytes_copy(data: ByteArray, len: SizeT, out: PointerByReference): Int
+    fun camoe_model_get_info(model: Pointer, out: ModelInfo): Int
     fun camoe_model_free(model: PointerByReference)
     fun camoe_model_field_index(model: Pointer, name: ByteArray, len: SizeT, out: IntByReference): Int
     fun camoe_model_field(model: Pointer, index: Int, out: FieldInfo): Int
@@ -81,6 +111,8 @@ interface Camoe : Library {
 }
 
 const val OK = 0
+const val STATUS_INVALID_ARGUMENT = -9
+const val STATUS_BAD_FEATURE = -7
 const val VALUE_STR = 2
 const val VALUE_DENSE = 3
 const val FIELD_DENSE = 1
@@ -126,7 +158,7 @@ fun main(args: Array<String>) {
     val (libDir, modelPath, requestPath) = args
     System.setProperty("jna.library.path", libDir)
     val c = Native.load("camoe", Camoe::class.java)
-    check("abi version", c.camoe_abi_version() == (0 shl 16) or (1 shl 8) or 0)
+    check("abi version", c.camoe_abi_version() == (0 shl 16) or (2 shl 8) or 0)
     check("status name", c.camoe_status_name(-2) == "IO")
 
     // Error path first: a missing file is IO with a message, and the handle stays NULL.
@@ -135,9 +167,20 @@ fun main(args: Array<String>) {
     check("null handle", bad.value == null)
     check("last error", c.camoe_last_error().contains("nonexistent"))
 
+    // Rank with a model loaded from a copy of the file's bytes (the JVM array is gone
+    // after the call); the ranking must still equal camoe-rank's on the mapped file.
     val mref = PointerByReference()
-    check("load: " + c.camoe_last_error(), c.camoe_model_load_file(modelPath, mref) == OK)
+    val fileBytes = File(modelPath).readBytes()
+    check("load: " + c.camoe_last_error(),
+        c.camoe_model_load_bytes_copy(fileBytes, SizeT(fileBytes.size.toLong()), mref) == OK)
+    fileBytes.fill(0)
     val model = mref.value
+    val info = ModelInfo()
+    check("info", c.camoe_model_get_info(model, info) == OK)
+    check("copied, not borrowed", info.zero_copy == 0 && info.file_size == File(modelPath).length())
+    val nope = "no_such_field".toByteArray()
+    check("unknown name is INVALID_ARGUMENT",
+        c.camoe_model_field_index(model, nope, SizeT(nope.size.toLong()), IntByReference()) == STATUS_INVALID_ARGUMENT)
 
     // Parse the request file as camoe-rank does.
     var request = listOf<Pair<String, String>>()
@@ -174,7 +217,9 @@ fun main(args: Array<String>) {
         tasks.add(cand.first)
     }
     val opts = RankOptions()
+    opts.struct_size = opts.size()
     check("options", c.camoe_rank_options_default(opts) == OK)
+    check("options filled", opts.struct_size == 20 && opts.eligible_formats == -1 && opts.top_k == 0)
     val scores = FloatArray(cands.size)
     val order = IntArray(cands.size)
     val n = Memory(Native.SIZE_T_SIZE.toLong())
@@ -189,7 +234,7 @@ fun main(args: Array<String>) {
 
     // An unknown field index is BAD_FEATURE with a message; the session still works after it.
     val wrong = Feature().also { it.field = 999; it.kind = VALUE_DENSE; it.dense = 1f; it.write() }
-    check("bad feature", c.camoe_session_set_request(session, wrong.pointer, SizeT(1)) == -7)
+    check("bad feature", c.camoe_session_set_request(session, wrong.pointer, SizeT(1)) == STATUS_BAD_FEATURE)
     check("bad feature message", c.camoe_last_error().isNotEmpty())
     // Free: the handles become NULL, and freeing NULL again is a no-op.
     c.camoe_session_free(sref)

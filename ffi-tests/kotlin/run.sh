@@ -19,11 +19,14 @@ if [ ! -x "$kotlinc" ]; then
     command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm; }
     npm install --prefix ffi-tests/build/npm --no-audit --no-fund --silent "kotlin-compiler@$KOTLIN_VERSION"
 fi
-cargo build --release --lib --bin camoe-rank --quiet
+# CAMOE_PROFILE=ci reuses the test profile's build; CARGO_TARGET_DIR is honoured.
+profile=${CAMOE_PROFILE:-release}
+cargo build --profile "$profile" --lib --bin camoe-rank --quiet
+lib=$(realpath "${CARGO_TARGET_DIR:-target}")/$profile
 "$kotlinc" -nowarn -cp "$jna" ffi-tests/kotlin/CamoeTest.kt -include-runtime -d "$out/camoe-test.jar" 2>&1 | grep -v '^warning' || true
 test -f "$out/camoe-test.jar"
-java -cp "$jna:$out/camoe-test.jar" CamoeTestKt "$PWD/target/release" "$model" "$request" > "$out/kotlin.txt"
-target/release/camoe-rank "$model" "$request" | awk '/^ +[0-9]+ +[0-9]+ /{printf "%4d %10d  %-18s %s\n", $1, $2, $3, $5}' > "$out/rust.txt"
+java -cp "$jna:$out/camoe-test.jar" CamoeTestKt "$lib" "$model" "$request" > "$out/kotlin.txt"
+"$lib/camoe-rank" "$model" "$request" | awk '/^ +[0-9]+ +[0-9]+ /{printf "%4d %10d  %-18s %s\n", $1, $2, $3, $5}' > "$out/rust.txt"
 if ! diff -u "$out/rust.txt" "$out/kotlin.txt"; then
     echo "the Kotlin consumer's ranking differs from camoe-rank's"; exit 1
 fi

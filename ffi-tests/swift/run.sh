@@ -7,8 +7,11 @@ cd "$(dirname "$0")/../.."
 command -v clang >/dev/null || { apt-get update -qq && apt-get install -y -qq clang; }
 out=ffi-tests/build/swift
 rm -rf "$out" && mkdir -p "$out"
-cargo build --release --lib --quiet
+# CAMOE_PROFILE=ci reuses the test profile's build; CARGO_TARGET_DIR is honoured.
+profile=${CAMOE_PROFILE:-release}
+cargo build --profile "$profile" --lib --quiet
+lib=$(realpath "${CARGO_TARGET_DIR:-target}")/$profile
 clang -fmodules -fmodules-cache-path="$out/cache" -fmodule-map-file=ffi-tests/swift/module.modulemap \
     -Wall -Wextra -Werror -Wno-unknown-pragmas ffi-tests/swift/check.c \
-    -Ltarget/release -lcamoe -Wl,-rpath,"$PWD/target/release" -o "$out/check"
+    -L"$lib" -lcamoe -Wl,-rpath,"$lib" -o "$out/check"
 "$out/check"

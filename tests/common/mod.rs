@@ -4,9 +4,7 @@
 #![allow(dead_code)]
 
 use camoe::hash::{bucket, field_seed, hash_bytes, SplitMix};
-use camoe::spec::{
-    Architecture, FieldKind, FieldSpec, Missing, ModelConfig, ModelSpec, Side, TaskSpec,
-};
+use camoe::spec::{Architecture, FieldKind, FieldSpec, ModelConfig, ModelSpec, Side, TaskSpec};
 use camoe::{Candidate, Feature, Value};
 
 /// A small config; `rank` 0 = full-rank cross.
@@ -293,4 +291,47 @@ pub fn reference_pctr_top_k(
     let z = t.calib_a * reference_logit_top_k(spec, &x0(spec, req, cand), t.group as usize, top_k)
         + t.calib_b;
     1.0 / (1.0 + (-z).exp())
+}
+
+/// Features as the C ABI takes them (borrowing the same text bytes).
+pub fn c_features(f: &[Feature]) -> Vec<camoe::ffi::camoe_feature> {
+    use camoe::ffi::*;
+    f.iter()
+        .map(|f| {
+            let mut c = camoe_feature {
+                text: std::ptr::null(),
+                text_len: 0,
+                id: 0,
+                field: f.field,
+                kind: CAMOE_VALUE_MISSING,
+                dense: 0.0,
+            };
+            match f.value {
+                Value::Missing => {}
+                Value::Id(i) => (c.kind, c.id) = (CAMOE_VALUE_ID, i),
+                Value::Str(s) => {
+                    (c.kind, c.text, c.text_len) = (CAMOE_VALUE_STR, s.as_ptr().cast(), s.len())
+                }
+                Value::Dense(d) => (c.kind, c.dense) = (CAMOE_VALUE_DENSE, d),
+            }
+            c
+        })
+        .collect()
+}
+
+/// Candidates as the C ABI takes them: `features` holds each one's `c_features` and
+/// must outlive the result.
+pub fn c_candidates(
+    c: &[Candidate],
+    features: &[Vec<camoe::ffi::camoe_feature>],
+) -> Vec<camoe::ffi::camoe_candidate> {
+    c.iter()
+        .zip(features)
+        .map(|(c, f)| camoe::ffi::camoe_candidate {
+            features: f.as_ptr(),
+            n_features: f.len(),
+            task: c.task,
+            bid: c.bid,
+        })
+        .collect()
 }
