@@ -182,7 +182,10 @@ fn unknown_flags_and_bad_values_are_named() {
             convert(&["--max-dp", "tiny"]),
             "invalid value 'tiny' for '--max-dp",
         ),
-        (convert(&["--rows", "-3"]), "'--rows"),
+        (
+            convert(&["--rows", "1.5"]),
+            "invalid value '1.5' for '--rows",
+        ),
         (
             convert(&["--embeddings", "int4"]),
             "'int4' for '--embeddings",
