@@ -174,8 +174,10 @@ fn verification_catches_a_wrong_weight() {
         rep.failures
     );
     // Swapped scores break the ranking budget of a quantized mode too.
-    let mut strict = Budget::default();
-    strict.top10 = 1.0;
+    let strict = Budget {
+        top10: 1.0,
+        ..Budget::default()
+    };
     spec.linears
         .last_mut()
         .unwrap()
