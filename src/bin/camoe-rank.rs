@@ -1,8 +1,8 @@
 //! The main job: rank a sample request's cached ads with a shipped model.
 //!
-//! `cargo run --release --bin camoe-rank -- [MODEL.camoe] [REQUEST.txt] [--top-k K]
-//!  [--objective pctr|ev] [--eligible audio,display,...] [--expert-top-k K]` (or `--list-tiers`: the
-//! kernel tiers this CPU runs; `CAMOE_KERNEL_TIER=<tier>` caps the one used)
+//! `cargo run --release --bin camoe-rank -- [MODEL.camoe] [REQUEST.txt] [flags]`; the
+//! flags are in [`USAGE`] (`camoe-rank --help`). The binary stays free of dependencies,
+//! so it parses them by hand, and rejects any flag it does not know.
 //!
 //! The request file has one `request field=value …` line and one
 //! `candidate task=NAME bid=X field=value …` line per cached ad; `#` starts a comment.
@@ -12,6 +12,18 @@ use std::time::Instant;
 
 use camoe::spec::FieldKind;
 use camoe::{Candidate, Feature, Model, Objective, RankOptions, Session, Value};
+
+const USAGE: &str = "\
+usage: camoe-rank [MODEL.camoe] [REQUEST.txt] [flags]
+  MODEL.camoe            default models/random-demo.camoe
+  REQUEST.txt            default models/sample-request.txt
+  --top-k K              print the K best (default: all)
+  --objective pctr|ev    rank by pCTR (default) or bid x pCTR
+  --eligible F,F,..      only candidates of these ad formats
+  --expert-top-k K       keep each candidate's K best experts (default: all)
+  --list-tiers           print the kernel tiers this CPU runs and exit
+                         (CAMOE_KERNEL_TIER=<tier> caps the one used)
+  -h, --help             print this and exit";
 
 struct Line {
     task: Option<String>,
@@ -108,6 +120,20 @@ fn run() -> Result<(), String> {
                     .collect();
                 println!("{}", tiers.join(" "));
                 return Ok(());
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            f if f.starts_with('-') => {
+                return Err(format!(
+                    "unknown flag {f:?} (camoe-rank --help lists the flags)"
+                ))
+            }
+            _ if positional.len() == 2 => {
+                return Err(format!(
+                    "unexpected argument {a:?}: takes at most MODEL.camoe and REQUEST.txt"
+                ))
             }
             _ => positional.push(a),
         }

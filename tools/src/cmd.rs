@@ -1,59 +1,190 @@
-//! The CLI commands other than `simulate`.
+//! The `camoe` subcommands: each one's flags (clap) next to the code that runs it.
 
-use crate::{get, Res};
 use camoe::spec::ModelConfig;
+use camoe_tools::convert::{self, Budget, Mode, Sample, Table};
 use camoe_tools::data::Dataset;
 use camoe_tools::train::{self, TrainOpts, Variant};
-use camoe_tools::{config, export, model::Net};
+use camoe_tools::{config, export, model::Net, sim};
 use candle_core::Device;
-use std::collections::HashMap;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::Args;
 use std::path::{Path, PathBuf};
 
-type Args = HashMap<String, String>;
+pub type Res = Result<(), Box<dyn std::error::Error>>;
 
-fn list(s: &str) -> Vec<u32> {
+/// Parses one of `all` by its `name`; help and errors list the names.
+fn one_of<T: Copy + Send + Sync + 'static>(
+    all: &'static [T],
+    name: fn(T) -> &'static str,
+) -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(all.iter().map(|&v| name(v))).map(move |s| {
+        all.iter()
+            .copied()
+            .find(|&v| name(v) == s)
+            .expect("clap accepts only the listed names")
+    })
+}
+
+/// Layer widths `128,64` (empty: no layer).
+fn widths(s: &str) -> Result<Vec<u32>, String> {
     s.split(',')
-        .filter(|x| !x.is_empty())
-        .map(|x| x.trim().parse().expect("bad list"))
+        .filter(|x| !x.trim().is_empty())
+        .map(|x| {
+            x.trim()
+                .parse()
+                .map_err(|_| format!("{x:?} is not a layer width"))
+        })
         .collect()
 }
 
-/// The base config: `--config FILE.json` or the demo schema, with architecture overrides.
-fn base_config(m: &Args) -> Result<ModelConfig, String> {
-    let mut c = match m.get("config") {
-        Some(p) => config::read(Path::new(p))?,
-        None => ModelConfig::demo(),
-    };
-    c.arch.experts = get(m, "experts", c.arch.experts);
-    c.arch.cross_layers = get(m, "cross-layers", c.arch.cross_layers);
-    c.arch.cross_rank = get(m, "cross-rank", c.arch.cross_rank);
-    if let Some(v) = m.get("expert-mlp") {
-        c.arch.expert_mlp = list(v);
-    }
-    if let Some(v) = m.get("tower") {
-        c.arch.tower = list(v);
-    }
-    if let Some(v) = m.get("name") {
-        c.name = v.clone();
-    }
-    Ok(c)
+/// The labelled data directory of `train`, `eval` and `ablate`.
+#[derive(Args)]
+pub struct DataArgs {
+    /// Directory with train.csv, valid.csv and test.csv (`camoe simulate`, `camoe obd`).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Read at most N rows of each split.
+    #[arg(long, value_name = "N", default_value_t = usize::MAX, hide_default_value = true)]
+    max_rows: usize,
 }
 
-fn opts(m: &Args) -> TrainOpts {
-    let d = TrainOpts::default();
-    TrainOpts {
-        epochs: get(m, "epochs", d.epochs),
-        batch: get(m, "batch", d.batch),
-        lr: get(m, "lr", d.lr),
-        weight_decay: get(m, "weight-decay", d.weight_decay),
-        emb_std: get(m, "emb-std", d.emb_std),
-        emb_weight_decay: get(m, "emb-weight-decay", d.emb_weight_decay),
-        emb_lr_scale: get(m, "emb-lr-scale", d.emb_lr_scale),
-        seed: get(m, "seed", d.seed),
-        evals_per_epoch: get(m, "evals-per-epoch", d.evals_per_epoch),
-        patience: get(m, "patience", d.patience),
-        quiet: false,
+/// The schema and architecture: a config file or the demo schema, with overrides.
+#[derive(Args)]
+pub struct ModelArgs {
+    /// Schema and architecture from a config JSON (default: the demo schema).
+    #[arg(long, value_name = "CFG.json")]
+    config: Option<PathBuf>,
+    /// Experts (default: the config's).
+    #[arg(long, value_name = "E")]
+    experts: Option<u32>,
+    /// DCN-v2 cross layers per expert (default: the config's).
+    #[arg(long, value_name = "L")]
+    cross_layers: Option<u32>,
+    /// Cross-layer rank, 0 = full rank (default: the config's).
+    #[arg(long, value_name = "R")]
+    cross_rank: Option<u32>,
+    /// Hidden widths of each expert's MLP, e.g. 128,64 (default: the config's).
+    // `::std::vec::Vec`: one value parsed as a list, not a repeated flag.
+    #[arg(long, value_name = "W,W,..", value_parser = widths)]
+    expert_mlp: Option<::std::vec::Vec<u32>>,
+    /// Hidden widths of each group's tower, e.g. 32 (default: the config's).
+    #[arg(long, value_name = "W,W,..", value_parser = widths)]
+    tower: Option<::std::vec::Vec<u32>>,
+    /// The model's name (default: the config's).
+    #[arg(long)]
+    name: Option<String>,
+}
+
+impl ModelArgs {
+    fn config(&self) -> Result<ModelConfig, String> {
+        let mut c = match &self.config {
+            Some(p) => config::read(p)?,
+            None => ModelConfig::demo(),
+        };
+        let a = &mut c.arch;
+        a.experts = self.experts.unwrap_or(a.experts);
+        a.cross_layers = self.cross_layers.unwrap_or(a.cross_layers);
+        a.cross_rank = self.cross_rank.unwrap_or(a.cross_rank);
+        if let Some(v) = &self.expert_mlp {
+            a.expert_mlp = v.clone();
+        }
+        if let Some(v) = &self.tower {
+            a.tower = v.clone();
+        }
+        if let Some(v) = &self.name {
+            c.name = v.clone();
+        }
+        Ok(c)
     }
+}
+
+/// Training options ([`TrainOpts`]).
+#[derive(Args)]
+pub struct TrainOptArgs {
+    #[arg(long, default_value_t = TrainOpts::default().epochs)]
+    epochs: usize,
+    #[arg(long, default_value_t = TrainOpts::default().batch)]
+    batch: usize,
+    /// Learning rate (AdamW).
+    #[arg(long, default_value_t = TrainOpts::default().lr)]
+    lr: f64,
+    #[arg(long, default_value_t = TrainOpts::default().weight_decay)]
+    weight_decay: f64,
+    /// Standard deviation of the initial embedding rows.
+    #[arg(long, default_value_t = TrainOpts::default().emb_std)]
+    emb_std: f32,
+    /// Decoupled weight decay of the embedding tables.
+    #[arg(long, default_value_t = TrainOpts::default().emb_weight_decay)]
+    emb_weight_decay: f64,
+    /// The embedding tables' learning rate relative to --lr.
+    #[arg(long, default_value_t = TrainOpts::default().emb_lr_scale)]
+    emb_lr_scale: f64,
+    #[arg(long, default_value_t = TrainOpts::default().seed)]
+    seed: u64,
+    /// Validation checks per epoch (early stopping granularity).
+    #[arg(long, default_value_t = TrainOpts::default().evals_per_epoch)]
+    evals_per_epoch: usize,
+    /// Stop after this many validation checks without improvement.
+    #[arg(long, default_value_t = TrainOpts::default().patience)]
+    patience: usize,
+}
+
+impl TrainOptArgs {
+    fn opts(&self) -> TrainOpts {
+        TrainOpts {
+            epochs: self.epochs,
+            batch: self.batch,
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            emb_std: self.emb_std,
+            emb_weight_decay: self.emb_weight_decay,
+            emb_lr_scale: self.emb_lr_scale,
+            seed: self.seed,
+            evals_per_epoch: self.evals_per_epoch,
+            patience: self.patience,
+            quiet: false,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct SimulateArgs {
+    /// Directory for train.csv, valid.csv and test.csv.
+    #[arg(long, value_name = "DIR", default_value = "data/sim")]
+    out: PathBuf,
+    /// Impressions in all.
+    #[arg(long, default_value_t = 1_000_000)]
+    n: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+pub fn simulate(a: &SimulateArgs) -> Res {
+    let cfg = sim::SimConfig {
+        seed: a.seed,
+        impressions: a.n,
+        ..Default::default()
+    };
+    let t0 = std::time::Instant::now();
+    let counts = sim::write_splits(&cfg, &a.out)?;
+    let st = sim::stats(&sim::simulate_vec(&sim::SimConfig {
+        impressions: cfg.impressions.min(300_000),
+        ..cfg.clone()
+    }));
+    eprintln!(
+        "simulate: first {} rows: audio/video/display impressions {:?}, true CTR {:.4?}, listening out of focus {:.3}, audio CTR visible/hidden {:.4}/{:.4} (x{:.1}), per task {:?}",
+        st.n, st.per_format, st.mean_p_per_format, st.listening_out_of_focus,
+        st.audio_ctr_visible, st.audio_ctr_hidden, st.audio_ctr_visible / st.audio_ctr_hidden, st.per_task
+    );
+    eprintln!(
+        "simulate: wrote train {} / valid {} / test {} rows to {} in {:.1}s",
+        counts[0],
+        counts[1],
+        counts[2],
+        a.out.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 fn load_split(
@@ -87,24 +218,35 @@ fn flops_and_size(
     Ok((mflop, bytes))
 }
 
-pub fn train(m: &Args) -> Res {
-    let data = PathBuf::from(m.get("data").ok_or("--data DIR required")?);
-    let out = PathBuf::from(m.get("out").ok_or("--out PREFIX required")?);
-    let variant = Variant::parse(m.get("variant").map_or("camoe", |s| s.as_str()))
-        .ok_or("unknown --variant")?;
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Writes PREFIX.safetensors and PREFIX.config.json.
+    #[arg(long, value_name = "PREFIX")]
+    out: PathBuf,
+    #[arg(long, default_value = "camoe", value_parser = one_of(&Variant::ALL, Variant::name))]
+    variant: Variant,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    opts: TrainOptArgs,
+}
+
+pub fn train(a: &TrainArgs) -> Res {
+    let (data, out, variant) = (&a.data.data, &a.out, a.variant);
     if matches!(variant, Variant::SingleTask | Variant::ContentGroups) {
         return Err(
             "single-task and content-groups are not one exportable model; use `camoe ablate`"
                 .into(),
         );
     }
-    let base = base_config(m)?;
-    let max_rows = get(m, "max-rows", usize::MAX);
+    let base = a.model.config()?;
     let t0 = std::time::Instant::now();
-    let tr = load_split(&base, &data, "train", max_rows)?;
-    let va = load_split(&base, &data, "valid", max_rows)?;
+    let tr = load_split(&base, data, "train", a.data.max_rows)?;
+    let va = load_split(&base, data, "valid", a.data.max_rows)?;
     let dev = Device::Cpu;
-    let o = opts(m);
+    let o = a.opts.opts();
     let t1 = std::time::Instant::now();
     let trained = train::train_variant(&base, variant, &tr, &va, &o, &dev)?;
     let train_s = t1.elapsed().as_secs_f64();
@@ -141,13 +283,26 @@ fn load_model(prefix: &Path, dev: &Device) -> Result<Net, Box<dyn std::error::Er
     Ok(Net::load(&cfg, &prefix.with_extension("safetensors"), dev)?)
 }
 
-pub fn eval(m: &Args) -> Res {
-    let prefix = PathBuf::from(m.get("model").ok_or("--model PREFIX required")?);
-    let data = PathBuf::from(m.get("data").ok_or("--data DIR required")?);
-    let split = m.get("split").map_or("test", |s| s.as_str());
+#[derive(Args)]
+pub struct EvalArgs {
+    /// The trained model's PREFIX.safetensors and PREFIX.config.json.
+    #[arg(long, value_name = "PREFIX")]
+    model: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// The split to evaluate on: DIR/SPLIT.csv.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Also write the metrics as JSON.
+    #[arg(long, value_name = "OUT.json")]
+    json: Option<PathBuf>,
+}
+
+pub fn eval(a: &EvalArgs) -> Res {
+    let (prefix, data, split) = (&a.model, &a.data.data, a.split.as_str());
     let dev = Device::Cpu;
-    let net = load_model(&prefix, &dev)?;
-    let ds = load_split(&net.cfg, &data, split, get(m, "max-rows", usize::MAX))?;
+    let net = load_model(prefix, &dev)?;
+    let ds = load_split(&net.cfg, data, split, a.data.max_rows)?;
     let trained = train::Trained {
         variant: Variant::Camoe,
         cfg: net.cfg.clone(),
@@ -163,17 +318,29 @@ pub fn eval(m: &Args) -> Res {
         ),
         &res,
     );
-    if let Some(j) = m.get("json") {
+    if let Some(j) = &a.json {
         std::fs::write(j, serde_json::to_string_pretty(&train::metrics_json(&res))?)?;
     }
     Ok(())
 }
 
-pub fn export(m: &Args) -> Res {
-    let prefix = PathBuf::from(m.get("model").ok_or("--model PREFIX required")?);
-    let out = PathBuf::from(m.get("out").ok_or("--out PREFIX required")?);
+#[derive(Args)]
+pub struct ExportArgs {
+    /// The trained model's PREFIX.safetensors and PREFIX.config.json.
+    #[arg(long, value_name = "PREFIX")]
+    model: PathBuf,
+    /// Writes PREFIX2.nnef.tgz and PREFIX2.config.json.
+    #[arg(long, value_name = "PREFIX2")]
+    out: PathBuf,
+    /// Checks tract against the trainer on 256 rows of DIR/test.csv (default: simulated rows).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+pub fn export(a: &ExportArgs) -> Res {
+    let (prefix, out) = (&a.model, &a.out);
     let dev = Device::Cpu;
-    let net = load_model(&prefix, &dev)?;
+    let net = load_model(prefix, &dev)?;
     let spec = net.to_spec()?;
     let nnef_path = PathBuf::from(format!("{}.nnef.tgz", out.display()));
     if let Some(dir) = out.parent() {
@@ -191,8 +358,8 @@ pub fn export(m: &Args) -> Res {
     )?;
     // Load it back and compare with the trainer's forward pass.
     let rows = 256;
-    let ds = match m.get("data") {
-        Some(d) => load_split(&net.cfg, Path::new(d), "test", rows)?,
+    let ds = match &a.data {
+        Some(d) => load_split(&net.cfg, d, "test", rows)?,
         None => {
             let ims = camoe_tools::sim::simulate_vec(&camoe_tools::sim::SimConfig {
                 impressions: rows,
@@ -225,22 +392,31 @@ pub fn export(m: &Args) -> Res {
     Ok(())
 }
 
-pub fn ablate(m: &Args) -> Res {
-    let data = PathBuf::from(m.get("data").ok_or("--data DIR required")?);
-    let base = base_config(m)?;
-    let max_rows = get(m, "max-rows", usize::MAX);
-    let tr = load_split(&base, &data, "train", max_rows)?;
-    let va = load_split(&base, &data, "valid", max_rows)?;
-    let te = load_split(&base, &data, "test", max_rows)?;
-    let variants: Vec<Variant> = match m.get("variants") {
-        Some(v) => v
-            .split(',')
-            .map(|s| Variant::parse(s).ok_or(format!("unknown variant {s}")))
-            .collect::<Result<_, _>>()?,
-        None => Variant::ALL.to_vec(),
-    };
+#[derive(Args)]
+pub struct AblateArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// The variants to train, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', value_parser = one_of(&Variant::ALL, Variant::name))]
+    variants: Option<Vec<Variant>>,
+    /// Write the results as JSON (rewritten after each variant).
+    #[arg(long, value_name = "OUT.json")]
+    json: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    opts: TrainOptArgs,
+}
+
+pub fn ablate(a: &AblateArgs) -> Res {
+    let (data, max_rows) = (&a.data.data, a.data.max_rows);
+    let base = a.model.config()?;
+    let tr = load_split(&base, data, "train", max_rows)?;
+    let va = load_split(&base, data, "valid", max_rows)?;
+    let te = load_split(&base, data, "test", max_rows)?;
+    let variants = a.variants.clone().unwrap_or(Variant::ALL.to_vec());
     let dev = Device::Cpu;
-    let o = opts(m);
+    let o = a.opts.opts();
     let mut results = Vec::new();
     for v in variants {
         let t0 = std::time::Instant::now();
@@ -257,7 +433,7 @@ pub fn ablate(m: &Args) -> Res {
             "variant": v.name(), "train_seconds": secs, "mflop_per_candidate": mflop,
             "metrics": train::metrics_json(&res),
         }));
-        if let Some(j) = m.get("json") {
+        if let Some(j) = &a.json {
             std::fs::write(
                 j,
                 serde_json::to_string_pretty(&serde_json::json!({
@@ -270,13 +446,19 @@ pub fn ablate(m: &Args) -> Res {
     Ok(())
 }
 
-pub fn obd(m: &Args) -> Res {
-    let dir = PathBuf::from(
-        m.get("obd")
-            .ok_or("--obd DIR (…/obp/dataset/obd) required")?,
-    );
-    let out = PathBuf::from(m.get("out").ok_or("--out DIR required")?);
-    let c = camoe_tools::obd::convert(&dir, &out)?;
+#[derive(Args)]
+pub struct ObdArgs {
+    /// The Open Bandit Dataset directory (…/obp/dataset/obd).
+    #[arg(long, value_name = "DIR")]
+    obd: PathBuf,
+    /// Directory for the camoe CSV splits and obd.config.json.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+pub fn obd(a: &ObdArgs) -> Res {
+    let out = &a.out;
+    let c = camoe_tools::obd::convert(&a.obd, out)?;
     eprintln!(
         "obd: wrote train {} / valid {} / test {} rows and obd.config.json to {}",
         c[0],
@@ -287,24 +469,69 @@ pub fn obd(m: &Args) -> Res {
     Ok(())
 }
 
-pub fn convert(m: &Args) -> Res {
-    use camoe_tools::convert::{self, Budget, Mode, Sample, Table};
-    let nnef = PathBuf::from(
-        m.get("model")
-            .ok_or("usage: camoe convert MODEL.nnef.tgz --mode int8|f16|f32 -o OUT.camoe")?,
-    );
-    let mode = Mode::parse(m.get("mode").ok_or("--mode int8|f16|f32 required")?)?;
-    let dry = m.contains_key("dry-run");
-    let out = m.get("out").map(PathBuf::from);
-    if out.is_none() && !dry {
+#[derive(Args)]
+pub struct ConvertArgs {
+    /// The NNEF archive (docs/NNEF.md).
+    #[arg(value_name = "MODEL.nnef.tgz")]
+    model: PathBuf,
+    /// The element type of the weights and, unless --embeddings, of the tables.
+    #[arg(long, value_parser = one_of(&Mode::ALL, Mode::name))]
+    mode: Mode,
+    /// Where to write the `.camoe` (required unless --dry-run).
+    #[arg(short = 'o', long = "out", value_name = "OUT.camoe")]
+    out: Option<PathBuf>,
+    /// The model's config (default: MODEL.config.json next to the archive).
+    #[arg(long, value_name = "MODEL.config.json")]
+    config: Option<PathBuf>,
+    /// The embedding tables' element type (default: the mode's).
+    #[arg(long, value_parser = one_of(&Mode::ALL, Mode::name))]
+    embeddings: Option<Mode>,
+    /// Labelled rows to verify on (header: field names, task, click; default: rows
+    /// generated from the schema).
+    #[arg(long, value_name = "TEST.csv")]
+    data: Option<PathBuf>,
+    /// Rows scored one request each (default: 50000 of --data, or 2000 generated).
+    #[arg(long, value_name = "N")]
+    rows: Option<usize>,
+    /// Rankings drawn from the rows.
+    #[arg(long, default_value_t = Sample::default().requests)]
+    requests: usize,
+    /// Candidates per ranking.
+    #[arg(long, default_value_t = Sample::default().candidates)]
+    candidates: usize,
+    #[arg(long, default_value_t = Sample::default().seed)]
+    seed: u64,
+    /// Also write the parity report as JSON.
+    #[arg(long, value_name = "REPORT.json")]
+    json: Option<PathBuf>,
+    /// Verify only; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// With --dry-run: keep each candidate's K best experts, measuring expert masking
+    /// against the float model (0 = all experts).
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    expert_top_k: usize,
+    /// Budget, f32 mode: the largest |ΔpCTR| against tract.
+    #[arg(long, default_value_t = Budget::default().f32_max_dp)]
+    max_dp: f64,
+    /// Budget, quantized modes: the largest |ΔAUC-PR| of any format (with --data).
+    #[arg(long, default_value_t = Budget::default().auc_pr)]
+    max_auc_pr_delta: f64,
+    /// Budget, quantized modes: the smallest mean top-10 overlap of the rankings.
+    #[arg(long, default_value_t = Budget::default().top10)]
+    min_top10: f64,
+}
+
+pub fn convert(a: &ConvertArgs) -> Res {
+    let (nnef, mode, dry) = (&a.model, a.mode, a.dry_run);
+    if a.out.is_none() && !dry {
         return Err("-o OUT.camoe required (or --dry-run to verify only)".into());
     }
-    let expert_top_k = get(m, "expert-top-k", 0usize);
-    if expert_top_k > 0 && !dry {
+    if a.expert_top_k > 0 && !dry {
         return Err("--expert-top-k measures masking against the float model; it needs --dry-run (the file does not depend on it)".into());
     }
-    let cfg_path = match m.get("config") {
-        Some(c) => PathBuf::from(c),
+    let cfg_path = match &a.config {
+        Some(c) => c.clone(),
         None => {
             let s = nnef.display().to_string();
             let stem = s
@@ -315,37 +542,35 @@ pub fn convert(m: &Args) -> Res {
         }
     };
     let cfg = config::read(&cfg_path)?;
-    let embeddings = m
-        .get("embeddings")
-        .map(|s| convert::parse_dtype(s))
-        .transpose()?;
-    let d = Sample::default();
     // Labelled data: up to 50,000 of its rows by default; generated rows: 2,000.
-    let data = m.get("data");
-    let sample = Sample {
-        rows: get(m, "rows", if data.is_some() { 50_000 } else { d.rows }),
-        requests: get(m, "requests", d.requests),
-        candidates: get(m, "candidates", d.candidates),
-        seed: get(m, "seed", d.seed),
-        expert_top_k,
+    let default_rows = match a.data {
+        Some(_) => 50_000,
+        None => Sample::default().rows,
     };
-    let table = match data {
-        Some(p) => Table::read_csv(&cfg, Path::new(p), sample.rows)?,
+    let sample = Sample {
+        rows: a.rows.unwrap_or(default_rows),
+        requests: a.requests,
+        candidates: a.candidates,
+        seed: a.seed,
+        expert_top_k: a.expert_top_k,
+    };
+    let table = match &a.data {
+        Some(p) => Table::read_csv(&cfg, p, sample.rows)?,
         None => Table::generate(&cfg, sample.rows.max(1), sample.seed),
     };
     let t0 = std::time::Instant::now();
     let progress = |s: &str| eprintln!("[{:6.1}s] {s}", t0.elapsed().as_secs_f64());
-    let b = Budget::default();
     let budget = Budget {
-        f32_max_dp: get(m, "max-dp", b.f32_max_dp),
-        auc_pr: get(m, "max-auc-pr-delta", b.auc_pr),
-        top10: get(m, "min-top10", b.top10),
+        f32_max_dp: a.max_dp,
+        auc_pr: a.max_auc_pr_delta,
+        top10: a.min_top10,
     };
+    let embeddings = a.embeddings.map(Mode::dtype);
     let (bytes, rep) = convert::convert(
-        &nnef, &cfg, mode, embeddings, &table, &sample, &budget, &progress,
+        nnef, &cfg, mode, embeddings, &table, &sample, &budget, &progress,
     )?;
     rep.print(&mut std::io::stdout())?;
-    if let Some(j) = m.get("json") {
+    if let Some(j) = &a.json {
         std::fs::write(j, serde_json::to_string_pretty(&rep.to_json())? + "\n")?;
     }
     if !rep.failures.is_empty() {
@@ -356,11 +581,11 @@ pub fn convert(m: &Args) -> Res {
         )
         .into());
     }
-    if let Some(out) = out.filter(|_| !dry) {
+    if let Some(out) = a.out.as_ref().filter(|_| !dry) {
         // Written whole under a temporary name, then renamed: never a partial file.
         let tmp = PathBuf::from(format!("{}.tmp-{}", out.display(), std::process::id()));
         std::fs::write(&tmp, &bytes)?;
-        std::fs::rename(&tmp, &out)?;
+        std::fs::rename(&tmp, out)?;
         progress(&format!("wrote {} ({} bytes)", out.display(), bytes.len()));
     }
     Ok(())

@@ -1,5 +1,6 @@
-//! Offline metrics: AUC-PR (average precision), AUC-ROC, log loss, ECE, and the
-//! Platt calibration fit. Definitions are in `models/README.md` ("Metrics").
+//! Offline metrics: AUC-PR (average precision), AUC-ROC, log loss, ECE, the Platt
+//! calibration fit (definitions in `models/README.md`, "Metrics"), and the ranking
+//! agreement `camoe convert` reports (top-k, Kendall's tau).
 
 /// Indices sorted by score, highest first (stable, NaN last).
 fn order_desc(scores: &[f32]) -> Vec<usize> {
@@ -154,6 +155,38 @@ pub fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + (-z).exp())
 }
 
+/// The `k` best indices by score, best first (ties: lower index first).
+pub fn top(scores: &[f32], k: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    idx.truncate(k);
+    idx
+}
+
+/// Kendall's tau-b between two score vectors (1 = same order).
+pub fn kendall_tau(a: &[f32], b: &[f32]) -> f64 {
+    let (mut conc, mut disc, mut ta, mut tb) = (0i64, 0i64, 0i64, 0i64);
+    for i in 0..a.len() {
+        for j in i + 1..a.len() {
+            let x = a[i].total_cmp(&a[j]) as i64;
+            let y = b[i].total_cmp(&b[j]) as i64;
+            match (x, y) {
+                (0, 0) => {}
+                (0, _) => ta += 1,
+                (_, 0) => tb += 1,
+                _ if x == y => conc += 1,
+                _ => disc += 1,
+            }
+        }
+    }
+    let d = (((conc + disc + ta) * (conc + disc + tb)) as f64).sqrt();
+    if d == 0.0 {
+        1.0
+    } else {
+        (conc - disc) as f64 / d
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +246,13 @@ mod tests {
             (a - 2.0).abs() < 0.1 && (b + 1.0).abs() < 0.1,
             "a {a} b {b}"
         );
+    }
+
+    #[test]
+    fn kendall_tau_and_top() {
+        assert_eq!(kendall_tau(&[1., 2., 3.], &[10., 20., 30.]), 1.0);
+        assert_eq!(kendall_tau(&[1., 2., 3.], &[3., 2., 1.]), -1.0);
+        assert!((kendall_tau(&[1., 2., 3., 4.], &[1., 3., 2., 4.]) - 4.0 / 6.0).abs() < 1e-12);
+        assert_eq!(top(&[0.1, 0.5, 0.5, 0.2], 3), vec![1, 2, 3]);
     }
 }

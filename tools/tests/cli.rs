@@ -1,5 +1,6 @@
-//! `camoe convert` as a user runs it: exit status, the one error line, and that a
-//! conversion over budget writes nothing.
+//! The `camoe` CLI as a user runs it: `convert`'s exit status, its one error line and
+//! that a conversion over budget writes nothing; flags that are misspelt or carry a bad
+//! value are refused by name; every subcommand's `--help`; the documented command lines.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -98,57 +99,246 @@ fn over_budget_exits_1_and_writes_nothing() {
     );
 }
 
+/// A run that fails on its input, or on its flags before doing anything: exit status
+/// 1 (the command failed) or 2 (clap rejected the flags), one `error:` line naming
+/// the fault, no panic.
+fn fails_with_one_error_line(args: &[&str], code: i32, needle: &str) {
+    let (got, _, stderr) = camoe(args);
+    assert_eq!(got, code, "{args:?}: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{args:?}: {stderr}");
+    assert!(errors[0].contains(needle), "`{needle}` not in {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[test]
 fn bad_input_is_one_error_line() {
     let junk = tmp("junk.nnef.tgz");
     std::fs::write(&junk, b"\x1f\x8b not really gzip").unwrap();
+    let junk = junk.to_str().unwrap();
     let cfg = models().join("camoe-demo.config.json");
-    for (args, needle) in [
+    let cfg = cfg.to_str().unwrap();
+    for (args, code, needle) in [
         (
             vec![
                 "convert",
-                junk.to_str().unwrap(),
+                junk,
                 "--mode",
                 "int8",
                 "--config",
-                cfg.to_str().unwrap(),
+                cfg,
                 "-o",
                 "/dev/null",
             ],
+            1,
             "cannot load as NNEF",
         ),
         (
-            vec![
-                "convert",
-                junk.to_str().unwrap(),
-                "--mode",
-                "int4",
-                "-o",
-                "/dev/null",
-            ],
-            "--mode int4",
+            vec!["convert", junk, "--mode", "int4", "-o", "/dev/null"],
+            2,
+            "invalid value 'int4' for '--mode",
         ),
         (
-            vec![
-                "convert",
-                junk.to_str().unwrap(),
-                "--mode",
-                "int8",
-                "-o",
-                "/dev/null",
-            ],
+            vec!["convert", junk, "--mode", "int8", "-o", "/dev/null"],
+            1,
             "junk.config.json",
         ),
         (
-            vec!["convert", junk.to_str().unwrap(), "--mode", "int8"],
+            vec!["convert", junk, "--mode", "int8"],
+            1,
             "-o OUT.camoe required",
         ),
     ] {
+        fails_with_one_error_line(&args, code, needle);
+    }
+}
+
+/// Misspelt flags and unreadable values stop the command before it does anything
+/// (a misspelt `--max-dp` used to keep the default budget without a word).
+#[test]
+fn unknown_flags_and_bad_values_are_named() {
+    let nnef = models().join("camoe-demo.nnef.tgz");
+    let nnef = nnef.to_str().unwrap();
+    let out = tmp("never.camoe");
+    let out = out.to_str().unwrap();
+    let sim = tmp("never-sim");
+    let sim = sim.to_str().unwrap();
+    let convert = |extra: &[&'static str]| {
+        let mut v = vec!["convert", nnef, "--mode", "int8", "-o", out];
+        v.extend(extra);
+        v
+    };
+    let train = |extra: &[&'static str]| {
+        let mut v = vec!["train", "--data", sim, "--out", sim];
+        v.extend(extra);
+        v
+    };
+    for (args, needle) in [
+        (
+            convert(&["--max-db", "1e-5"]),
+            "unexpected argument '--max-db'",
+        ),
+        (
+            convert(&["--max-dp", "tiny"]),
+            "invalid value 'tiny' for '--max-dp",
+        ),
+        (
+            convert(&["--rows", "1.5"]),
+            "invalid value '1.5' for '--rows",
+        ),
+        (
+            convert(&["--embeddings", "int4"]),
+            "'int4' for '--embeddings",
+        ),
+        (convert(&["extra.nnef.tgz"]), "'extra.nnef.tgz'"),
+        (train(&["--epoch", "2"]), "unexpected argument '--epoch'"),
+        (
+            train(&["--epochs", "two"]),
+            "invalid value 'two' for '--epochs",
+        ),
+        (train(&["--variant", "moe"]), "'moe' for '--variant"),
+        (train(&["--expert-mlp", "128,x"]), "'--expert-mlp"),
+        (
+            vec!["train", "--out", sim],
+            "required arguments were not provided",
+        ),
+        (
+            vec!["ablate", "--data", sim, "--variants", "mmoe,moe"],
+            "'moe' for '--variants",
+        ),
+        (
+            vec!["simulate", "--out", sim, "--n", "1e6"],
+            "invalid value '1e6' for '--n",
+        ),
+        (
+            vec!["simulate", "--out", sim, "--impressions", "10"],
+            "'--impressions'",
+        ),
+        (vec!["evaluate"], "unrecognized subcommand 'evaluate'"),
+    ] {
+        fails_with_one_error_line(&args, 2, needle);
+    }
+    let (_, _, stderr) = camoe(&["train", "--out", sim]);
+    assert!(stderr.contains("--data <DIR>"), "{stderr}");
+    assert!(!Path::new(out).exists());
+    assert!(!Path::new(sim).exists(), "simulate ran with a bad flag");
+}
+
+/// `--help` of each subcommand exits 0 and names every flag the docs use.
+#[test]
+fn help_names_each_subcommands_flags() {
+    for (sub, flags) in [
+        ("simulate", &["--out", "--n", "--seed"][..]),
+        (
+            "train",
+            &[
+                "--data",
+                "--out",
+                "--variant",
+                "--epochs",
+                "--batch",
+                "--lr",
+                "--seed",
+                "--max-rows",
+                "--config",
+                "--experts",
+                "--cross-layers",
+                "--cross-rank",
+                "--expert-mlp",
+                "--tower",
+                "--weight-decay",
+                "--emb-std",
+                "--emb-weight-decay",
+                "--emb-lr-scale",
+                "--evals-per-epoch",
+                "--patience",
+                "--name",
+            ][..],
+        ),
+        (
+            "eval",
+            &["--model", "--data", "--split", "--json", "--max-rows"][..],
+        ),
+        ("export", &["--model", "--out", "--data"][..]),
+        (
+            "ablate",
+            &[
+                "--data",
+                "--variants",
+                "--json",
+                "--max-rows",
+                "--epochs",
+                "--lr",
+                "--config",
+            ][..],
+        ),
+        ("obd", &["--obd", "--out"][..]),
+        (
+            "convert",
+            &[
+                "MODEL.nnef.tgz",
+                "--mode",
+                "-o, --out",
+                "--config",
+                "--data",
+                "--rows",
+                "--requests",
+                "--candidates",
+                "--seed",
+                "--embeddings",
+                "--json",
+                "--dry-run",
+                "--expert-top-k",
+                "--max-dp",
+                "--max-auc-pr-delta",
+                "--min-top10",
+                "[possible values: int8, f16, f32]",
+                "[default: 0.95]",
+            ][..],
+        ),
+    ] {
+        let (code, stdout, stderr) = camoe(&[sub, "--help"]);
+        assert_eq!(code, 0, "{sub}: {stderr}");
+        for f in flags {
+            assert!(
+                stdout.contains(f),
+                "{sub} --help does not name {f}: {stdout}"
+            );
+        }
+    }
+    let (code, stdout, _) = camoe(&["--help"]);
+    assert_eq!(code, 0);
+    for sub in [
+        "simulate", "train", "eval", "export", "ablate", "obd", "convert",
+    ] {
+        assert!(stdout.contains(sub), "{sub} not in {stdout}");
+    }
+}
+
+/// The command lines of README.md, models/README.md, benches/README.md, docs/*.md
+/// and the examples still parse (`--help` last: clap reads every flag before it).
+#[test]
+fn documented_command_lines_parse() {
+    for line in [
+        "simulate --out data/sim --n 2000000 --seed 1",
+        "train --data data/sim --out runs/camoe-demo --epochs 2",
+        "export --model runs/camoe-demo --out models/camoe-demo --data data/sim",
+        "eval --model runs/camoe-demo --data data/sim",
+        "convert models/camoe-demo.nnef.tgz --mode int8 -o models/camoe-demo.camoe",
+        "convert models/camoe-demo.nnef.tgz --mode f16 -o models/camoe-demo.f16.camoe",
+        "convert models/camoe-demo.nnef.tgz --mode f32 --data data/sim/test.csv --rows 400040 --dry-run --json parity-f32.json",
+        "convert models/camoe-demo.nnef.tgz --mode int8 --data data/sim/test.csv --rows 400040 --dry-run --expert-top-k 2",
+        "convert models/camoe-demo.nnef.tgz --mode int8 --data data/sim/test.csv --rows 400040 --dry-run --expert-top-k 4 --json mask-4.json",
+        "convert M.nnef.tgz --mode int8 -o M.camoe --config M.config.json --data T.csv --rows 9 --requests 200 --candidates 50 --seed 1 --embeddings f16 --json R.json --max-dp 1e-5 --max-auc-pr-delta 0.002 --min-top10 0.95",
+        "ablate --data data/sim --max-rows 700000 --epochs 2 --json runs/ablation-sim-lr5e4.json",
+        "ablate --data data/sim --max-rows 700000 --epochs 2 --lr 0.002 --json runs/ablation-sim.json",
+        "obd --obd obd/obp/dataset/obd --out data/obd",
+        "ablate --config data/obd/obd.config.json --data data/obd --variants camoe,camoe-nocross,camoe-nomask,mmoe,shared-bottom,single-task --epochs 10 --batch 256 --lr 0.002 --json runs/ablation-obd.json",
+        "train --data d --out o --variant shared-bottom --experts 8 --cross-layers 2 --cross-rank 0 --expert-mlp 128,64 --tower 32 --max-rows 10 --config c.json",
+    ] {
+        let mut args: Vec<&str> = line.split(' ').collect();
+        args.push("--help");
         let (code, _, stderr) = camoe(&args);
-        assert_eq!(code, 1, "{args:?}: {stderr}");
-        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-        assert_eq!(errors.len(), 1, "{stderr}");
-        assert!(errors[0].contains(needle), "`{needle}` not in {stderr}");
-        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(code, 0, "`camoe {line}` no longer parses: {stderr}");
     }
 }
