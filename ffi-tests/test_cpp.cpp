@@ -69,6 +69,34 @@ int main(int argc, char **argv) {
     std::vector<float> copy_scores;
     CHECK(from_copy.rank(cands, copy_scores) == order && copy_scores == scores);
 
+    // The same two candidates as columns (text ads with offsets, one missing dense value):
+    // the same scores, bit for bit, into caller-owned arrays.
+    {
+        std::string ad_text = "a_1";
+        std::vector<uint32_t> tasks{model.task("podcast_midroll"), model.task("overlay")};
+        std::vector<float> bids{2.0f, 1.0f}, seconds{30.0f, 0.0f};
+        std::vector<uint64_t> ids{0, 77};
+        std::vector<uint8_t> text_missing{0, 1}, id_missing{1, 0}, seconds_missing{0, 1};
+        std::vector<uint32_t> offsets{0, 3, 3};
+        camoe::Columns batch(tasks, bids);
+        // Candidate 0's ad is text, candidate 1's an id: two columns of one field would
+        // be "given twice", so each candidate sets the ad in one column and is missing in the other.
+        batch.text(model.field("ad_id"), ad_text, offsets, text_missing)
+            .dense(model.field("creative_seconds"), seconds, seconds_missing);
+        camoe::Columns by_id(tasks, bids);
+        by_id.ids(model.field("ad_id"), ids, id_missing);
+        float col_scores[2];
+        uint32_t col_order[2];
+        CHECK(session.rank_columns(batch, col_scores, 2, col_order, 2) == 2);
+        CHECK(std::memcmp(&col_scores[0], &scores[0], sizeof(float)) == 0);
+        CHECK(session.rank_columns(by_id, col_scores, 2, col_order, 2) == 2);
+        CHECK(std::memcmp(&col_scores[1], &scores[1], sizeof(float)) == 0);
+        std::vector<uint64_t> three{1, 2, 3};
+        camoe::Columns wrong(tasks);
+        CHECK(status_of([&] { wrong.ids(model.field("ad_id"), three); }) == CAMOE_STATUS_INVALID_ARGUMENT);
+        CHECK(status_of([&] { session.rank_columns(batch, col_scores, 1, col_order, 2); }) == CAMOE_STATUS_CAPACITY);
+    }
+
     // Audio only: the display overlay is not scored.
     camoe_rank_options opts = camoe::rank_options();
     CHECK(opts.struct_size == sizeof opts && opts.eligible_formats == UINT32_MAX);

@@ -118,6 +118,77 @@ inline camoe_feature dense(uint32_t field, float v) {
     return f;
 }
 
+/* A non-owning view of a contiguous array (a std::span stand-in for C++17). */
+template <class T>
+struct view {
+    const T *data = nullptr;
+    size_t size = 0;
+    view() = default;
+    view(const T *d, size_t n) : data(d), size(n) {}
+    view(const std::vector<T> &v) : data(v.data()), size(v.size()) {}
+    template <size_t N>
+    view(const T (&a)[N]) : data(a), size(N) {}
+};
+
+/* A columnar batch of candidates: views into the caller's arrays (which must outlive
+ * the rank_columns call), one column per candidate field. Lengths are checked here:
+ * a column that does not hold one value per candidate throws INVALID_ARGUMENT. */
+class Columns {
+  public:
+    explicit Columns(view<uint32_t> tasks, view<float> bids = {}) : tasks_(tasks), bids_(bids) {
+        if (bids.data && bids.size != tasks.size) mismatch("bids", bids.size, tasks.size);
+    }
+    Columns &ids(uint32_t field, view<uint64_t> v, view<uint8_t> missing = {}) {
+        camoe_column &c = add(field, CAMOE_VALUE_ID, v.size, missing);
+        c.ids = v.data;
+        return *this;
+    }
+    Columns &dense(uint32_t field, view<float> v, view<uint8_t> missing = {}) {
+        camoe_column &c = add(field, CAMOE_VALUE_DENSE, v.size, missing);
+        c.dense = v.data;
+        return *this;
+    }
+    /* Candidate i's text is bytes[offsets[i] .. offsets[i + 1]] (n + 1 offsets). */
+    Columns &text(uint32_t field, std::string_view bytes, view<uint32_t> offsets, view<uint8_t> missing = {}) {
+        camoe_column &c = add(field, CAMOE_VALUE_STR, offsets.size == 0 ? 0 : offsets.size - 1, missing);
+        c.text = bytes.data();
+        c.text_len = bytes.size();
+        c.text_offsets = offsets.data;
+        return *this;
+    }
+    size_t size() const noexcept { return tasks_.size; }
+    camoe_candidate_columns get() const {
+        camoe_candidate_columns b{};
+        b.struct_size = sizeof b;
+        b.n = tasks_.size;
+        b.tasks = tasks_.data;
+        b.bids = bids_.data;
+        b.columns = cols_.data();
+        b.n_columns = cols_.size();
+        return b;
+    }
+
+  private:
+    [[noreturn]] static void mismatch(const char *what, size_t got, size_t want) {
+        std::string m = std::string(what) + " holds " + std::to_string(got) + " values for " +
+                        std::to_string(want) + " candidates";
+        throw Error(CAMOE_STATUS_INVALID_ARGUMENT, m.c_str());
+    }
+    camoe_column &add(uint32_t field, int32_t kind, size_t n, view<uint8_t> missing) {
+        if (n != tasks_.size) mismatch("a column", n, tasks_.size);
+        if (missing.data && missing.size != tasks_.size) mismatch("missing flags", missing.size, tasks_.size);
+        camoe_column c{};
+        c.field = field;
+        c.kind = kind;
+        c.missing = missing.data;
+        cols_.push_back(c);
+        return cols_.back();
+    }
+    view<uint32_t> tasks_;
+    view<float> bids_;
+    std::vector<camoe_column> cols_;
+};
+
 /* One thread's ranking session (move-only). */
 class Session {
   public:
@@ -142,6 +213,18 @@ class Session {
                                  order.data(), order.size(), &n));
         order.resize(n);
         return order;
+    }
+
+    /* Ranks a columnar batch into caller-owned arrays (no allocation): scores needs one
+     * slot per candidate; returns how many indices were written to order. */
+    size_t rank_columns(const Columns &batch, float *scores, size_t scores_len, uint32_t *order, size_t order_cap,
+                        const camoe_rank_options *options = nullptr) {
+        if (scores_len < batch.size())
+            throw Error(CAMOE_STATUS_CAPACITY, "scores holds fewer values than the batch has candidates");
+        camoe_candidate_columns b = batch.get();
+        size_t n = 0;
+        check(camoe_session_rank_columns(s_, &b, options, scores, order, order_cap, &n));
+        return n;
     }
 
   private:

@@ -590,3 +590,89 @@ pub fn convert(a: &ConvertArgs) -> Res {
     }
     Ok(())
 }
+
+#[derive(Args)]
+pub struct KeygenArgs {
+    /// Where to write the 32-byte secret seed (mode 0600); the 32-byte public key goes
+    /// to OUT.pub. Existing files are not overwritten.
+    #[arg(long, short, value_name = "KEY")]
+    out: PathBuf,
+}
+
+pub fn keygen(a: &KeygenArgs) -> Res {
+    use std::io::{Read, Write};
+    let public = a.out.with_extension(match a.out.extension() {
+        Some(e) => format!("{}.pub", e.to_string_lossy()),
+        None => "pub".into(),
+    });
+    let mut seed = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut seed))
+        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    let keys = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new(seed));
+    let create = |path: &Path, mode: u32| {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(path)
+            .map_err(|e| format!("cannot create {}: {e}", path.display()))
+    };
+    create(&a.out, 0o600)?
+        .write_all(&seed)
+        .map_err(|e| format!("cannot write {}: {e}", a.out.display()))?;
+    create(&public, 0o644)?
+        .write_all(keys.pk.as_ref())
+        .map_err(|e| format!("cannot write {}: {e}", public.display()))?;
+    let hex: String = keys.pk.iter().map(|b| format!("{b:02x}")).collect();
+    println!("public key {hex}");
+    eprintln!(
+        "keygen: secret seed in {}, public key in {} (give apps the public key)",
+        a.out.display(),
+        public.display()
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct SignArgs {
+    /// The `.camoe` file to sign (it must load).
+    #[arg(value_name = "MODEL.camoe")]
+    model: PathBuf,
+    /// The secret seed from `camoe keygen`.
+    #[arg(long, value_name = "KEY")]
+    key: PathBuf,
+    /// Where to write the signature [default: MODEL.camoe.sig].
+    #[arg(long, short, value_name = "SIG")]
+    out: Option<PathBuf>,
+}
+
+pub fn sign(a: &SignArgs) -> Res {
+    let bytes = std::fs::read(&a.model).map_err(|e| format!("{}: {e}", a.model.display()))?;
+    camoe::Model::from_bytes(&bytes).map_err(|e| format!("{}: {e}", a.model.display()))?;
+    let seed = std::fs::read(&a.key).map_err(|e| format!("{}: {e}", a.key.display()))?;
+    let seed: [u8; 32] = seed.try_into().map_err(|s: Vec<u8>| {
+        format!(
+            "{}: a key from `camoe keygen` is 32 bytes, this is {}",
+            a.key.display(),
+            s.len()
+        )
+    })?;
+    let keys = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new(seed));
+    let sig = keys.sk.sign(&bytes, None);
+    // The runtime's own check, so a signature that would not verify is never written.
+    camoe::signature::verify(&bytes, sig.as_ref(), keys.pk.as_ref()).map_err(|e| e.to_string())?;
+    let out = a.out.clone().unwrap_or_else(|| {
+        let mut p = a.model.clone().into_os_string();
+        p.push(".sig");
+        p.into()
+    });
+    std::fs::write(&out, sig.as_ref()).map_err(|e| format!("{}: {e}", out.display()))?;
+    eprintln!(
+        "sign: {} bytes signed, signature in {}",
+        bytes.len(),
+        out.display()
+    );
+    Ok(())
+}

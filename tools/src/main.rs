@@ -29,6 +29,10 @@ enum Command {
     Obd(cmd::ObdArgs),
     /// NNEF to a `.camoe` file, written only within the parity budget against tract.
     Convert(cmd::ConvertArgs),
+    /// Make an Ed25519 signing key (KEY, kept secret) and its public key (KEY.pub).
+    Keygen(cmd::KeygenArgs),
+    /// Sign a `.camoe` file: a detached 64-byte Ed25519 signature apps verify at load.
+    Sign(cmd::SignArgs),
 }
 
 fn main() {
@@ -45,6 +49,8 @@ fn main() {
         Command::Ablate(a) => cmd::ablate(&a),
         Command::Obd(a) => cmd::obd(&a),
         Command::Convert(a) => cmd::convert(&a),
+        Command::Keygen(a) => cmd::keygen(&a),
+        Command::Sign(a) => cmd::sign(&a),
     };
     if let Err(e) = r {
         eprintln!("error: {e}");

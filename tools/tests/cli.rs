@@ -342,3 +342,53 @@ fn documented_command_lines_parse() {
         assert_eq!(code, 0, "`camoe {line}` no longer parses: {stderr}");
     }
 }
+
+#[test]
+fn keygen_and_sign_make_a_signature_the_runtime_verifies() {
+    let key = tmp("signing.key");
+    let _ = std::fs::remove_file(&key);
+    let _ = std::fs::remove_file(key.with_extension("key.pub"));
+    let (code, stdout, stderr) = camoe(&["keygen", "--out", key.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("public key "), "{stdout}");
+    let public = std::fs::read(key.with_extension("key.pub")).unwrap();
+    assert_eq!(public.len(), 32);
+    // An existing key is never overwritten.
+    let (code, _, stderr) = camoe(&["keygen", "--out", key.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+
+    let model = models().join("camoe-demo.camoe");
+    let sig = tmp("demo.camoe.sig");
+    let (code, _, stderr) = camoe(&[
+        "sign",
+        model.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "-o",
+        sig.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let signature = std::fs::read(&sig).unwrap();
+    let m = camoe::Model::load_signed(&model, &signature, &public).unwrap();
+    assert_eq!(m.name(), "camoe-demo");
+    // Another key's public half does not verify it.
+    let mut wrong = public.clone();
+    wrong[0] ^= 1;
+    assert!(camoe::Model::load_signed(&model, &signature, &wrong).is_err());
+
+    // A file that is not a model is not signed: one error line, exit 1, nothing written.
+    let junk = tmp("junk.camoe");
+    std::fs::write(&junk, b"not a model").unwrap();
+    let junk_sig = tmp("junk.sig");
+    let (code, _, stderr) = camoe(&[
+        "sign",
+        junk.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "-o",
+        junk_sig.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
+    assert!(!junk_sig.exists());
+}
