@@ -5,7 +5,7 @@
 //! computed once per request into a per-output partial (bias included), and a
 //! candidate part computed per candidate. int8 quantizes the two parts separately.
 
-use crate::kernels::{Finish, Kernels};
+use crate::kernels::{Finish, Kernels, RowView, Scaled};
 use crate::model::{Mat, Mode, Model, PackedFloatLayer, Part};
 
 /// Which linear layers make up each expert and each group head.
@@ -158,41 +158,30 @@ pub(crate) fn matmul(
                     ..
                 } => qx,
                 _ => {
-                    (k.quantize.0)(
-                        x.data,
-                        x.stride,
-                        x.offset,
-                        cols,
-                        rows,
-                        &mut qs.q,
-                        kp,
-                        &mut qs.scales,
-                    );
+                    let xr = RowView::new(&x.data[x.offset..], x.stride, rows);
+                    (k.quantize.0)(xr, cols, &mut qs.q, kp, &mut qs.scales);
                     (&qs.q[..], &qs.scales[..])
                 }
             };
             (k.gemm_i8.0)(pack, q, kp, rows, &mut qs.acc, op);
             // The epilogue writes init + scaled products (and ReLU) in one pass.
-            (k.dequantize.0)(
-                &qs.acc,
-                op,
-                rows,
-                wscale,
-                scales,
+            let y = Scaled {
+                acc: RowView::new(&qs.acc, op, rows),
+                cols: n_out,
+                w_scale: wscale,
+                x_scale: scales,
                 init,
-                relu,
-                &mut out[..rows * n_out],
-            );
+            };
+            (k.dequantize.0)(y, relu, &mut out[..rows * n_out]);
         }
         Mat::F32(_) | Mat::F16(_) => {
-            let (xs, y) = (&x.data[x.offset..], &mut out[..rows * n_out]);
+            let (xs, y) = (
+                RowView::new(&x.data[x.offset..], x.stride, rows),
+                &mut out[..rows * n_out],
+            );
             match model.packed_f32(layer, part) {
-                Some(PackedFloatLayer::F32(p)) => {
-                    (k.gemm_f32.0)(p, xs, x.stride, rows, init, y, n_out)
-                }
-                Some(PackedFloatLayer::F16(p)) => {
-                    (k.gemm_f16.0)(p, xs, x.stride, rows, init, y, n_out)
-                }
+                Some(PackedFloatLayer::F32(p)) => (k.gemm_f32.0)(p, xs, init, y, n_out),
+                Some(PackedFloatLayer::F16(p)) => (k.gemm_f16.0)(p, xs, init, y, n_out),
                 // No packed copy (the request side, once per request): a dot per output.
                 None => {
                     for (r, o_row) in y.chunks_exact_mut(n_out).enumerate() {
@@ -217,7 +206,7 @@ pub(crate) fn matmul(
 }
 
 pub(crate) fn relu(v: &mut [f32]) {
-    v.iter_mut().for_each(|x| *x = x.max(0.0));
+    v.iter_mut().for_each(|x| *x = crate::kernels::relu(*x));
 }
 
 /// Rows per pass through the experts and heads: activations of one chunk stay in the
@@ -381,7 +370,8 @@ pub(crate) fn score(
     let (dc, kc) = (d - dr, x0_candidate_stride(model));
     if !is_float(model) {
         // Once per rank; the quantize kernel needs no layer buffer, so all rows at once.
-        (s.qs.kernels.quantize.0)(&s.xc, dc, 0, dc, rows, &mut s.q0, kc, &mut s.s0);
+        let xc = RowView::new(&s.xc, dc, rows);
+        (s.qs.kernels.quantize.0)(xc, dc, &mut s.q0, kc, &mut s.s0);
     }
     // Gates first: with top-k masking they decide which experts each row needs.
     for g in 0..model.plan.gate.len() {
@@ -702,7 +692,14 @@ fn expert_i8(
                 x: if x_is_x0 { x0 } else { &a[..rows * n] },
             },
         };
-        (k.requantize.0)(acc, n, rows, w_scale, x_scale, init, finish, out, next);
+        let y = Scaled {
+            acc: RowView::new(acc, n, rows),
+            cols: n,
+            w_scale,
+            x_scale,
+            init,
+        };
+        (k.requantize.0)(y, finish, out, next);
         if step != Step::Linear {
             core::mem::swap(a, b);
             x_is_x0 = false;

@@ -73,6 +73,25 @@ unsafe fn tile<I: Isa, const R: usize, const NB: usize>(
     }
 }
 
+/// The int8 GEMM ([`super::GemmI8`]) of one ISA and tile: checks the sizes, then
+/// [`body`].
+///
+/// # Safety
+/// The CPU supports `I`'s instructions.
+#[inline(always)]
+pub(crate) unsafe fn gemm_i8<I: Isa, const R: usize, const NB: usize>(
+    w: &PackedI8,
+    x: &[i8],
+    x_stride: usize,
+    rows: usize,
+    acc: &mut [i32],
+    acc_stride: usize,
+) {
+    check(w, x, x_stride, rows, acc, acc_stride);
+    // SAFETY: the caller's CPU supports I; sizes checked above.
+    unsafe { body::<I, R, NB>(w, x, x_stride, rows, acc, acc_stride) }
+}
+
 /// Tiles rows by R and outputs by NB vectors, with smaller tiles at the edges
 /// ([`tiles`]).
 ///

@@ -5,24 +5,24 @@
 use core::arch::aarch64::*;
 use core::arch::asm;
 
+use super::registry::lines;
 use super::tiled::{body, check, Isa};
-use super::tiled_f32::{gemm_float, FIsa, LoadW};
-use super::{Kernels, PackedF16, PackedF32, PackedI8, Tier};
+use super::tiled_f32::{FIsa, LoadW};
+use super::{tiled, tiled_f32, PackedI8};
 
-/// Overlays the table with the kernels of every aarch64 tier up to `tier`.
-pub fn plug(k: &mut Kernels, tier: Tier) {
-    if tier >= Tier::Neon {
-        k.gemm_i8 = (gemm_i8_neon, "aarch64_neon_gemm_i8_4x16");
-        k.dot_f32 = (dot_f32_neon, "aarch64_neon_dot_f32_16");
-        k.gemm_f32 = (gemm_f32_neon, "aarch64_neon_gemm_f32_4x16");
-        k.gemm_f16 = (gemm_f16_neon, "aarch64_neon_gemm_f16_4x16");
-    }
-    if tier >= Tier::Dotprod {
-        k.gemm_i8 = (gemm_i8_dotprod, "aarch64_dotprod_gemm_i8_4x16");
-    }
-    if tier >= Tier::I8mm {
-        k.gemm_i8 = (gemm_i8_i8mm, "aarch64_i8mm_gemm_i8_2x8");
-    }
+// Worst first within each slot: the plug keeps the last line that fits. NEON is baseline
+// on aarch64, but its lines still need the NEON group, so that a scalar cap drops them.
+lines! {
+    gemm_i8 "aarch64_neon_gemm_i8_4x16" needs [NEON] enable "neon" => tiled::gemm_i8::<Neon, 4, 4>;
+    dot_f32 "aarch64_neon_dot_f32_16" needs [NEON] enable "neon" => dot_f32_neon;
+    gemm_f32 "aarch64_neon_gemm_f32_4x16" needs [NEON] enable "neon"
+        => tiled_f32::gemm::<NeonF32, f32, 4, 4>;
+    gemm_f16 "aarch64_neon_gemm_f16_4x16" needs [NEON] enable "neon"
+        => tiled_f32::gemm::<NeonF32, u16, 4, 4>;
+    gemm_i8 "aarch64_dotprod_gemm_i8_4x16" needs [NEON, DOTPROD] enable "neon,dotprod"
+        => tiled::gemm_i8::<Dotprod, 4, 4>;
+    gemm_i8 "aarch64_i8mm_gemm_i8_2x8" needs [NEON, DOTPROD, I8MM] enable "neon,dotprod,i8mm"
+        => gemm_i8_i8mm;
 }
 
 struct Neon;
@@ -90,40 +90,6 @@ impl Isa for Dotprod {
     }
 }
 
-#[target_feature(enable = "neon")]
-unsafe fn gemm_i8_neon_impl(
-    w: &PackedI8,
-    x: &[i8],
-    xs: usize,
-    rows: usize,
-    acc: &mut [i32],
-    accs: usize,
-) {
-    unsafe { body::<Neon, 4, 4>(w, x, xs, rows, acc, accs) }
-}
-#[target_feature(enable = "neon,dotprod")]
-unsafe fn gemm_i8_dotprod_impl(
-    w: &PackedI8,
-    x: &[i8],
-    xs: usize,
-    rows: usize,
-    acc: &mut [i32],
-    accs: usize,
-) {
-    unsafe { body::<Dotprod, 4, 4>(w, x, xs, rows, acc, accs) }
-}
-
-fn gemm_i8_neon(w: &PackedI8, x: &[i8], xs: usize, rows: usize, acc: &mut [i32], accs: usize) {
-    check(w, x, xs, rows, acc, accs);
-    // SAFETY: NEON is baseline on aarch64; sizes checked above.
-    unsafe { gemm_i8_neon_impl(w, x, xs, rows, acc, accs) }
-}
-fn gemm_i8_dotprod(w: &PackedI8, x: &[i8], xs: usize, rows: usize, acc: &mut [i32], accs: usize) {
-    check(w, x, xs, rows, acc, accs);
-    // SAFETY: installed only when dotprod was detected; sizes checked above.
-    unsafe { gemm_i8_dotprod_impl(w, x, xs, rows, acc, accs) }
-}
-
 /// `smmla`: (2 rows × 8 inputs) · (8 inputs × 2 outputs) → 2×2 i32, accumulated.
 #[inline(always)]
 unsafe fn smmla(acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t {
@@ -139,8 +105,11 @@ unsafe fn smmla(acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t {
 /// i8mm GEMM over the shared packing: two 4-input blocks of 4 outputs, zipped by 32-bit
 /// lanes, give the 2 outputs × 8 inputs operands `smmla` wants; two rows' 8 inputs form
 /// the other. A tile is 2 rows × 8 outputs; a 4-input tail and a last odd row use sdot.
-#[target_feature(enable = "neon,dotprod,i8mm")]
-unsafe fn gemm_i8_i8mm_impl(
+///
+/// # Safety
+/// The CPU supports neon, dotprod and i8mm.
+#[inline(always)]
+unsafe fn gemm_i8_i8mm(
     w: &PackedI8,
     x: &[i8],
     xs: usize,
@@ -148,6 +117,7 @@ unsafe fn gemm_i8_i8mm_impl(
     acc: &mut [i32],
     accs: usize,
 ) {
+    check(w, x, xs, rows, acc, accs);
     let (wp, xp, ap) = (w.data().as_ptr(), x.as_ptr(), acc.as_mut_ptr());
     let (k8, op) = (w.k4 / 8 * 8, w.out_pad);
     let pairs = rows / 2 * 2;
@@ -218,12 +188,6 @@ unsafe fn gemm_i8_i8mm_impl(
     }
 }
 
-fn gemm_i8_i8mm(w: &PackedI8, x: &[i8], xs: usize, rows: usize, acc: &mut [i32], accs: usize) {
-    check(w, x, xs, rows, acc, accs);
-    // SAFETY: installed only when i8mm (and dotprod) were detected; sizes checked above.
-    unsafe { gemm_i8_i8mm_impl(w, x, xs, rows, acc, accs) }
-}
-
 struct NeonF32;
 impl FIsa for NeonF32 {
     type V = float32x4_t;
@@ -285,30 +249,10 @@ impl LoadW<NeonF32> for u16 {
     }
 }
 
-// The float GEMMs (NEON is baseline on aarch64).
-gemm_float!(
-    gemm_f32_neon,
-    gemm_f32_neon_impl,
-    PackedF32,
-    NeonF32,
-    f32,
-    4,
-    4,
-    "neon"
-);
-gemm_float!(
-    gemm_f16_neon,
-    gemm_f16_neon_impl,
-    PackedF16,
-    NeonF32,
-    u16,
-    4,
-    4,
-    "neon"
-);
-
-#[target_feature(enable = "neon")]
-unsafe fn dot_f32_neon_impl(a: &[f32], b: &[f32]) -> f32 {
+/// # Safety
+/// The CPU supports neon.
+#[inline(always)]
+unsafe fn dot_f32_neon(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let mut i = 0;
@@ -336,9 +280,4 @@ unsafe fn dot_f32_neon_impl(a: &[f32], b: &[f32]) -> f32 {
         }
         t
     }
-}
-
-fn dot_f32_neon(a: &[f32], b: &[f32]) -> f32 {
-    // SAFETY: NEON is baseline on aarch64.
-    unsafe { dot_f32_neon_impl(a, b) }
 }
