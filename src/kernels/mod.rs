@@ -8,14 +8,15 @@
 //! kernel is tested against the scalar reference (`tests/kernels.rs`).
 
 #[cfg(target_arch = "aarch64")]
-pub mod aarch64;
+mod aarch64;
 pub mod generic;
 mod pack;
 pub mod registry;
+mod simd;
 mod tiled;
 mod tiled_f32;
 #[cfg(target_arch = "x86_64")]
-pub mod x86_64;
+mod x86_64;
 
 pub use pack::{FloatWeight, PackedF16, PackedF32, PackedFloat, PackedI8};
 pub use registry::{

@@ -2,32 +2,13 @@
 //! in registers, starting from the layer's init (bias or request-side partial); for each
 //! input every row's value is broadcast and multiply-added against the packed weights
 //! (`[k][out_pad]`, f32 or f16 widened as loaded), so no horizontal reduction is ever
-//! needed. Each ISA supplies the primitives ([`FIsa`]) and its weight loads
+//! needed. Each ISA supplies the primitives ([`F32Simd`]) and its weight loads
 //! ([`LoadW`]); the body is compiled once per ISA and weight type inside a
 //! `#[target_feature]` wrapper.
 
+use super::simd::{F32Simd, LoadW};
 use super::tiled::tiles;
 use super::{PackedFloat, RowView};
-
-/// The primitives one ISA gives the shared f32 body.
-pub(crate) trait FIsa {
-    type V: Copy;
-    /// Output channels per vector.
-    const LANES: usize;
-    /// `LANES` values from `p`; only the first `n` (≤ LANES) are read, the rest are 0.
-    unsafe fn load_part(p: *const f32, n: usize) -> Self::V;
-    /// The value at `p` in every lane.
-    unsafe fn splat(p: *const f32) -> Self::V;
-    /// `acc + x·w` per lane (fused on every SIMD ISA).
-    unsafe fn fma(acc: Self::V, x: Self::V, w: Self::V) -> Self::V;
-    /// Stores the first `n` (≤ LANES) lanes at `p`.
-    unsafe fn store_part(v: Self::V, p: *mut f32, n: usize);
-}
-
-/// A packed weight type the ISA `I` can load `I::LANES` of, as f32.
-pub(crate) trait LoadW<I: FIsa>: Copy {
-    unsafe fn load(p: *const Self) -> I::V;
-}
 
 /// Checks the buffer sizes the f32 kernels rely on; every kernel calls it first.
 pub(crate) fn check<T>(
@@ -50,7 +31,7 @@ pub(crate) fn check<T>(
 /// One tile: rows `0..R` at `x`/`out`, output vectors `o0 .. o0 + NB·LANES` (those at
 /// or past `w.out` are computed on the zero padding and not stored).
 #[inline(always)]
-unsafe fn tile<I: FIsa, T: LoadW<I>, const R: usize, const NB: usize>(
+unsafe fn tile<I: F32Simd, T: LoadW<I>, const R: usize, const NB: usize>(
     w: &PackedFloat<T>,
     x: *const f32,
     x_stride: usize,
@@ -98,7 +79,7 @@ unsafe fn tile<I: FIsa, T: LoadW<I>, const R: usize, const NB: usize>(
 /// # Safety
 /// The CPU supports `I`'s instructions and `T`'s loads.
 #[inline(always)]
-pub(crate) unsafe fn gemm<I: FIsa, T: LoadW<I>, const R: usize, const NB: usize>(
+pub(crate) unsafe fn gemm<I: F32Simd, T: LoadW<I>, const R: usize, const NB: usize>(
     w: &PackedFloat<T>,
     x: RowView<'_, f32>,
     init: &[f32],

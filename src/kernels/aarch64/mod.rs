@@ -6,15 +6,16 @@ use core::arch::aarch64::*;
 use core::arch::asm;
 
 use super::registry::lines;
+use super::simd::{F32Simd, LoadW};
 use super::tiled::{body, check, Isa};
-use super::tiled_f32::{FIsa, LoadW};
-use super::{tiled, tiled_f32, PackedI8};
+use super::{simd, tiled, tiled_f32, PackedI8};
 
 // Worst first within each slot: the plug keeps the last line that fits. NEON is baseline
 // on aarch64, but its lines still need the NEON group, so that a scalar cap drops them.
 lines! {
     gemm_i8 "aarch64_neon_gemm_i8_4x16" needs [NEON] enable "neon" => tiled::gemm_i8::<Neon, 4, 4>;
-    dot_f32 "aarch64_neon_dot_f32_16" needs [NEON] enable "neon" => dot_f32_neon;
+    dot_f32 "aarch64_neon_dot_f32_16" needs [NEON] enable "neon" => simd::dot::<NeonF32, f32>;
+    dot_f16 "aarch64_neon_dot_f16_16" needs [NEON] enable "neon" => simd::dot::<NeonF32, u16>;
     gemm_f32 "aarch64_neon_gemm_f32_4x16" needs [NEON] enable "neon"
         => tiled_f32::gemm::<NeonF32, f32, 4, 4>;
     gemm_f16 "aarch64_neon_gemm_f16_4x16" needs [NEON] enable "neon"
@@ -189,12 +190,30 @@ unsafe fn gemm_i8_i8mm(
 }
 
 struct NeonF32;
-impl FIsa for NeonF32 {
+impl F32Simd for NeonF32 {
     type V = float32x4_t;
     const LANES: usize = 4;
+    const QBLOCK: usize = 4;
+    // SAFETY (all): NEON is baseline on aarch64, and the caller's pointers are valid for
+    // the lanes it names.
+    #[inline(always)]
+    unsafe fn zero() -> float32x4_t {
+        unsafe { vdupq_n_f32(0.0) }
+    }
+    #[inline(always)]
+    unsafe fn set1(v: f32) -> float32x4_t {
+        unsafe { vdupq_n_f32(v) }
+    }
+    #[inline(always)]
+    unsafe fn splat(p: *const f32) -> float32x4_t {
+        unsafe { vld1q_dup_f32(p) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> float32x4_t {
+        unsafe { vld1q_f32(p) }
+    }
     #[inline(always)]
     unsafe fn load_part(p: *const f32, n: usize) -> float32x4_t {
-        // SAFETY (all): the caller's pointers are valid for the lanes it names.
         unsafe {
             if n >= 4 {
                 vld1q_f32(p)
@@ -206,12 +225,12 @@ impl FIsa for NeonF32 {
         }
     }
     #[inline(always)]
-    unsafe fn splat(p: *const f32) -> float32x4_t {
-        unsafe { vld1q_dup_f32(p) }
+    unsafe fn load_i32(p: *const i32) -> float32x4_t {
+        unsafe { vcvtq_f32_s32(vld1q_s32(p)) }
     }
     #[inline(always)]
-    unsafe fn fma(acc: float32x4_t, x: float32x4_t, w: float32x4_t) -> float32x4_t {
-        unsafe { vfmaq_f32(acc, x, w) }
+    unsafe fn store(v: float32x4_t, p: *mut f32) {
+        unsafe { vst1q_f32(p, v) }
     }
     #[inline(always)]
     unsafe fn store_part(v: float32x4_t, p: *mut f32, n: usize) {
@@ -223,6 +242,49 @@ impl FIsa for NeonF32 {
                 vst1q_f32(t.as_mut_ptr(), v);
                 core::ptr::copy_nonoverlapping(t.as_ptr(), p, n);
             }
+        }
+    }
+    #[inline(always)]
+    unsafe fn add(a: float32x4_t, b: float32x4_t) -> float32x4_t {
+        unsafe { vaddq_f32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul(a: float32x4_t, b: float32x4_t) -> float32x4_t {
+        unsafe { vmulq_f32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn fma(acc: float32x4_t, x: float32x4_t, w: float32x4_t) -> float32x4_t {
+        unsafe { vfmaq_f32(acc, x, w) }
+    }
+    #[inline(always)]
+    unsafe fn max(a: float32x4_t, b: float32x4_t) -> float32x4_t {
+        // Not fmax (which propagates NaN): x86's `a > b ? a : b`.
+        unsafe { vbslq_f32(vcgtq_f32(a, b), a, b) }
+    }
+    #[inline(always)]
+    unsafe fn abs(a: float32x4_t) -> float32x4_t {
+        unsafe { vabsq_f32(a) }
+    }
+    #[inline(always)]
+    unsafe fn reduce_add(v: float32x4_t) -> f32 {
+        unsafe { vaddvq_f32(v) }
+    }
+    #[inline(always)]
+    unsafe fn reduce_max(v: float32x4_t) -> f32 {
+        unsafe { vmaxvq_f32(v) }
+    }
+    #[inline(always)]
+    unsafe fn quantize_block(x: *const f32, inv: f32, q: *mut i8, n: usize) {
+        unsafe {
+            let t = vmulq_f32(Self::load_part(x, n), vdupq_n_f32(inv));
+            // The reference's clamp (NaN → -127), then nearest, ties to even.
+            let c = Self::max(t, vdupq_n_f32(-127.0));
+            let hi = vdupq_n_f32(127.0);
+            let c = vbslq_f32(vcltq_f32(c, hi), c, hi);
+            let h = vqmovn_s32(vcvtnq_s32_f32(c));
+            let mut b = [0i8; 8];
+            vst1_s8(b.as_mut_ptr(), vqmovn_s16(vcombine_s16(h, h)));
+            core::ptr::copy_nonoverlapping(b.as_ptr(), q, n.min(4));
         }
     }
 }
@@ -246,38 +308,5 @@ impl LoadW<NeonF32> for u16 {
                  options(pure, nomem, nostack));
         }
         out
-    }
-}
-
-/// # Safety
-/// The CPU supports neon.
-#[inline(always)]
-unsafe fn dot_f32_neon(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let mut i = 0;
-    // SAFETY: every load reads [i, i + 4) with i + 4 ≤ n.
-    unsafe {
-        let mut s = [vdupq_n_f32(0.0); 4];
-        while i + 16 <= n {
-            for (u, su) in s.iter_mut().enumerate() {
-                *su = vfmaq_f32(
-                    *su,
-                    vld1q_f32(pa.add(i + 4 * u)),
-                    vld1q_f32(pb.add(i + 4 * u)),
-                );
-            }
-            i += 16;
-        }
-        while i + 4 <= n {
-            s[0] = vfmaq_f32(s[0], vld1q_f32(pa.add(i)), vld1q_f32(pb.add(i)));
-            i += 4;
-        }
-        let mut t = vaddvq_f32(vaddq_f32(vaddq_f32(s[0], s[1]), vaddq_f32(s[2], s[3])));
-        while i < n {
-            t += a[i] * b[i];
-            i += 1;
-        }
-        t
     }
 }
