@@ -103,7 +103,16 @@ fn bench(c: &mut Criterion) {
                 g.bench_with_input(
                     BenchmarkId::new(format!("{name}/{}", line.name), rows),
                     &rows,
-                    |b, &rows| b.iter(|| gemm(&p, black_box(&x), p.k4, rows, &mut acc, p.out_pad)),
+                    |b, &rows| {
+                        b.iter(|| {
+                            gemm(
+                                &p,
+                                RowView::new(black_box(&x), p.k4, rows),
+                                &mut acc,
+                                p.out_pad,
+                            )
+                        })
+                    },
                 );
             }
         }

@@ -163,7 +163,7 @@ pub(crate) fn matmul(
                     (&qs.q[..], &qs.scales[..])
                 }
             };
-            (k.gemm_i8.0)(pack, q, kp, rows, &mut qs.acc, op);
+            (k.gemm_i8.0)(pack, RowView::new(q, kp, rows), &mut qs.acc, op);
             // The epilogue writes init + scaled products (and ReLU) in one pass.
             let y = Scaled {
                 acc: RowView::new(&qs.acc, op, rows),
@@ -670,10 +670,10 @@ fn expert_i8(
         let [s_in, s_out] = scales;
         let x_scale: &[f32] = if first_layer {
             let (q0, s0) = q0;
-            (k.gemm_i8.0)(pack, q0, pack.k4, rows, acc, n);
+            (k.gemm_i8.0)(pack, RowView::new(q0, pack.k4, rows), acc, n);
             s0
         } else {
-            (k.gemm_i8.0)(pack, q, x_stride, rows, acc, n);
+            (k.gemm_i8.0)(pack, RowView::new(q, x_stride, rows), acc, n);
             s_in
         };
         // The expert's output is needed in f32 only.

@@ -70,8 +70,9 @@ fn gemm_i8_matches_scalar_on_every_tier() {
                     let accs = p.out_pad + 16;
                     let mut want = vec![7i32; rows.max(1) * accs];
                     let mut got = want.clone();
-                    generic::gemm_i8(&p, &x, xs, rows, &mut want, accs);
-                    gemm(&p, &x, xs, rows, &mut got, accs);
+                    let xv = RowView::new(&x, xs, rows);
+                    generic::gemm_i8(&p, xv, &mut want, accs);
+                    gemm(&p, xv, &mut got, accs);
                     for r in 0..rows {
                         assert_eq!(
                             &got[r * accs..r * accs + p.out_pad],

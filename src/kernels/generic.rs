@@ -17,20 +17,12 @@ lines! {
     dot_f16 "generic_dot_f16" => dot_f16;
 }
 
-pub fn gemm_i8(
-    w: &PackedI8,
-    x: &[i8],
-    x_stride: usize,
-    rows: usize,
-    acc: &mut [i32],
-    acc_stride: usize,
-) {
+pub fn gemm_i8(w: &PackedI8, x: RowView<'_, i8>, acc: &mut [i32], acc_stride: usize) {
     let d = w.data();
-    for r in 0..rows {
-        let xr = &x[r * x_stride..r * x_stride + w.k4];
+    for r in 0..x.rows {
         let out = &mut acc[r * acc_stride..r * acc_stride + w.out_pad];
         out.fill(0);
-        for (kb, xs) in xr.chunks_exact(4).enumerate() {
+        for (kb, xs) in x.row(r, w.k4).chunks_exact(4).enumerate() {
             let block = &d[kb * w.out_pad * 4..(kb + 1) * w.out_pad * 4];
             for (o, ws) in block.chunks_exact(4).enumerate() {
                 out[o] += (0..4).map(|i| xs[i] as i32 * ws[i] as i32).sum::<i32>();

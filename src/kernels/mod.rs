@@ -65,11 +65,9 @@ pub fn relu(y: f32) -> f32 {
     }
 }
 
-/// `acc[r·acc_stride + o] = Σ_k x[r·x_stride + k] · w[o][k]` for `r < rows`,
-/// `o < w.out_pad`. `x` rows hold `w.k4` values, zero beyond `w.k`. Exact in i32 on
-/// every tier.
-pub type GemmI8 =
-    fn(w: &PackedI8, x: &[i8], x_stride: usize, rows: usize, acc: &mut [i32], acc_stride: usize);
+/// `acc[r·acc_stride + o] = Σ_k x[r][k] · w[o][k]` for `r < x.rows`, `o < w.out_pad`.
+/// `x` rows hold `w.k4` values, zero beyond `w.k`. Exact in i32 on every tier.
+pub type GemmI8 = fn(w: &PackedI8, x: RowView<'_, i8>, acc: &mut [i32], acc_stride: usize);
 /// Quantizes the first `cols` values of each row of `x` to int8 rows of `q_stride`
 /// bytes (zero beyond `cols`), one scale per row into `scales`.
 pub type QuantizeRows =

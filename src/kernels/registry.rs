@@ -386,7 +386,7 @@ pub(crate) use lines;
 /// Defines `fn kernel` for one line: the slot's parameters and result (one arm per slot),
 /// then the body in its `#[target_feature]` wrapper.
 macro_rules! wrap {
-    (gemm_i8 $($l:tt)*) => { $crate::kernels::registry::wrap!(@ (w: &$crate::kernels::PackedI8, x: &[i8], x_stride: usize, rows: usize, acc: &mut [i32], acc_stride: usize) -> (); $($l)*); };
+    (gemm_i8 $($l:tt)*) => { $crate::kernels::registry::wrap!(@ (w: &$crate::kernels::PackedI8, x: $crate::kernels::RowView<'_, i8>, acc: &mut [i32], acc_stride: usize) -> (); $($l)*); };
     (gemm_f32 $($l:tt)*) => { $crate::kernels::registry::wrap!(@ (w: &$crate::kernels::PackedF32, x: $crate::kernels::RowView<'_, f32>, init: &[f32], out: &mut [f32], out_stride: usize) -> (); $($l)*); };
     (gemm_f16 $($l:tt)*) => { $crate::kernels::registry::wrap!(@ (w: &$crate::kernels::PackedF16, x: $crate::kernels::RowView<'_, f32>, init: &[f32], out: &mut [f32], out_stride: usize) -> (); $($l)*); };
     (quantize $($l:tt)*) => { $crate::kernels::registry::wrap!(@ (x: $crate::kernels::RowView<'_, f32>, cols: usize, q: &mut [i8], q_stride: usize, scales: &mut [f32]) -> (); $($l)*); };

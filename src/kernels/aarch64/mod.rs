@@ -8,7 +8,7 @@ use core::arch::asm;
 use super::registry::lines;
 use super::simd::{F32Simd, LoadW};
 use super::tiled::{body, check, Isa};
-use super::{simd, tiled, tiled_f32, PackedI8};
+use super::{simd, tiled, tiled_f32, PackedI8, RowView};
 
 // Worst first within each slot: the plug keeps the last line that fits. NEON is baseline
 // on aarch64, but its lines still need the NEON group, so that a scalar cap drops them.
@@ -110,16 +110,10 @@ unsafe fn smmla(acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t {
 /// # Safety
 /// The CPU supports neon, dotprod and i8mm.
 #[inline(always)]
-unsafe fn gemm_i8_i8mm(
-    w: &PackedI8,
-    x: &[i8],
-    xs: usize,
-    rows: usize,
-    acc: &mut [i32],
-    accs: usize,
-) {
-    check(w, x, xs, rows, acc, accs);
-    let (wp, xp, ap) = (w.data().as_ptr(), x.as_ptr(), acc.as_mut_ptr());
+unsafe fn gemm_i8_i8mm(w: &PackedI8, x: RowView<'_, i8>, acc: &mut [i32], accs: usize) {
+    check(w, x, acc, accs);
+    let (rows, xs) = (x.rows, x.stride);
+    let (wp, xp, ap) = (w.data().as_ptr(), x.data.as_ptr(), acc.as_mut_ptr());
     let (k8, op) = (w.k4 / 8 * 8, w.out_pad);
     let pairs = rows / 2 * 2;
     // SAFETY: every pointer stays inside the buffers validated by `check`: rows r, r+1 <
@@ -177,14 +171,8 @@ unsafe fn gemm_i8_i8mm(
             r += 2;
         }
         if pairs < rows {
-            body::<Dotprod, 1, 4>(
-                w,
-                &x[pairs * xs..],
-                xs,
-                rows - pairs,
-                &mut acc[pairs * accs..],
-                accs,
-            );
+            let last = RowView::new(&x.data[pairs * xs..], xs, rows - pairs);
+            body::<Dotprod, 1, 4>(w, last, &mut acc[pairs * accs..], accs);
         }
     }
 }
