@@ -43,6 +43,44 @@ pub(crate) trait F32Simd {
     unsafe fn quantize_block(x: *const f32, inv: f32, q: *mut i8, n: usize);
 }
 
+/// Implements a trait of primitives for one ISA, or for two from one table: each row
+/// gives a method's signature once, then its body for each ISA. Every body may use the
+/// ISA's intrinsics: the trait's contract is that the caller's CPU has them, and that its
+/// pointers are valid for the lanes they name.
+macro_rules! primitives {
+    (impl $tr:ident for $a:ty, $b:ty {
+        $(type $t:ident = $ta:ty, $tb:ty;)*
+        $(const $c:ident: $ct:ty = $ca:expr, $cb:expr;)*
+        $(fn $m:ident($($p:ident: $pt:ty),*) $(-> $r:ty)? = $ea:expr, $eb:expr;)*
+    }) => {
+        $crate::kernels::simd::primitives!(impl $tr for $a {
+            $(type $t = $ta;)* $(const $c: $ct = $ca;)* $(fn $m($($p: $pt),*) $(-> $r)? = $ea;)*
+        });
+        $crate::kernels::simd::primitives!(impl $tr for $b {
+            $(type $t = $tb;)* $(const $c: $ct = $cb;)* $(fn $m($($p: $pt),*) $(-> $r)? = $eb;)*
+        });
+    };
+    (impl $tr:ident $(<$g:ty>)? for $a:ty {
+        $(type $t:ident = $ta:ty;)*
+        $(const $c:ident: $ct:ty = $ca:expr;)*
+        $(fn $m:ident($($p:ident: $pt:ty),*) $(-> $r:ty)? = $ea:expr;)*
+    }) => {
+        impl $tr $(<$g>)? for $a {
+            $(type $t = $ta;)*
+            $(const $c: $ct = $ca;)*
+            $(
+                #[inline(always)]
+                #[allow(unused_unsafe)]
+                unsafe fn $m($($p: $pt),*) $(-> $r)? {
+                    // SAFETY: the trait's contract (above).
+                    unsafe { $ea }
+                }
+            )*
+        }
+    };
+}
+pub(crate) use primitives;
+
 /// A packed float weight type the ISA `S` loads `S::LANES` of at a time, as f32.
 pub(crate) trait LoadW<S: F32Simd>: FloatWeight {
     unsafe fn load(p: *const Self) -> S::V;

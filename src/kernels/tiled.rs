@@ -67,8 +67,8 @@ unsafe fn tile<I: Isa, const R: usize, const NB: usize>(
     }
 }
 
-/// The int8 GEMM ([`super::GemmI8`]) of one ISA and tile: checks the sizes, then
-/// [`body`].
+/// The int8 GEMM ([`super::GemmI8`]) of one ISA and tile: checks the sizes, then tiles
+/// rows by R and outputs by NB vectors, with smaller tiles at the edges ([`tiles`]).
 ///
 /// # Safety
 /// The CPU supports `I`'s instructions.
@@ -80,28 +80,12 @@ pub(crate) unsafe fn gemm_i8<I: Isa, const R: usize, const NB: usize>(
     acc_stride: usize,
 ) {
     check(w, x, acc, acc_stride);
-    // SAFETY: the caller's CPU supports I; sizes checked above.
-    unsafe { body::<I, R, NB>(w, x, acc, acc_stride) }
-}
-
-/// Tiles rows by R and outputs by NB vectors, with smaller tiles at the edges
-/// ([`tiles`]).
-///
-/// # Safety
-/// The CPU supports `I`'s instructions, and `check` passed for these arguments.
-#[inline(always)]
-pub(crate) unsafe fn body<I: Isa, const R: usize, const NB: usize>(
-    w: &PackedI8,
-    x: RowView<'_, i8>,
-    acc: &mut [i32],
-    acc_stride: usize,
-) {
     let (xp, ap, x_stride) = (x.data.as_ptr(), acc.as_mut_ptr(), x.stride);
     for (r, j, full, nb) in tiles::<R, NB>(x.rows, w.out_pad / I::LANES) {
         let (xr, ar) = unsafe { (xp.add(r * x_stride), ap.add(r * acc_stride)) };
         let o0 = j * I::LANES;
-        // SAFETY (all arms): rows r.. r+R' and outputs o0.. o0+nb·LANES lie inside
-        // the buffers validated by `check`.
+        // SAFETY (all arms): the caller's CPU supports I; rows r.. r+R' and outputs o0..
+        // o0+nb·LANES lie inside the buffers validated by `check`.
         unsafe {
             match (full, nb) {
                 (true, b) if b == NB => tile::<I, R, NB>(w, xr, x_stride, ar, acc_stride, o0),

@@ -1,13 +1,16 @@
-//! aarch64 kernels: the shared int8 body (`tiled::body`) fed by NEON (widening
-//! multiplies) and dotprod (`sdot`) primitives, an i8mm (`smmla`) GEMM, and a NEON f32
-//! dot. NEON is part of the aarch64 baseline; dotprod and i8mm are detected at run time.
+//! aarch64 kernels: the shared int8 body (`tiled::gemm_i8`) fed by NEON (widening
+//! multiplies) and dotprod (`sdot`) primitives, an i8mm (`smmla`) GEMM, and the NEON f32
+//! primitives ([`F32Simd`]) for the float GEMM, the dots, the quantizer and the fused
+//! epilogue. NEON is part of the aarch64 baseline; dotprod and i8mm are detected at run
+//! time.
 
 use core::arch::aarch64::*;
 use core::arch::asm;
+use core::marker::PhantomData;
 
 use super::registry::lines;
 use super::simd::{F32Simd, LoadW};
-use super::tiled::{body, check, Isa};
+use super::tiled::{check, Isa};
 use super::{simd, tiled, tiled_f32, PackedI8, RowView};
 
 // Worst first within each slot: the plug keeps the last line that fits. NEON is baseline
@@ -16,6 +19,10 @@ lines! {
     gemm_i8 "aarch64_neon_gemm_i8_4x16" needs [NEON] enable "neon" => tiled::gemm_i8::<Neon, 4, 4>;
     dot_f32 "aarch64_neon_dot_f32_16" needs [NEON] enable "neon" => simd::dot::<NeonF32, f32>;
     dot_f16 "aarch64_neon_dot_f16_16" needs [NEON] enable "neon" => simd::dot::<NeonF32, u16>;
+    quantize "aarch64_neon_quantize_rows" needs [NEON] enable "neon"
+        => simd::quantize_rows::<NeonF32>;
+    requantize "aarch64_neon_requantize_4" needs [NEON] enable "neon"
+        => simd::requantize::<NeonF32>;
     gemm_f32 "aarch64_neon_gemm_f32_4x16" needs [NEON] enable "neon"
         => tiled_f32::gemm::<NeonF32, f32, 4, 4>;
     gemm_f16 "aarch64_neon_gemm_f16_4x16" needs [NEON] enable "neon"
@@ -26,8 +33,55 @@ lines! {
         => gemm_i8_i8mm;
 }
 
-struct Neon;
-impl Isa for Neon {
+/// The NEON int8 primitives, with the multiply-accumulate `M` (plain NEON or `sdot`).
+struct NeonI8<M>(PhantomData<M>);
+type Neon = NeonI8<Widening>;
+type Dotprod = NeonI8<Sdot>;
+
+/// `acc + Σ_{i<4} x[i]·w[i]` per 32-bit lane.
+trait Mla {
+    unsafe fn mla(acc: int32x4_t, x: int32x4_t, w: int32x4_t) -> int32x4_t;
+}
+
+/// Widening multiplies: w holds 4 outputs × 4 inputs; x the same 4 inputs four times.
+/// i8·i8 fits i16.
+struct Widening;
+impl Mla for Widening {
+    #[inline(always)]
+    unsafe fn mla(acc: int32x4_t, x: int32x4_t, w: int32x4_t) -> int32x4_t {
+        unsafe {
+            let (xb, wb) = (vreinterpretq_s8_s32(x), vreinterpretq_s8_s32(w));
+            let lo = vpaddlq_s16(vmull_s8(vget_low_s8(wb), vget_low_s8(xb)));
+            let hi = vpaddlq_s16(vmull_high_s8(wb, xb));
+            vaddq_s32(acc, vpaddq_s32(lo, hi))
+        }
+    }
+}
+
+/// `acc op a, b` for a register-only instruction of an extension (`sdot`, `smmla`).
+macro_rules! asm_mla {
+    ($ext:literal, $op:literal, $acc:expr, $a:expr, $b:expr) => {{
+        let mut acc = $acc;
+        // SAFETY: the instruction only reads and writes registers; the caller's CPU has
+        // the extension.
+        unsafe {
+            asm!(concat!(".arch_extension ", $ext), concat!($op, " {a:v}.4s, {x:v}.16b, {y:v}.16b"),
+                 a = inout(vreg) acc, x = in(vreg) $a, y = in(vreg) $b, options(pure, nomem, nostack));
+        }
+        acc
+    }};
+}
+
+/// `sdot` (dotprod).
+struct Sdot;
+impl Mla for Sdot {
+    #[inline(always)]
+    unsafe fn mla(acc: int32x4_t, x: int32x4_t, w: int32x4_t) -> int32x4_t {
+        asm_mla!("dotprod", "sdot", acc, w, x)
+    }
+}
+
+impl<M: Mla> Isa for NeonI8<M> {
     type V = int32x4_t;
     const LANES: usize = 4;
     #[inline(always)]
@@ -44,13 +98,7 @@ impl Isa for Neon {
     }
     #[inline(always)]
     unsafe fn dot(acc: int32x4_t, x: int32x4_t, w: int32x4_t) -> int32x4_t {
-        // w holds 4 outputs × 4 inputs; x the same 4 inputs four times. i8·i8 fits i16.
-        unsafe {
-            let (xb, wb) = (vreinterpretq_s8_s32(x), vreinterpretq_s8_s32(w));
-            let lo = vpaddlq_s16(vmull_s8(vget_low_s8(wb), vget_low_s8(xb)));
-            let hi = vpaddlq_s16(vmull_high_s8(wb, xb));
-            vaddq_s32(acc, vpaddq_s32(lo, hi))
-        }
+        unsafe { M::mla(acc, x, w) }
     }
     #[inline(always)]
     unsafe fn finish(acc: int32x4_t, _rowsum: *const i32, out: *mut i32) {
@@ -58,49 +106,10 @@ impl Isa for Neon {
     }
 }
 
-/// dotprod: NEON's layout and loads, with `sdot` for the multiply-accumulate.
-struct Dotprod;
-impl Isa for Dotprod {
-    type V = int32x4_t;
-    const LANES: usize = 4;
-    #[inline(always)]
-    unsafe fn zero() -> int32x4_t {
-        unsafe { <Neon as Isa>::zero() }
-    }
-    #[inline(always)]
-    unsafe fn prep(x4: u32) -> int32x4_t {
-        unsafe { <Neon as Isa>::prep(x4) }
-    }
-    #[inline(always)]
-    unsafe fn load(p: *const i8) -> int32x4_t {
-        unsafe { <Neon as Isa>::load(p) }
-    }
-    #[inline(always)]
-    unsafe fn dot(acc: int32x4_t, x: int32x4_t, w: int32x4_t) -> int32x4_t {
-        let mut acc = acc;
-        // SAFETY: sdot only reads and writes registers; the caller enabled dotprod.
-        unsafe {
-            asm!(".arch_extension dotprod", "sdot {a:v}.4s, {w:v}.16b, {x:v}.16b",
-                 a = inout(vreg) acc, w = in(vreg) w, x = in(vreg) x, options(pure, nomem, nostack));
-        }
-        acc
-    }
-    #[inline(always)]
-    unsafe fn finish(acc: int32x4_t, rowsum: *const i32, out: *mut i32) {
-        unsafe { <Neon as Isa>::finish(acc, rowsum, out) }
-    }
-}
-
 /// `smmla`: (2 rows × 8 inputs) · (8 inputs × 2 outputs) → 2×2 i32, accumulated.
 #[inline(always)]
 unsafe fn smmla(acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t {
-    let mut acc = acc;
-    // SAFETY: smmla only reads and writes registers; the caller enabled i8mm.
-    unsafe {
-        asm!(".arch_extension i8mm", "smmla {a:v}.4s, {x:v}.16b, {w:v}.16b",
-             a = inout(vreg) acc, x = in(vreg) x, w = in(vreg) w, options(pure, nomem, nostack));
-    }
-    acc
+    asm_mla!("i8mm", "smmla", acc, x, w)
 }
 
 /// i8mm GEMM over the shared packing: two 4-input blocks of 4 outputs, zipped by 32-bit
@@ -172,7 +181,7 @@ unsafe fn gemm_i8_i8mm(w: &PackedI8, x: RowView<'_, i8>, acc: &mut [i32], accs: 
         }
         if pairs < rows {
             let last = RowView::new(&x.data[pairs * xs..], xs, rows - pairs);
-            body::<Dotprod, 1, 4>(w, last, &mut acc[pairs * accs..], accs);
+            tiled::gemm_i8::<Dotprod, 1, 4>(w, last, &mut acc[pairs * accs..], accs);
         }
     }
 }
