@@ -9,7 +9,7 @@ use core::arch::asm;
 use core::marker::PhantomData;
 
 use super::registry::lines;
-use super::simd::{F32Simd, LoadW};
+use super::simd::{primitives, F32Simd, LoadW};
 use super::tiled::{check, Isa};
 use super::{simd, tiled, tiled_f32, PackedI8, RowView};
 
@@ -187,92 +187,40 @@ unsafe fn gemm_i8_i8mm(w: &PackedI8, x: RowView<'_, i8>, acc: &mut [i32], accs: 
 }
 
 struct NeonF32;
-impl F32Simd for NeonF32 {
-    type V = float32x4_t;
-    const LANES: usize = 4;
-    const QBLOCK: usize = 4;
-    // SAFETY (all): NEON is baseline on aarch64, and the caller's pointers are valid for
-    // the lanes it names.
-    #[inline(always)]
-    unsafe fn zero() -> float32x4_t {
-        unsafe { vdupq_n_f32(0.0) }
-    }
-    #[inline(always)]
-    unsafe fn set1(v: f32) -> float32x4_t {
-        unsafe { vdupq_n_f32(v) }
-    }
-    #[inline(always)]
-    unsafe fn splat(p: *const f32) -> float32x4_t {
-        unsafe { vld1q_dup_f32(p) }
-    }
-    #[inline(always)]
-    unsafe fn load(p: *const f32) -> float32x4_t {
-        unsafe { vld1q_f32(p) }
-    }
-    #[inline(always)]
-    unsafe fn load_part(p: *const f32, n: usize) -> float32x4_t {
-        unsafe {
-            if n >= 4 {
-                vld1q_f32(p)
-            } else {
-                let mut t = [0.0f32; 4];
-                core::ptr::copy_nonoverlapping(p, t.as_mut_ptr(), n);
-                vld1q_f32(t.as_ptr())
-            }
-        }
-    }
-    #[inline(always)]
-    unsafe fn load_i32(p: *const i32) -> float32x4_t {
-        unsafe { vcvtq_f32_s32(vld1q_s32(p)) }
-    }
-    #[inline(always)]
-    unsafe fn store(v: float32x4_t, p: *mut f32) {
-        unsafe { vst1q_f32(p, v) }
-    }
-    #[inline(always)]
-    unsafe fn store_part(v: float32x4_t, p: *mut f32, n: usize) {
-        unsafe {
-            if n >= 4 {
-                vst1q_f32(p, v)
-            } else {
-                let mut t = [0.0f32; 4];
-                vst1q_f32(t.as_mut_ptr(), v);
-                core::ptr::copy_nonoverlapping(t.as_ptr(), p, n);
-            }
-        }
-    }
-    #[inline(always)]
-    unsafe fn add(a: float32x4_t, b: float32x4_t) -> float32x4_t {
-        unsafe { vaddq_f32(a, b) }
-    }
-    #[inline(always)]
-    unsafe fn mul(a: float32x4_t, b: float32x4_t) -> float32x4_t {
-        unsafe { vmulq_f32(a, b) }
-    }
-    #[inline(always)]
-    unsafe fn fma(acc: float32x4_t, x: float32x4_t, w: float32x4_t) -> float32x4_t {
-        unsafe { vfmaq_f32(acc, x, w) }
-    }
-    #[inline(always)]
-    unsafe fn max(a: float32x4_t, b: float32x4_t) -> float32x4_t {
+primitives! {
+    impl F32Simd for NeonF32 {
+        type V = float32x4_t;
+        const LANES: usize = 4;
+        const QBLOCK: usize = 4;
+        fn zero() -> Self::V = vdupq_n_f32(0.0);
+        fn set1(v: f32) -> Self::V = vdupq_n_f32(v);
+        fn splat(p: *const f32) -> Self::V = vld1q_dup_f32(p);
+        fn load(p: *const f32) -> Self::V = vld1q_f32(p);
+        fn load_part(p: *const f32, n: usize) -> Self::V = if n >= 4 {
+            vld1q_f32(p)
+        } else {
+            let mut t = [0.0f32; 4];
+            core::ptr::copy_nonoverlapping(p, t.as_mut_ptr(), n);
+            vld1q_f32(t.as_ptr())
+        };
+        fn load_i32(p: *const i32) -> Self::V = vcvtq_f32_s32(vld1q_s32(p));
+        fn store(v: Self::V, p: *mut f32) = vst1q_f32(p, v);
+        fn store_part(v: Self::V, p: *mut f32, n: usize) = if n >= 4 {
+            vst1q_f32(p, v)
+        } else {
+            let mut t = [0.0f32; 4];
+            vst1q_f32(t.as_mut_ptr(), v);
+            core::ptr::copy_nonoverlapping(t.as_ptr(), p, n);
+        };
+        fn add(a: Self::V, b: Self::V) -> Self::V = vaddq_f32(a, b);
+        fn mul(a: Self::V, b: Self::V) -> Self::V = vmulq_f32(a, b);
+        fn fma(acc: Self::V, x: Self::V, w: Self::V) -> Self::V = vfmaq_f32(acc, x, w);
         // Not fmax (which propagates NaN): x86's `a > b ? a : b`.
-        unsafe { vbslq_f32(vcgtq_f32(a, b), a, b) }
-    }
-    #[inline(always)]
-    unsafe fn abs(a: float32x4_t) -> float32x4_t {
-        unsafe { vabsq_f32(a) }
-    }
-    #[inline(always)]
-    unsafe fn reduce_add(v: float32x4_t) -> f32 {
-        unsafe { vaddvq_f32(v) }
-    }
-    #[inline(always)]
-    unsafe fn reduce_max(v: float32x4_t) -> f32 {
-        unsafe { vmaxvq_f32(v) }
-    }
-    #[inline(always)]
-    unsafe fn quantize_block(x: *const f32, inv: f32, q: *mut i8, n: usize) {
-        unsafe {
+        fn max(a: Self::V, b: Self::V) -> Self::V = vbslq_f32(vcgtq_f32(a, b), a, b);
+        fn abs(a: Self::V) -> Self::V = vabsq_f32(a);
+        fn reduce_add(v: Self::V) -> f32 = vaddvq_f32(v);
+        fn reduce_max(v: Self::V) -> f32 = vmaxvq_f32(v);
+        fn quantize_block(x: *const f32, inv: f32, q: *mut i8, n: usize) = {
             let t = vmulq_f32(Self::load_part(x, n), vdupq_n_f32(inv));
             // The reference's clamp (NaN → -127), then nearest, ties to even.
             let c = Self::max(t, vdupq_n_f32(-127.0));
@@ -282,7 +230,7 @@ impl F32Simd for NeonF32 {
             let mut b = [0i8; 8];
             vst1_s8(b.as_mut_ptr(), vqmovn_s16(vcombine_s16(h, h)));
             core::ptr::copy_nonoverlapping(b.as_ptr(), q, n.min(4));
-        }
+        };
     }
 }
 
