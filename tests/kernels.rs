@@ -14,17 +14,26 @@ use camoe::{write_model, Model, ModelConfig, RankOptions, Session, WriteOptions}
 use common::*;
 
 /// Every line of one slot this CPU runs (scalar first), as (kernel, name).
-fn lines<F>(pick: impl Fn(Kernel) -> Option<F>) -> Vec<(F, &'static str)> {
-    available()
-        .filter_map(|l| pick(l.kernel).map(|f| (f, l.name)))
-        .collect()
+macro_rules! lines_of {
+    ($slot:ident) => {
+        available()
+            .filter_map(|l| match l.kernel {
+                Kernel::$slot(f) => Some((f, l.name)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
 }
 
-/// Checks that the lines a test ran include every supported tier's choice for the slot.
-fn covers(tested: &[&str], slot: impl Fn(&Kernels) -> &'static str) {
+/// Checks that a test ran `per_line` cases on each line it took (`names`), and that those
+/// include every supported tier's choice for each of its slots.
+fn ran(names: &[&str], cases: usize, per_line: usize, slots: &[fn(&Kernels) -> &'static str]) {
+    assert_eq!(cases, names.len() * per_line);
     for tier in tiers() {
-        let name = slot(kernels_for(tier).unwrap());
-        assert!(tested.contains(&name), "{}: {name} untested", tier.name());
+        for slot in slots {
+            let name = slot(kernels_for(tier).unwrap());
+            assert!(names.contains(&name), "{}: {name} untested", tier.name());
+        }
     }
 }
 
@@ -45,10 +54,7 @@ const LENGTHS: [usize; 16] = [0, 1, 3, 4, 5, 15, 16, 17, 31, 32, 33, 63, 64, 65,
 fn gemm_i8_matches_scalar_on_every_tier() {
     let mut rng = SplitMix(1);
     let mut cases = 0;
-    let gemms = lines(|k| match k {
-        Kernel::gemm_i8(f) => Some(f),
-        _ => None,
-    });
+    let gemms = lines_of!(gemm_i8);
     for &(gemm, name) in &gemms {
         for &kdim in &LENGTHS {
             for &out in &[1usize, 7, 16, 17, 33, 64, 65, 100] {
@@ -98,10 +104,8 @@ fn gemm_i8_matches_scalar_on_every_tier() {
             }
         }
     }
-    covers(&gemms.iter().map(|g| g.1).collect::<Vec<_>>(), |k| {
-        k.gemm_i8.1
-    });
-    assert_eq!(cases, gemms.len() * LENGTHS.len() * 8 * 6);
+    let names: Vec<_> = gemms.iter().map(|g| g.1).collect();
+    ran(&names, cases, LENGTHS.len() * 8 * 6, &[|k| k.gemm_i8.1]);
 }
 
 /// The packed float GEMMs (f32 weights, and f16 weights widened as loaded) of every tier
@@ -125,81 +129,79 @@ fn gemm_f32_and_f16_match_scalar_on_every_tier() {
             .map(|l| (true, l.kernel, l.name)),
     );
     for &(f16, gemm, name) in &gemms {
-        {
-            for k in LENGTHS {
-                for out in LENGTHS {
-                    let rows = rng.below(14) as usize;
-                    let (col0, inputs) = (2, k + 5);
-                    let bits: Vec<u16> = (0..out * inputs)
-                        .map(|_| half::f16::from_f32(rng.normal()).to_bits())
-                        .collect();
-                    // The weights as the kernels see them (f16 ones exactly widened).
-                    let w: Vec<f32> = if f16 {
-                        bits.iter()
-                            .map(|&b| half::f16::from_bits(b).to_f32())
-                            .collect()
-                    } else {
-                        (0..out * inputs).map(|_| rng.normal()).collect()
-                    };
-                    let (p32, p16) = (
-                        PackedF32::pack(&w, inputs, out, col0, k),
-                        PackedF16::pack(&bits, inputs, out, col0, k),
-                    );
-                    let (xs, os) = (k + 3, out + 2);
-                    let x: Vec<f32> = (0..rows * xs + 1).map(|_| rng.normal()).collect();
-                    let init: Vec<f32> = (0..out).map(|_| rng.normal()).collect();
-                    let xv = RowView::new(&x, xs, rows);
-                    let run = |g: Kernel| {
-                        let mut y = vec![f32::NAN; rows * os + 3];
-                        match g {
-                            Kernel::gemm_f16(g) => g(&p16, xv, &init, &mut y, os),
-                            Kernel::gemm_f32(g) => g(&p32, xv, &init, &mut y, os),
-                            _ => unreachable!(),
-                        }
-                        y
-                    };
-                    let want = run(if f16 {
-                        Kernel::gemm_f16(generic::gemm_float::<u16>)
-                    } else {
-                        Kernel::gemm_f32(generic::gemm_float::<f32>)
-                    });
-                    let got = run(gemm);
-                    let what = format!("{name} k={k} out={out} rows={rows}");
-                    for r in 0..rows {
-                        for o in 0..out {
-                            let term = |c: usize| x[r * xs + c] * w[o * inputs + col0 + c];
-                            let mag = init[o].abs() + (0..k).map(|c| term(c).abs()).sum::<f32>();
-                            let exact: f64 = init[o] as f64
-                                + (0..k)
-                                    .map(|c| x[r * xs + c] as f64 * w[o * inputs + col0 + c] as f64)
-                                    .sum::<f64>();
-                            let tol = (k + 1) as f32 * f32::EPSILON * mag;
-                            let (g, v) = (got[r * os + o], want[r * os + o]);
-                            assert!((g - v).abs() <= 2.0 * tol, "{what} r={r} o={o}: {g} vs {v}");
-                            assert!((v as f64 - exact).abs() <= tol as f64, "{what}: reference");
-                        }
-                        assert!(got[r * os + out..(r + 1) * os].iter().all(|v| v.is_nan()));
+        for k in LENGTHS {
+            for out in LENGTHS {
+                let rows = rng.below(14) as usize;
+                let (col0, inputs) = (2, k + 5);
+                let bits: Vec<u16> = (0..out * inputs)
+                    .map(|_| half::f16::from_f32(rng.normal()).to_bits())
+                    .collect();
+                // The weights as the kernels see them (f16 ones exactly widened).
+                let w: Vec<f32> = if f16 {
+                    bits.iter()
+                        .map(|&b| half::f16::from_bits(b).to_f32())
+                        .collect()
+                } else {
+                    (0..out * inputs).map(|_| rng.normal()).collect()
+                };
+                let (p32, p16) = (
+                    PackedF32::pack(&w, inputs, out, col0, k),
+                    PackedF16::pack(&bits, inputs, out, col0, k),
+                );
+                let (xs, os) = (k + 3, out + 2);
+                let x: Vec<f32> = (0..rows * xs + 1).map(|_| rng.normal()).collect();
+                let init: Vec<f32> = (0..out).map(|_| rng.normal()).collect();
+                let xv = RowView::new(&x, xs, rows);
+                let run = |g: Kernel| {
+                    let mut y = vec![f32::NAN; rows * os + 3];
+                    match g {
+                        Kernel::gemm_f16(g) => g(&p16, xv, &init, &mut y, os),
+                        Kernel::gemm_f32(g) => g(&p32, xv, &init, &mut y, os),
+                        _ => unreachable!(),
                     }
-                    assert!(got[rows * os..].iter().all(|v| v.is_nan()), "{what}");
-                    cases += 1;
+                    y
+                };
+                let want = run(if f16 {
+                    Kernel::gemm_f16(generic::gemm_float::<u16>)
+                } else {
+                    Kernel::gemm_f32(generic::gemm_float::<f32>)
+                });
+                let got = run(gemm);
+                let what = format!("{name} k={k} out={out} rows={rows}");
+                for r in 0..rows {
+                    for o in 0..out {
+                        let term = |c: usize| x[r * xs + c] * w[o * inputs + col0 + c];
+                        let mag = init[o].abs() + (0..k).map(|c| term(c).abs()).sum::<f32>();
+                        let exact: f64 = init[o] as f64
+                            + (0..k)
+                                .map(|c| x[r * xs + c] as f64 * w[o * inputs + col0 + c] as f64)
+                                .sum::<f64>();
+                        let tol = (k + 1) as f32 * f32::EPSILON * mag;
+                        let (g, v) = (got[r * os + o], want[r * os + o]);
+                        assert!((g - v).abs() <= 2.0 * tol, "{what} r={r} o={o}: {g} vs {v}");
+                        assert!((v as f64 - exact).abs() <= tol as f64, "{what}: reference");
+                    }
+                    assert!(got[r * os + out..(r + 1) * os].iter().all(|v| v.is_nan()));
                 }
+                assert!(got[rows * os..].iter().all(|v| v.is_nan()), "{what}");
+                cases += 1;
             }
         }
     }
     let names: Vec<_> = gemms.iter().map(|g| g.2).collect();
-    covers(&names, |k| k.gemm_f32.1);
-    covers(&names, |k| k.gemm_f16.1);
-    assert_eq!(cases, gemms.len() * LENGTHS.len() * LENGTHS.len());
+    ran(
+        &names,
+        cases,
+        LENGTHS.len() * LENGTHS.len(),
+        &[|k| k.gemm_f32.1, |k| k.gemm_f16.1],
+    );
 }
 
 #[test]
 fn requantize_matches_scalar_on_every_tier() {
     let mut rng = SplitMix(3);
     let mut cases = 0;
-    let requantizes = lines(|k| match k {
-        Kernel::requantize(f) => Some(f),
-        _ => None,
-    });
+    let requantizes = lines_of!(requantize);
     for &(requantize, name) in &requantizes {
         for n in [16usize, 32, 48, 64, 80, 96, 128, 144] {
             for rows in [0usize, 1, 3, 7, 16, 17, 35] {
@@ -288,10 +290,8 @@ fn requantize_matches_scalar_on_every_tier() {
             }
         }
     }
-    covers(&requantizes.iter().map(|g| g.1).collect::<Vec<_>>(), |k| {
-        k.requantize.1
-    });
-    assert_eq!(cases, requantizes.len() * 8 * 7 * 3 * 2);
+    let names: Vec<_> = requantizes.iter().map(|g| g.1).collect();
+    ran(&names, cases, 8 * 7 * 3 * 2, &[|k| k.requantize.1]);
 }
 
 /// The int8 epilogue (`dequantize` slot): every line gives the scalar body's bits on every
@@ -302,10 +302,7 @@ fn requantize_matches_scalar_on_every_tier() {
 fn dequantize_matches_scalar_on_every_tier() {
     let mut rng = SplitMix(7);
     let mut cases = 0;
-    let epilogues = lines(|k| match k {
-        Kernel::dequantize(f) => Some(f),
-        _ => None,
-    });
+    let epilogues = lines_of!(dequantize);
     for &(dequantize, name) in &epilogues {
         for cols in LENGTHS {
             for rows in [0usize, 1, 3, 7, 16, 17] {
@@ -356,10 +353,8 @@ fn dequantize_matches_scalar_on_every_tier() {
             }
         }
     }
-    covers(&epilogues.iter().map(|g| g.1).collect::<Vec<_>>(), |k| {
-        k.dequantize.1
-    });
-    assert_eq!(cases, epilogues.len() * LENGTHS.len() * 6 * 2);
+    let names: Vec<_> = epilogues.iter().map(|g| g.1).collect();
+    ran(&names, cases, LENGTHS.len() * 6 * 2, &[|k| k.dequantize.1]);
 }
 
 /// A misspelt CAMOE_KERNEL_TIER is an error naming the valid tiers (`--list-tiers` exits
@@ -387,10 +382,7 @@ fn misspelt_tier_is_an_error() {
 fn quantize_matches_scalar_on_every_tier() {
     let mut rng = SplitMix(5);
     let mut cases = 0;
-    let quantizers = lines(|k| match k {
-        Kernel::quantize(f) => Some(f),
-        _ => None,
-    });
+    let quantizers = lines_of!(quantize);
     for &(quantize, name) in &quantizers {
         for cols in LENGTHS {
             let (off, stride, rows) = (3, cols + 5, 6);
@@ -449,10 +441,8 @@ fn quantize_matches_scalar_on_every_tier() {
             cases += 1;
         }
     }
-    covers(&quantizers.iter().map(|g| g.1).collect::<Vec<_>>(), |k| {
-        k.quantize.1
-    });
-    assert_eq!(cases, quantizers.len() * LENGTHS.len());
+    let names: Vec<_> = quantizers.iter().map(|g| g.1).collect();
+    ran(&names, cases, LENGTHS.len(), &[|k| k.quantize.1]);
 }
 
 /// exp and sigmoid: every tier gives the scalar body's bits, on every length (tails
@@ -513,9 +503,12 @@ fn exp_and_sigmoid_match_scalar_on_every_tier() {
         }
     }
     let names: Vec<_> = maps.iter().map(|m| m.1).collect();
-    covers(&names, |k| k.exp.1);
-    covers(&names, |k| k.sigmoid.1);
-    assert_eq!(cases, maps.len() * LENGTHS.len());
+    ran(
+        &names,
+        cases,
+        LENGTHS.len(),
+        &[|k| k.exp.1, |k| k.sigmoid.1],
+    );
     // Accuracy of the scalar body against f64.
     let ulp = |x: f32| (f32::from_bits(x.to_bits() + 1) - x).abs();
     let mut x = -87.3f32;
@@ -579,9 +572,12 @@ fn dots_match_scalar_on_every_tier() {
         }
     }
     let names: Vec<_> = dots.iter().map(|l| l.name).collect();
-    covers(&names, |k| k.dot_f32.1);
-    covers(&names, |k| k.dot_f16.1);
-    assert_eq!(cases, dots.len() * LENGTHS.len());
+    ran(
+        &names,
+        cases,
+        LENGTHS.len(),
+        &[|k| k.dot_f32.1, |k| k.dot_f16.1],
+    );
 }
 
 #[test]
