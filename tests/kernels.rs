@@ -357,22 +357,29 @@ fn dequantize_matches_scalar_on_every_tier() {
     ran(&names, cases, LENGTHS.len() * 6 * 2, &[|k| k.dequantize.1]);
 }
 
-/// A misspelt CAMOE_KERNEL_TIER is an error naming the valid tiers (`--list-tiers` exits
-/// non-zero with it), not a silent fallback.
+/// A misspelt CAMOE_KERNEL_TIER is an error naming the valid tiers, not a silent
+/// fallback: `--list-tiers` exits non-zero with it, and so does a ranking, whose
+/// `Session::new` returns it (as `camoe_session_new` does). The variable is read once per
+/// process, hence a child process.
 #[test]
 fn misspelt_tier_is_an_error() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_camoe-rank"))
-        .arg("--list-tiers")
-        .env("CAMOE_KERNEL_TIER", "avx3")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("INVALID_ARGUMENT")
-            && err.contains("CAMOE_KERNEL_TIER=\"avx3\" is not one of scalar, avx2, avxvnni"),
-        "{err}"
-    );
+    for args in [&["--list-tiers"][..], &[]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_camoe-rank"))
+            .args(args)
+            .env("CAMOE_KERNEL_TIER", "avx3")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(
+                "INVALID_ARGUMENT: CAMOE_KERNEL_TIER=\"avx3\" is not one of scalar, avx2, \
+                          avxvnni, avx512vnni, neon, dotprod, i8mm"
+            ),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 /// The activation quantizer (`quantize` slot): every tier gives the scalar body's bytes

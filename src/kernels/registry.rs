@@ -332,8 +332,11 @@ fn table(cap: Option<Tier>) -> Kernels {
     Kernels::plug(Tier::best_in(f), f)
 }
 
-/// The process-wide kernel table, chosen on first use: the best the CPU runs, capped by
-/// `CAMOE_KERNEL_TIER` when set; an `InvalidArgument` error when that is not a tier.
+/// The process-wide kernel table, chosen on first use: per slot the best line the CPU
+/// runs, its features capped by `CAMOE_KERNEL_TIER` when set; an `InvalidArgument` error
+/// when that is not a tier. The table's tier is the best whose features are all present;
+/// uncapped, slots may hold kernels beyond it (AVX-512 without VNNI: tier avx2, with the
+/// AVX-512 float kernels).
 pub fn try_kernels() -> Result<&'static Kernels, Error> {
     static K: OnceLock<Result<Kernels, Error>> = OnceLock::new();
     let k = K.get_or_init(|| {
