@@ -1,7 +1,7 @@
-//! Criterion: every int8 GEMM line of the kernel registry this CPU runs, on the demo model's expert-layer shapes
-//! at B = 200 and 1000 rows, next to the core's int8 peak measured by a loop of
-//! independent VNNI (or AVX2 maddubs) instructions. Throughput is in MAC/s
-//! ("elem/s"); efficiency = kernel MAC/s ÷ peak MAC/s of the same tier, same run.
+//! Criterion: every int8 GEMM line of the kernel registry this CPU runs, on the demo
+//! model's expert-layer shapes at B = 200 and 1000 rows, next to the core's int8 peak
+//! measured by a loop of independent VNNI (or AVX2 maddubs) instructions. Throughput is
+//! in MAC/s ("elem/s"); efficiency = kernel MAC/s ÷ peak MAC/s of the same ISA, same run.
 //!
 //! `cargo bench --bench kernels`
 

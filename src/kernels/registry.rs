@@ -389,22 +389,38 @@ pub(crate) use lines;
 /// Defines `fn kernel` for one line: the slot's parameters and result (one arm per slot),
 /// then the body in its `#[target_feature]` wrapper.
 macro_rules! wrap {
-    (gemm_i8 $($l:tt)*) => { $crate::kernels::registry::wrap!(@ (w: &$crate::kernels::PackedI8, x: $crate::kernels::RowView<'_, i8>, acc: &mut [i32], acc_stride: usize) -> (); $($l)*); };
-    (gemm_f32 $($l:tt)*) => { $crate::kernels::registry::wrap!(@ (w: &$crate::kernels::PackedF32, x: $crate::kernels::RowView<'_, f32>, init: &[f32], out: &mut [f32], out_stride: usize) -> (); $($l)*); };
-    (gemm_f16 $($l:tt)*) => { $crate::kernels::registry::wrap!(@ (w: &$crate::kernels::PackedF16, x: $crate::kernels::RowView<'_, f32>, init: &[f32], out: &mut [f32], out_stride: usize) -> (); $($l)*); };
-    (quantize $($l:tt)*) => { $crate::kernels::registry::wrap!(@ (x: $crate::kernels::RowView<'_, f32>, cols: usize, q: &mut [i8], q_stride: usize, scales: &mut [f32]) -> (); $($l)*); };
-    (dequantize $($l:tt)*) => { $crate::kernels::registry::wrap!(@ (y: $crate::kernels::Scaled<'_>, relu: bool, out: &mut [f32]) -> (); $($l)*); };
-    (requantize $($l:tt)*) => { $crate::kernels::registry::wrap!(@ (y: $crate::kernels::Scaled<'_>, finish: $crate::kernels::Finish<'_>, out: &mut [f32], q: Option<(&mut [i8], &mut [f32])>) -> (); $($l)*); };
-    (exp $($l:tt)*) => { $crate::kernels::registry::wrap!(@ (v: &mut [f32]) -> (); $($l)*); };
-    (sigmoid $($l:tt)*) => { $crate::kernels::registry::wrap!(@ (v: &mut [f32]) -> (); $($l)*); };
-    (dot_f32 $($l:tt)*) => { $crate::kernels::registry::wrap!(@ (a: &[f32], b: &[f32]) -> f32; $($l)*); };
-    (dot_f16 $($l:tt)*) => { $crate::kernels::registry::wrap!(@ (a: &[u16], b: &[f32]) -> f32; $($l)*); };
+    (gemm_i8 $($l:tt)*) => { $crate::kernels::registry::wrap!(@
+        (w: &PackedI8, x: RowView<'_, i8>, acc: &mut [i32], acc_stride: usize) -> (); $($l)*); };
+    (gemm_f32 $($l:tt)*) => { $crate::kernels::registry::wrap!(@float PackedF32; $($l)*); };
+    (gemm_f16 $($l:tt)*) => { $crate::kernels::registry::wrap!(@float PackedF16; $($l)*); };
+    (@float $w:ident; $($l:tt)*) => { $crate::kernels::registry::wrap!(@
+        (w: &$w, x: RowView<'_, f32>, init: &[f32], out: &mut [f32], out_stride: usize) -> ();
+        $($l)*); };
+    (quantize $($l:tt)*) => { $crate::kernels::registry::wrap!(@
+        (x: RowView<'_, f32>, cols: usize, q: &mut [i8], q_stride: usize, scales: &mut [f32])
+        -> (); $($l)*); };
+    (dequantize $($l:tt)*) => { $crate::kernels::registry::wrap!(@
+        (y: Scaled<'_>, relu: bool, out: &mut [f32]) -> (); $($l)*); };
+    (requantize $($l:tt)*) => { $crate::kernels::registry::wrap!(@
+        (y: Scaled<'_>, finish: Finish<'_>, out: &mut [f32], q: Option<(&mut [i8], &mut [f32])>)
+        -> (); $($l)*); };
+    (exp $($l:tt)*) => { $crate::kernels::registry::wrap!(@map $($l)*); };
+    (sigmoid $($l:tt)*) => { $crate::kernels::registry::wrap!(@map $($l)*); };
+    (@map $($l:tt)*) => { $crate::kernels::registry::wrap!(@ (v: &mut [f32]) -> (); $($l)*); };
+    (dot_f32 $($l:tt)*) => { $crate::kernels::registry::wrap!(@dot f32; $($l)*); };
+    (dot_f16 $($l:tt)*) => { $crate::kernels::registry::wrap!(@dot u16; $($l)*); };
+    (@dot $w:ty; $($l:tt)*) => { $crate::kernels::registry::wrap!(@
+        (a: &[$w], b: &[f32]) -> f32; $($l)*); };
     (@ ($($p:ident: $t:ty),*) -> $r:ty; => $body:path) => {
+        #[allow(unused_imports)]
+        use $crate::kernels::{Finish, PackedF16, PackedF32, PackedI8, RowView, Scaled};
         fn kernel($($p: $t),*) -> $r {
             $body($($p),*)
         }
     };
     (@ ($($p:ident: $t:ty),*) -> $r:ty; $tf:literal => $body:path) => {
+        #[allow(unused_imports)]
+        use $crate::kernels::{Finish, PackedF16, PackedF32, PackedI8, RowView, Scaled};
         fn kernel($($p: $t),*) -> $r {
             #[target_feature(enable = $tf)]
             #[allow(unused_unsafe)]

@@ -65,8 +65,12 @@ macro_rules! asm_mla {
         // SAFETY: the instruction only reads and writes registers; the caller's CPU has
         // the extension.
         unsafe {
-            asm!(concat!(".arch_extension ", $ext), concat!($op, " {a:v}.4s, {x:v}.16b, {y:v}.16b"),
-                 a = inout(vreg) acc, x = in(vreg) $a, y = in(vreg) $b, options(pure, nomem, nostack));
+            asm!(
+                concat!(".arch_extension ", $ext),
+                concat!($op, " {a:v}.4s, {x:v}.16b, {y:v}.16b"),
+                a = inout(vreg) acc, x = in(vreg) $a, y = in(vreg) $b,
+                options(pure, nomem, nostack)
+            );
         }
         acc
     }};

@@ -23,7 +23,8 @@ lines! {
     gemm_f16 "x86_64_f16c_gemm_f16_4x24" needs [AVX2] enable "avx2,fma,f16c"
         => tiled_f32::gemm::<Fma256, u16, 4, 3>;
     dot_f32 "x86_64_fma_dot_f32_32" needs [AVX2] enable "avx2,fma" => simd::dot::<Fma256, f32>;
-    dot_f16 "x86_64_f16c_dot_f16_32" needs [AVX2] enable "avx2,fma,f16c" => simd::dot::<Fma256, u16>;
+    dot_f16 "x86_64_f16c_dot_f16_32" needs [AVX2] enable "avx2,fma,f16c"
+        => simd::dot::<Fma256, u16>;
     quantize "x86_64_avx2_quantize_rows" needs [AVX2] enable "avx2,fma,f16c"
         => simd::quantize_rows::<Fma256>;
     dequantize "x86_64_avx2_dequantize" needs [AVX2] enable "avx2,fma,f16c"
