@@ -1,14 +1,14 @@
-//! Criterion: the int8 GEMM kernel of each tier on the demo model's expert-layer shapes
-//! at B = 200 and 1000 rows, next to the core's int8 peak measured by a loop of
-//! independent VNNI (or AVX2 maddubs) instructions. Throughput is in MAC/s
-//! ("elem/s"); efficiency = kernel MAC/s ÷ peak MAC/s of the same tier, same run.
+//! Criterion: every int8 GEMM line of the kernel registry this CPU runs, on the demo
+//! model's expert-layer shapes at B = 200 and 1000 rows, next to the core's int8 peak
+//! measured by a loop of independent VNNI (or AVX2 maddubs) instructions. Throughput is
+//! in MAC/s ("elem/s"); efficiency = kernel MAC/s ÷ peak MAC/s of the same ISA, same run.
 //!
 //! `cargo bench --bench kernels`
 
 use std::hint::black_box;
 
 use camoe::hash::SplitMix;
-use camoe::kernels::{kernels_for, Finish, PackedI8, Tier};
+use camoe::kernels::{available, Finish, Kernel, PackedI8, RowView, Scaled, Tier};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 /// (name, inputs, outputs): the demo model's cross layer, first and second MLP layers.
@@ -96,13 +96,22 @@ fn bench(c: &mut Criterion) {
                 .collect();
             let mut acc = vec![0i32; rows * p.out_pad];
             g.throughput(Throughput::Elements((rows * inputs * out) as u64));
-            for tier in Tier::ALL.into_iter().filter(|t| t.supported()) {
-                let k = kernels_for(tier).unwrap();
+            for line in available() {
+                let Kernel::gemm_i8(gemm) = line.kernel else {
+                    continue;
+                };
                 g.bench_with_input(
-                    BenchmarkId::new(format!("{name}/{}", tier.name()), rows),
+                    BenchmarkId::new(format!("{name}/{}", line.name), rows),
                     &rows,
                     |b, &rows| {
-                        b.iter(|| (k.gemm_i8.0)(&p, black_box(&x), p.k4, rows, &mut acc, p.out_pad))
+                        b.iter(|| {
+                            gemm(
+                                &p,
+                                RowView::new(black_box(&x), p.k4, rows),
+                                &mut acc,
+                                p.out_pad,
+                            )
+                        })
                     },
                 );
             }
@@ -134,22 +143,21 @@ fn bench(c: &mut Criterion) {
         };
         let (mut out, mut q, mut sc) = (vec![0.0; rows * n], vec![0i8; rows * n], vec![0.0; rows]);
         g.throughput(Throughput::Elements((rows * n) as u64));
-        for tier in Tier::ALL.into_iter().filter(|t| t.supported()) {
-            let k = kernels_for(tier).unwrap();
-            g.bench_function(format!("{name}/{}", tier.name()), |b| {
+        for line in available() {
+            let Kernel::requantize(requantize) = line.kernel else {
+                continue;
+            };
+            g.bench_function(format!("{name}/{}", line.name), |b| {
                 b.iter(|| {
                     let qa = quantized.then(|| (&mut q[..], &mut sc[..]));
-                    (k.requantize.0)(
-                        black_box(&acc),
-                        n,
-                        rows,
-                        &ws,
-                        &xs,
-                        &init,
-                        finish,
-                        &mut out,
-                        qa,
-                    )
+                    let y = Scaled {
+                        acc: RowView::new(black_box(&acc), n, rows),
+                        cols: n,
+                        w_scale: &ws,
+                        x_scale: &xs,
+                        init: &init,
+                    };
+                    requantize(y, finish, &mut out, qa)
                 })
             });
         }

@@ -12,7 +12,7 @@
 use std::hint::black_box;
 
 use camoe::hash::SplitMix;
-use camoe::kernels::{kernels_for, PackedI8, Tier};
+use camoe::kernels::{kernels_for, PackedI8, RowView, Tier};
 use camoe::spec::{FieldKind, ModelSpec, Side};
 use camoe::{
     write_model, Candidate, Feature, Model, ModelConfig, RankOptions, Session, Value, WriteOptions,
@@ -152,7 +152,8 @@ fn gemm_floor(
                     for layers in &experts {
                         let mut stride = layers[0].k4;
                         for p in layers {
-                            (k.gemm_i8.0)(p, black_box(&x), stride, rows, &mut acc, p.out_pad);
+                            let xv = RowView::new(black_box(&x), stride, rows);
+                            (k.gemm_i8.0)(p, xv, &mut acc, p.out_pad);
                             stride = p.out_pad;
                         }
                     }

@@ -129,7 +129,8 @@ pub struct Session {
 
 impl Session {
     pub fn new(model: Arc<Model>, max_candidates: usize) -> Result<Session, Error> {
-        Session::with_kernels(model, max_candidates, crate::kernels::kernels())
+        // A misspelt CAMOE_KERNEL_TIER is an InvalidArgument error naming the valid values.
+        Session::with_kernels(model, max_candidates, crate::kernels::try_kernels()?)
     }
 
     /// A session running a given kernel table (see [`crate::kernels::kernels_for`]).

@@ -1,4 +1,4 @@
-//! Every kernel of every tier this CPU supports against the scalar reference, on random
+//! Every kernel line of the registry this CPU runs against the scalar reference, on random
 //! shapes with tile-sized, smaller, larger and zero lengths; and whole rankings per tier
 //! against the scalar tier (int8: bit-identical; float: within rounding).
 
@@ -6,11 +6,36 @@ mod common;
 
 use camoe::hash::SplitMix;
 use camoe::kernels::{
-    generic, kernels, kernels_for, Finish, GemmF16, GemmF32, PackedF16, PackedF32, PackedI8, Tier,
+    available, generic, kernels, kernels_for, Finish, Kernel, Kernels, PackedF16, PackedF32,
+    PackedI8, RowView, Scaled, Tier,
 };
 use camoe::spec::{ModelSpec, Side};
 use camoe::{write_model, Model, ModelConfig, RankOptions, Session, WriteOptions};
 use common::*;
+
+/// Every line of one slot this CPU runs (scalar first), as (kernel, name).
+macro_rules! lines_of {
+    ($slot:ident) => {
+        available()
+            .filter_map(|l| match l.kernel {
+                Kernel::$slot(f) => Some((f, l.name)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+}
+
+/// Checks that a test ran `per_line` cases on each line it took (`names`), and that those
+/// include every supported tier's choice for each of its slots.
+fn ran(names: &[&str], cases: usize, per_line: usize, slots: &[fn(&Kernels) -> &'static str]) {
+    assert_eq!(cases, names.len() * per_line);
+    for tier in tiers() {
+        for slot in slots {
+            let name = slot(kernels_for(tier).unwrap());
+            assert!(names.contains(&name), "{}: {name} untested", tier.name());
+        }
+    }
+}
 
 fn tiers() -> Vec<Tier> {
     let t: Vec<Tier> = Tier::ALL.into_iter().filter(|t| t.supported()).collect();
@@ -29,8 +54,8 @@ const LENGTHS: [usize; 16] = [0, 1, 3, 4, 5, 15, 16, 17, 31, 32, 33, 63, 64, 65,
 fn gemm_i8_matches_scalar_on_every_tier() {
     let mut rng = SplitMix(1);
     let mut cases = 0;
-    for tier in tiers() {
-        let k = kernels_for(tier).unwrap();
+    let gemms = lines_of!(gemm_i8);
+    for &(gemm, name) in &gemms {
         for &kdim in &LENGTHS {
             for &out in &[1usize, 7, 16, 17, 33, 64, 65, 100] {
                 for &rows in &[0usize, 1, 3, 4, 5, 9] {
@@ -51,14 +76,14 @@ fn gemm_i8_matches_scalar_on_every_tier() {
                     let accs = p.out_pad + 16;
                     let mut want = vec![7i32; rows.max(1) * accs];
                     let mut got = want.clone();
-                    generic::gemm_i8(&p, &x, xs, rows, &mut want, accs);
-                    (k.gemm_i8.0)(&p, &x, xs, rows, &mut got, accs);
+                    let xv = RowView::new(&x, xs, rows);
+                    generic::gemm_i8(&p, xv, &mut want, accs);
+                    gemm(&p, xv, &mut got, accs);
                     for r in 0..rows {
                         assert_eq!(
                             &got[r * accs..r * accs + p.out_pad],
                             &want[r * accs..r * accs + p.out_pad],
-                            "{} k={kdim} out={out} rows={rows}",
-                            k.gemm_i8.1
+                            "{name} k={kdim} out={out} rows={rows}"
                         );
                         // The definition, straight from the unpacked matrix.
                         for o in 0..out {
@@ -79,7 +104,8 @@ fn gemm_i8_matches_scalar_on_every_tier() {
             }
         }
     }
-    assert!(cases > 0);
+    let names: Vec<_> = gemms.iter().map(|g| g.1).collect();
+    ran(&names, cases, LENGTHS.len() * 8 * 6, &[|k| k.gemm_i8.1]);
 }
 
 /// The packed float GEMMs (f32 weights, and f16 weights widened as loaded) of every tier
@@ -92,78 +118,91 @@ fn gemm_i8_matches_scalar_on_every_tier() {
 fn gemm_f32_and_f16_match_scalar_on_every_tier() {
     let mut rng = SplitMix(6);
     let mut cases = 0;
-    for tier in tiers() {
-        let kern = kernels_for(tier).unwrap();
-        for f16 in [false, true] {
-            for k in LENGTHS {
-                for out in LENGTHS {
-                    let rows = rng.below(14) as usize;
-                    let (col0, inputs) = (2, k + 5);
-                    let bits: Vec<u16> = (0..out * inputs)
-                        .map(|_| half::f16::from_f32(rng.normal()).to_bits())
-                        .collect();
-                    // The weights as the kernels see them (f16 ones exactly widened).
-                    let w: Vec<f32> = if f16 {
-                        bits.iter()
-                            .map(|&b| half::f16::from_bits(b).to_f32())
-                            .collect()
-                    } else {
-                        (0..out * inputs).map(|_| rng.normal()).collect()
-                    };
-                    let (p32, p16) = (
-                        PackedF32::pack(&w, inputs, out, col0, k),
-                        PackedF16::pack(&bits, inputs, out, col0, k),
-                    );
-                    let (xs, os) = (k + 3, out + 2);
-                    let x: Vec<f32> = (0..rows * xs + 1).map(|_| rng.normal()).collect();
-                    let init: Vec<f32> = (0..out).map(|_| rng.normal()).collect();
-                    let run = |g32: GemmF32, g16: GemmF16| {
-                        let mut y = vec![f32::NAN; rows * os + 3];
-                        if f16 {
-                            g16(&p16, &x, xs, rows, &init, &mut y, os);
-                        } else {
-                            g32(&p32, &x, xs, rows, &init, &mut y, os);
-                        }
-                        y
-                    };
-                    let want = run(generic::gemm_float::<f32>, generic::gemm_float::<u16>);
-                    let got = run(kern.gemm_f32.0, kern.gemm_f16.0);
-                    let name = if f16 {
-                        kern.gemm_f16.1
-                    } else {
-                        kern.gemm_f32.1
-                    };
-                    let what = format!("{name} k={k} out={out} rows={rows}");
-                    for r in 0..rows {
-                        for o in 0..out {
-                            let term = |c: usize| x[r * xs + c] * w[o * inputs + col0 + c];
-                            let mag = init[o].abs() + (0..k).map(|c| term(c).abs()).sum::<f32>();
-                            let exact: f64 = init[o] as f64
-                                + (0..k)
-                                    .map(|c| x[r * xs + c] as f64 * w[o * inputs + col0 + c] as f64)
-                                    .sum::<f64>();
-                            let tol = (k + 1) as f32 * f32::EPSILON * mag;
-                            let (g, v) = (got[r * os + o], want[r * os + o]);
-                            assert!((g - v).abs() <= 2.0 * tol, "{what} r={r} o={o}: {g} vs {v}");
-                            assert!((v as f64 - exact).abs() <= tol as f64, "{what}: reference");
-                        }
-                        assert!(got[r * os + out..(r + 1) * os].iter().all(|v| v.is_nan()));
+    // (f16 weights, kernel, name): every f32 line, then every f16 line.
+    let mut gemms: Vec<(bool, Kernel, &str)> = available()
+        .filter(|l| matches!(l.kernel, Kernel::gemm_f32(_)))
+        .map(|l| (false, l.kernel, l.name))
+        .collect();
+    gemms.extend(
+        available()
+            .filter(|l| matches!(l.kernel, Kernel::gemm_f16(_)))
+            .map(|l| (true, l.kernel, l.name)),
+    );
+    for &(f16, gemm, name) in &gemms {
+        for k in LENGTHS {
+            for out in LENGTHS {
+                let rows = rng.below(14) as usize;
+                let (col0, inputs) = (2, k + 5);
+                let bits: Vec<u16> = (0..out * inputs)
+                    .map(|_| half::f16::from_f32(rng.normal()).to_bits())
+                    .collect();
+                // The weights as the kernels see them (f16 ones exactly widened).
+                let w: Vec<f32> = if f16 {
+                    bits.iter()
+                        .map(|&b| half::f16::from_bits(b).to_f32())
+                        .collect()
+                } else {
+                    (0..out * inputs).map(|_| rng.normal()).collect()
+                };
+                let (p32, p16) = (
+                    PackedF32::pack(&w, inputs, out, col0, k),
+                    PackedF16::pack(&bits, inputs, out, col0, k),
+                );
+                let (xs, os) = (k + 3, out + 2);
+                let x: Vec<f32> = (0..rows * xs + 1).map(|_| rng.normal()).collect();
+                let init: Vec<f32> = (0..out).map(|_| rng.normal()).collect();
+                let xv = RowView::new(&x, xs, rows);
+                let run = |g: Kernel| {
+                    let mut y = vec![f32::NAN; rows * os + 3];
+                    match g {
+                        Kernel::gemm_f16(g) => g(&p16, xv, &init, &mut y, os),
+                        Kernel::gemm_f32(g) => g(&p32, xv, &init, &mut y, os),
+                        _ => unreachable!(),
                     }
-                    assert!(got[rows * os..].iter().all(|v| v.is_nan()), "{what}");
-                    cases += 1;
+                    y
+                };
+                let want = run(if f16 {
+                    Kernel::gemm_f16(generic::gemm_float::<u16>)
+                } else {
+                    Kernel::gemm_f32(generic::gemm_float::<f32>)
+                });
+                let got = run(gemm);
+                let what = format!("{name} k={k} out={out} rows={rows}");
+                for r in 0..rows {
+                    for o in 0..out {
+                        let term = |c: usize| x[r * xs + c] * w[o * inputs + col0 + c];
+                        let mag = init[o].abs() + (0..k).map(|c| term(c).abs()).sum::<f32>();
+                        let exact: f64 = init[o] as f64
+                            + (0..k)
+                                .map(|c| x[r * xs + c] as f64 * w[o * inputs + col0 + c] as f64)
+                                .sum::<f64>();
+                        let tol = (k + 1) as f32 * f32::EPSILON * mag;
+                        let (g, v) = (got[r * os + o], want[r * os + o]);
+                        assert!((g - v).abs() <= 2.0 * tol, "{what} r={r} o={o}: {g} vs {v}");
+                        assert!((v as f64 - exact).abs() <= tol as f64, "{what}: reference");
+                    }
+                    assert!(got[r * os + out..(r + 1) * os].iter().all(|v| v.is_nan()));
                 }
+                assert!(got[rows * os..].iter().all(|v| v.is_nan()), "{what}");
+                cases += 1;
             }
         }
     }
-    assert!(cases > 0);
+    let names: Vec<_> = gemms.iter().map(|g| g.2).collect();
+    ran(
+        &names,
+        cases,
+        LENGTHS.len() * LENGTHS.len(),
+        &[|k| k.gemm_f32.1, |k| k.gemm_f16.1],
+    );
 }
 
 #[test]
 fn requantize_matches_scalar_on_every_tier() {
     let mut rng = SplitMix(3);
     let mut cases = 0;
-    for tier in tiers() {
-        let k = kernels_for(tier).unwrap();
+    let requantizes = lines_of!(requantize);
+    for &(requantize, name) in &requantizes {
         for n in [16usize, 32, 48, 64, 80, 96, 128, 144] {
             for rows in [0usize, 1, 3, 7, 16, 17, 35] {
                 // Real outputs `real` of `n`, zero padding beyond (as the layers have).
@@ -218,13 +257,20 @@ fn requantize_matches_scalar_on_every_tier() {
                             let mut out = vec![f32::NAN; len];
                             let (mut q, mut sc) = (vec![99i8; len], vec![f32::NAN; rows]);
                             let qa = quantized.then(|| (&mut q[..], &mut sc[..]));
-                            f(&acc, n, rows, &ws, &xs, &init, finish, &mut out, qa);
+                            let y = Scaled {
+                                acc: RowView::new(&acc, n, rows),
+                                cols: n,
+                                w_scale: &ws,
+                                x_scale: &xs,
+                                init: &init,
+                            };
+                            f(y, finish, &mut out, qa);
                             (out, q, sc)
                         };
                         let want = run(generic::requantize);
-                        let got = run(k.requantize.0);
+                        let got = run(requantize);
                         let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-                        let what = format!("{} n={n} rows={rows} q={quantized}", k.requantize.1);
+                        let what = format!("{name} n={n} rows={rows} q={quantized}");
                         assert_eq!(bits(&got.0), bits(&want.0), "{what}");
                         assert_eq!(got.1, want.1, "{what}");
                         assert_eq!(bits(&got.2), bits(&want.2), "{what}");
@@ -244,7 +290,96 @@ fn requantize_matches_scalar_on_every_tier() {
             }
         }
     }
-    assert!(cases > 0);
+    let names: Vec<_> = requantizes.iter().map(|g| g.1).collect();
+    ran(&names, cases, 8 * 7 * 3 * 2, &[|k| k.requantize.1]);
+}
+
+/// The int8 epilogue (`dequantize` slot): every line gives the scalar body's bits on every
+/// length in LENGTHS, rows 0..=17, a strided accumulator, with and without ReLU, on values
+/// that make -0 (a negative weight scale times a zero sum, no bias) and NaN (a NaN row
+/// scale): ReLU turns both into +0 on every tier, as `kernels::relu` says.
+#[test]
+fn dequantize_matches_scalar_on_every_tier() {
+    let mut rng = SplitMix(7);
+    let mut cases = 0;
+    let epilogues = lines_of!(dequantize);
+    for &(dequantize, name) in &epilogues {
+        for cols in LENGTHS {
+            for rows in [0usize, 1, 3, 7, 16, 17] {
+                let stride = cols + 5;
+                let mut acc: Vec<i32> = (0..rows * stride)
+                    .map(|_| rng.below(200_001) as i32 - 100_000)
+                    .collect();
+                let ws: Vec<f32> = (0..cols).map(|_| rng.normal() * 1e-3).collect();
+                let mut xs: Vec<f32> = (0..rows).map(|_| rng.normal().abs() * 1e-2).collect();
+                let mut init: Vec<f32> = (0..cols).map(|_| rng.normal()).collect();
+                if rows > 2 && cols > 0 {
+                    acc[..cols].fill(0);
+                    init[0] = -0.0;
+                    xs[2] = f32::NAN;
+                }
+                for relu in [false, true] {
+                    let run = |f: camoe::kernels::Dequantize| {
+                        let mut out = vec![f32::NAN; rows * cols];
+                        let y = Scaled {
+                            acc: RowView::new(&acc, stride, rows),
+                            cols,
+                            w_scale: &ws,
+                            x_scale: &xs,
+                            init: &init,
+                        };
+                        f(y, relu, &mut out);
+                        out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                    };
+                    let (want, got) = (run(generic::dequantize), run(dequantize));
+                    assert_eq!(got, want, "{name} cols={cols} rows={rows} relu={relu}");
+                    // The definition, value by value.
+                    for r in 0..rows {
+                        for o in 0..cols {
+                            let y = init[o] + acc[r * stride + o] as f32 * (ws[o] * xs[r]);
+                            let y = if relu { camoe::kernels::relu(y) } else { y };
+                            assert_eq!(want[r * cols + o], y.to_bits(), "{name} r={r} o={o}");
+                        }
+                    }
+                    if relu && rows > 2 && cols > 0 {
+                        assert_eq!(want[0], 0, "{name}: relu(-0) is +0");
+                        assert!(
+                            want[2 * cols..3 * cols].iter().all(|&b| b == 0),
+                            "{name}: NaN"
+                        );
+                    }
+                    cases += 1;
+                }
+            }
+        }
+    }
+    let names: Vec<_> = epilogues.iter().map(|g| g.1).collect();
+    ran(&names, cases, LENGTHS.len() * 6 * 2, &[|k| k.dequantize.1]);
+}
+
+/// A misspelt CAMOE_KERNEL_TIER is an error naming the valid tiers, not a silent
+/// fallback: `--list-tiers` exits non-zero with it, and so does a ranking, whose
+/// `Session::new` returns it (as `camoe_session_new` does). The variable is read once per
+/// process, hence a child process.
+#[test]
+fn misspelt_tier_is_an_error() {
+    for args in [&["--list-tiers"][..], &[]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_camoe-rank"))
+            .args(args)
+            .env("CAMOE_KERNEL_TIER", "avx3")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(
+                "INVALID_ARGUMENT: CAMOE_KERNEL_TIER=\"avx3\" is not one of scalar, avx2, \
+                          avxvnni, avx512vnni, neon, dotprod, i8mm"
+            ),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 /// The activation quantizer (`quantize` slot): every tier gives the scalar body's bytes
@@ -254,8 +389,8 @@ fn requantize_matches_scalar_on_every_tier() {
 fn quantize_matches_scalar_on_every_tier() {
     let mut rng = SplitMix(5);
     let mut cases = 0;
-    for tier in tiers() {
-        let k = kernels_for(tier).unwrap();
+    let quantizers = lines_of!(quantize);
+    for &(quantize, name) in &quantizers {
         for cols in LENGTHS {
             let (off, stride, rows) = (3, cols + 5, 6);
             let q_stride = cols.next_multiple_of(4) + 4;
@@ -284,12 +419,18 @@ fn quantize_matches_scalar_on_every_tier() {
             }
             let run = |f: camoe::kernels::QuantizeRows| {
                 let (mut q, mut sc) = (vec![99i8; rows * q_stride], vec![f32::NAN; rows]);
-                f(&x, stride, off, cols, rows, &mut q, q_stride, &mut sc);
+                f(
+                    RowView::new(&x[off..], stride, rows),
+                    cols,
+                    &mut q,
+                    q_stride,
+                    &mut sc,
+                );
                 (q, sc)
             };
             let want = run(generic::quantize_rows);
-            let got = run(k.quantize.0);
-            let what = format!("{} cols={cols}", k.quantize.1);
+            let got = run(quantize);
+            let what = format!("{name} cols={cols}");
             assert_eq!(got.0, want.0, "{what}");
             let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got.1), bits(&want.1), "{what}");
@@ -307,7 +448,8 @@ fn quantize_matches_scalar_on_every_tier() {
             cases += 1;
         }
     }
-    assert!(cases > 0);
+    let names: Vec<_> = quantizers.iter().map(|g| g.1).collect();
+    ran(&names, cases, LENGTHS.len(), &[|k| k.quantize.1]);
 }
 
 /// exp and sigmoid: every tier gives the scalar body's bits, on every length (tails
@@ -334,8 +476,15 @@ fn exp_and_sigmoid_match_scalar_on_every_tier() {
         20.0,
         -20.0,
     ];
-    for tier in tiers() {
-        let k = kernels_for(tier).unwrap();
+    let maps: Vec<_> = available()
+        .filter_map(|l| match l.kernel {
+            Kernel::exp(f) => Some((f, l.name, generic::exp as fn(&mut [f32]))),
+            Kernel::sigmoid(f) => Some((f, l.name, generic::sigmoid as fn(&mut [f32]))),
+            _ => None,
+        })
+        .collect();
+    let mut cases = 0;
+    for &(map, name, want_fn) in &maps {
         for &n in &LENGTHS {
             let v: Vec<f32> = (0..n)
                 .map(|i| {
@@ -346,25 +495,27 @@ fn exp_and_sigmoid_match_scalar_on_every_tier() {
                     }
                 })
                 .collect();
-            for (slot, want_fn) in [
-                (k.exp, generic::exp as fn(&mut [f32])),
-                (k.sigmoid, generic::sigmoid),
-            ] {
-                let (mut want, mut got) = (v.clone(), v.clone());
-                want_fn(&mut want);
-                (slot.0)(&mut got);
-                for i in 0..n {
-                    assert_eq!(
-                        got[i].to_bits(),
-                        want[i].to_bits(),
-                        "{} n={n} x={}",
-                        slot.1,
-                        v[i]
-                    );
-                }
+            let (mut want, mut got) = (v.clone(), v.clone());
+            want_fn(&mut want);
+            map(&mut got);
+            for i in 0..n {
+                assert_eq!(
+                    got[i].to_bits(),
+                    want[i].to_bits(),
+                    "{name} n={n} x={}",
+                    v[i]
+                );
             }
+            cases += 1;
         }
     }
+    let names: Vec<_> = maps.iter().map(|m| m.1).collect();
+    ran(
+        &names,
+        cases,
+        LENGTHS.len(),
+        &[|k| k.exp.1, |k| k.sigmoid.1],
+    );
     // Accuracy of the scalar body against f64.
     let ulp = |x: f32| (f32::from_bits(x.to_bits() + 1) - x).abs();
     let mut x = -87.3f32;
@@ -404,27 +555,36 @@ fn exp_and_sigmoid_match_scalar_on_every_tier() {
 #[test]
 fn dots_match_scalar_on_every_tier() {
     let mut rng = SplitMix(2);
-    for tier in tiers() {
-        let k = kernels_for(tier).unwrap();
+    let dots: Vec<_> = available()
+        .filter(|l| matches!(l.kernel, Kernel::dot_f32(_) | Kernel::dot_f16(_)))
+        .collect();
+    let mut cases = 0;
+    for line in &dots {
         for &n in &LENGTHS {
             let a: Vec<f32> = (0..n).map(|_| rng.normal()).collect();
             let b: Vec<f32> = (0..n).map(|_| rng.normal()).collect();
             let h = camoe::quant::to_f16_bits(&a);
             let scale: f32 = a.iter().zip(&b).map(|(x, y)| (x * y).abs()).sum::<f32>() + 1e-6;
-            let (want, got) = (generic::dot_f32(&a, &b), (k.dot_f32.0)(&a, &b));
+            let (want, got) = match line.kernel {
+                Kernel::dot_f32(f) => (generic::dot_f32(&a, &b), f(&a, &b)),
+                Kernel::dot_f16(f) => (generic::dot_f16(&h, &b), f(&h, &b)),
+                _ => unreachable!(),
+            };
             assert!(
                 (want - got).abs() <= 1e-5 * scale,
                 "{} n={n}: {got} vs {want}",
-                k.dot_f32.1
+                line.name
             );
-            let (want, got) = (generic::dot_f16(&h, &b), (k.dot_f16.0)(&h, &b));
-            assert!(
-                (want - got).abs() <= 1e-5 * scale,
-                "{} n={n}: {got} vs {want}",
-                k.dot_f16.1
-            );
+            cases += 1;
         }
     }
+    let names: Vec<_> = dots.iter().map(|l| l.name).collect();
+    ran(
+        &names,
+        cases,
+        LENGTHS.len(),
+        &[|k| k.dot_f32.1, |k| k.dot_f16.1],
+    );
 }
 
 #[test]

@@ -112,7 +112,9 @@ fn run() -> Result<(), String> {
             }
             "--eligible" => eligible_names = Some(value()?),
             "--list-tiers" => {
-                // The kernel tiers this CPU can run (the test command loops over them).
+                // The kernel tiers this CPU can run (the test command loops over them);
+                // a misspelt CAMOE_KERNEL_TIER fails here too.
+                camoe::kernels::try_kernels().map_err(|e| e.to_string())?;
                 let tiers: Vec<_> = camoe::kernels::Tier::ALL
                     .into_iter()
                     .filter(|t| t.supported())

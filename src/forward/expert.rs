@@ -6,7 +6,7 @@
 use super::linear::{matmul, Init, Input, QuantScratch, Rows};
 use super::scratch::{pad16, Scratch};
 use super::{fused_int8, is_float, x0_candidate_stride};
-use crate::kernels::{Finish, Kernels};
+use crate::kernels::{Finish, Kernels, RowView, Scaled};
 use crate::layers::StepKind;
 use crate::model::{Model, Part};
 
@@ -187,10 +187,10 @@ fn expert_i8(
         let [s_in, s_out] = scales;
         let x_scale: &[f32] = if first_layer {
             let (q0, s0) = q0;
-            (k.gemm_i8.0)(pack, q0, pack.k4, rows, acc, n);
+            (k.gemm_i8.0)(pack, RowView::new(q0, pack.k4, rows), acc, n);
             s0
         } else {
-            (k.gemm_i8.0)(pack, q, x_stride, rows, acc, n);
+            (k.gemm_i8.0)(pack, RowView::new(q, x_stride, rows), acc, n);
             s_in
         };
         // The expert's output is needed in f32 only.
@@ -209,7 +209,14 @@ fn expert_i8(
                 x: if x_is_x0 { x0 } else { &a[..rows * n] },
             },
         };
-        (k.requantize.0)(acc, n, rows, w_scale, x_scale, init, finish, out, next);
+        let y = Scaled {
+            acc: RowView::new(acc, n, rows),
+            cols: n,
+            w_scale,
+            x_scale,
+            init,
+        };
+        (k.requantize.0)(y, finish, out, next);
         if step.kind != StepKind::Linear {
             core::mem::swap(a, b);
             x_is_x0 = false;

@@ -3,7 +3,7 @@
 //! It runs the int8 or float kernels over all of a layer's columns or over x0's request
 //! or candidate part.
 
-use crate::kernels::Kernels;
+use crate::kernels::{Kernels, RowView, Scaled};
 use crate::model::{Mat, Model, PackedFloatLayer, Part};
 
 /// How the output of a matrix product starts.
@@ -100,41 +100,30 @@ pub(crate) fn matmul(
                     ..
                 } => qx,
                 _ => {
-                    (k.quantize.0)(
-                        x.data,
-                        x.stride,
-                        x.offset,
-                        cols,
-                        rows,
-                        &mut qs.q,
-                        kp,
-                        &mut qs.scales,
-                    );
+                    let xr = RowView::new(&x.data[x.offset..], x.stride, rows);
+                    (k.quantize.0)(xr, cols, &mut qs.q, kp, &mut qs.scales);
                     (&qs.q[..], &qs.scales[..])
                 }
             };
-            (k.gemm_i8.0)(pack, q, kp, rows, &mut qs.acc, op);
+            (k.gemm_i8.0)(pack, RowView::new(q, kp, rows), &mut qs.acc, op);
             // The epilogue writes init + scaled products (and ReLU) in one pass.
-            (k.dequantize.0)(
-                &qs.acc,
-                op,
-                rows,
-                wscale,
-                scales,
+            let y = Scaled {
+                acc: RowView::new(&qs.acc, op, rows),
+                cols: n_out,
+                w_scale: wscale,
+                x_scale: scales,
                 init,
-                relu,
-                &mut out[..rows * n_out],
-            );
+            };
+            (k.dequantize.0)(y, relu, &mut out[..rows * n_out]);
         }
         Mat::F32(_) | Mat::F16(_) => {
-            let (xs, y) = (&x.data[x.offset..], &mut out[..rows * n_out]);
+            let (xs, y) = (
+                RowView::new(&x.data[x.offset..], x.stride, rows),
+                &mut out[..rows * n_out],
+            );
             match model.packed_f32(layer, part) {
-                Some(PackedFloatLayer::F32(p)) => {
-                    (k.gemm_f32.0)(p, xs, x.stride, rows, init, y, n_out)
-                }
-                Some(PackedFloatLayer::F16(p)) => {
-                    (k.gemm_f16.0)(p, xs, x.stride, rows, init, y, n_out)
-                }
+                Some(PackedFloatLayer::F32(p)) => (k.gemm_f32.0)(p, xs, init, y, n_out),
+                Some(PackedFloatLayer::F16(p)) => (k.gemm_f16.0)(p, xs, init, y, n_out),
                 // No packed copy (the request side, once per request): a dot per output.
                 None => {
                     for (r, o_row) in y.chunks_exact_mut(n_out).enumerate() {
@@ -159,5 +148,5 @@ pub(crate) fn matmul(
 }
 
 pub(crate) fn relu(v: &mut [f32]) {
-    v.iter_mut().for_each(|x| *x = x.max(0.0));
+    v.iter_mut().for_each(|x| *x = crate::kernels::relu(*x));
 }

@@ -12,6 +12,7 @@ mod gate;
 mod linear;
 mod scratch;
 
+use crate::kernels::RowView;
 use crate::model::{Mode, Model, Part};
 use linear::{matmul, Init, Input, Rows};
 pub(crate) use scratch::Scratch;
@@ -83,7 +84,8 @@ pub(crate) fn score(
     let (dc, kc) = (d - dr, x0_candidate_stride(model));
     if !is_float(model) {
         // Once per rank; the quantize kernel needs no layer buffer, so all rows at once.
-        (s.qs.kernels.quantize.0)(&s.xc, dc, 0, dc, rows, &mut s.q0, kc, &mut s.s0);
+        let xc = RowView::new(&s.xc, dc, rows);
+        (s.qs.kernels.quantize.0)(xc, dc, &mut s.q0, kc, &mut s.s0);
     }
     // Gates first: with top-k masking they decide which experts each row needs.
     for g in 0..model.plan.gate.len() {

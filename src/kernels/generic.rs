@@ -1,22 +1,28 @@
 //! Scalar reference kernels: the definition every SIMD kernel is tested against.
 
-use super::{Finish, FloatWeight, PackedFloat, PackedI8};
+use super::registry::lines;
+use super::{relu, Finish, FloatWeight, PackedFloat, PackedI8, RowView, Scaled};
 use crate::quant::{f16_bits_to_f32, quantize_activations, row_scale};
 
-pub fn gemm_i8(
-    w: &PackedI8,
-    x: &[i8],
-    x_stride: usize,
-    rows: usize,
-    acc: &mut [i32],
-    acc_stride: usize,
-) {
+lines! {
+    gemm_i8 "generic_gemm_i8" => gemm_i8;
+    gemm_f32 "generic_gemm_f32" => gemm_float::<f32>;
+    gemm_f16 "generic_gemm_f16" => gemm_float::<u16>;
+    quantize "generic_quantize_rows" => quantize_rows;
+    dequantize "generic_dequantize" => dequantize;
+    requantize "generic_requantize" => requantize;
+    exp "generic_exp" => exp;
+    sigmoid "generic_sigmoid" => sigmoid;
+    dot_f32 "generic_dot_f32" => dot_f32;
+    dot_f16 "generic_dot_f16" => dot_f16;
+}
+
+pub fn gemm_i8(w: &PackedI8, x: RowView<'_, i8>, acc: &mut [i32], acc_stride: usize) {
     let d = w.data();
-    for r in 0..rows {
-        let xr = &x[r * x_stride..r * x_stride + w.k4];
+    for r in 0..x.rows {
         let out = &mut acc[r * acc_stride..r * acc_stride + w.out_pad];
         out.fill(0);
-        for (kb, xs) in xr.chunks_exact(4).enumerate() {
+        for (kb, xs) in x.row(r, w.k4).chunks_exact(4).enumerate() {
             let block = &d[kb * w.out_pad * 4..(kb + 1) * w.out_pad * 4];
             for (o, ws) in block.chunks_exact(4).enumerate() {
                 out[o] += (0..4).map(|i| xs[i] as i32 * ws[i] as i32).sum::<i32>();
@@ -28,22 +34,19 @@ pub fn gemm_i8(
 /// The float GEMM reference (`gemm_float::<f32>`, `gemm_float::<u16>` for f16 bits).
 pub fn gemm_float<T: FloatWeight>(
     w: &PackedFloat<T>,
-    x: &[f32],
-    x_stride: usize,
-    rows: usize,
+    x: RowView<'_, f32>,
     init: &[f32],
     out: &mut [f32],
     out_stride: usize,
 ) {
-    super::tiled_f32::check(w, x, x_stride, rows, init, out, out_stride);
+    super::tiled_f32::check(w, x, init, out, out_stride);
     let d = w.data();
-    for r in 0..rows {
-        let xr = &x[r * x_stride..r * x_stride + w.k];
+    for r in 0..x.rows {
         let y = &mut out[r * out_stride..r * out_stride + w.out];
         y.copy_from_slice(&init[..w.out]);
         // One input at a time over all outputs (vectorizes along the outputs); each
         // output's sum runs over the inputs in order, as in the SIMD tiles.
-        for (c, &xv) in xr.iter().enumerate() {
+        for (c, &xv) in x.row(r, w.k).iter().enumerate() {
             for (y, &wv) in y.iter_mut().zip(&d[c * w.out_pad..c * w.out_pad + w.out]) {
                 *y += xv * wv.widen();
             }
@@ -60,19 +63,15 @@ pub fn dot_f16(a: &[u16], b: &[f32]) -> f32 {
 }
 
 /// The activation quantizer ([`super::QuantizeRows`]).
-#[allow(clippy::too_many_arguments)]
 pub fn quantize_rows(
-    x: &[f32],
-    x_stride: usize,
-    x_offset: usize,
+    x: RowView<'_, f32>,
     cols: usize,
-    rows: usize,
     q: &mut [i8],
     q_stride: usize,
     scales: &mut [f32],
 ) {
-    for r in 0..rows {
-        let xr = &x[r * x_stride + x_offset..r * x_stride + x_offset + cols];
+    for r in 0..x.rows {
+        let xr = x.row(r, cols);
         let s = row_scale(xr);
         scales[r] = s;
         let qr = &mut q[r * q_stride..(r + 1) * q_stride];
@@ -81,88 +80,62 @@ pub fn quantize_rows(
     }
 }
 
+/// `y` ([`Scaled`]) of row `r` into `out` (`y.cols` values), each the same IEEE
+/// operations in the same order on every tier.
+#[inline(always)]
+pub(crate) fn scaled_row(y: &Scaled<'_>, r: usize, out: &mut [f32]) {
+    let sx = y.x_scale[r];
+    let acc = y.acc.row(r, y.cols);
+    let (w_scale, init) = (&y.w_scale[..y.cols], &y.init[..y.cols]);
+    for (((o, &v), &sw), &b) in out.iter_mut().zip(acc).zip(w_scale).zip(init) {
+        *o = b + v as f32 * (sw * sx);
+    }
+}
+
 /// The dequantize body (the int8 epilogue), shared by every tier: the SIMD tiers compile
 /// this same code with their target features.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(crate) fn dequantize_body(
-    acc: &[i32],
-    acc_stride: usize,
-    rows: usize,
-    w_scale: &[f32],
-    x_scale: &[f32],
-    init: &[f32],
-    relu: bool,
-    out: &mut [f32],
-) {
-    let n = w_scale.len();
-    for r in 0..rows {
-        let sx = x_scale[r];
-        let a = &acc[r * acc_stride..r * acc_stride + n];
-        let y = &mut out[r * n..(r + 1) * n];
-        for (((y, &v), &sw), &b) in y.iter_mut().zip(a).zip(w_scale).zip(init) {
-            *y = b + v as f32 * (sw * sx);
-        }
+pub fn dequantize(y: Scaled<'_>, relu: bool, out: &mut [f32]) {
+    let n = y.cols;
+    for r in 0..y.acc.rows {
+        let o = &mut out[r * n..(r + 1) * n];
+        scaled_row(&y, r, o);
         if relu {
-            y.iter_mut().for_each(|v| *v = v.max(0.0));
+            o.iter_mut().for_each(|v| *v = super::relu(*v));
         }
     }
 }
 
 /// The fused epilogue ([`super::Requantize`]), for the tiers without their own. Its float
-/// operations are the ones `dequantize_body` and `quantize_rows` do, in the same order,
-/// so the SIMD versions (x86_64 AVX2, AVX-512) give the same bits.
-#[allow(clippy::too_many_arguments)]
+/// operations are the ones `dequantize` and `quantize_rows` do, in the same order, so the
+/// SIMD versions (x86_64 AVX2, AVX-512) give the same bits.
 pub fn requantize(
-    acc: &[i32],
-    n: usize,
-    rows: usize,
-    w_scale: &[f32],
-    x_scale: &[f32],
-    init: &[f32],
+    y: Scaled<'_>,
     finish: Finish<'_>,
     out: &mut [f32],
     mut q: Option<(&mut [i8], &mut [f32])>,
 ) {
-    let (w_scale, init) = (&w_scale[..n], &init[..n]);
-    for r in 0..rows {
-        let sx = x_scale[r];
+    let n = y.cols;
+    assert_eq!(y.acc.stride, n, "requantize: acc rows are n apart");
+    for r in 0..y.acc.rows {
         let span = r * n..(r + 1) * n;
-        let y = &mut out[span.clone()];
-        for (((y, &v), &sw), &b) in y.iter_mut().zip(&acc[span.clone()]).zip(w_scale).zip(init) {
-            *y = b + v as f32 * (sw * sx);
-        }
+        let o = &mut out[span.clone()];
+        scaled_row(&y, r, o);
         match finish {
             Finish::Linear => {}
-            Finish::Relu => y
-                .iter_mut()
-                .for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 }),
+            Finish::Relu => o.iter_mut().for_each(|v| *v = relu(*v)),
             Finish::Cross { x0, x } => {
-                for ((y, &a), &b) in y.iter_mut().zip(&x0[span.clone()]).zip(&x[span.clone()]) {
-                    *y = a * *y + b;
+                for ((o, &a), &b) in o.iter_mut().zip(&x0[span.clone()]).zip(&x[span.clone()]) {
+                    *o = a * *o + b;
                 }
             }
         }
         if let Some((q, scales)) = q.as_mut() {
-            let s = row_scale(y);
+            let s = row_scale(o);
             scales[r] = s;
-            quantize_activations(y, s, &mut q[span]);
+            quantize_activations(o, s, &mut q[span]);
         }
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-pub fn dequantize(
-    acc: &[i32],
-    acc_stride: usize,
-    rows: usize,
-    w_scale: &[f32],
-    x_scale: &[f32],
-    init: &[f32],
-    relu: bool,
-    out: &mut [f32],
-) {
-    dequantize_body(acc, acc_stride, rows, w_scale, x_scale, init, relu, out)
 }
 
 /// `e^x` for `x` in [-87.3, 88]: Cody–Waite range reduction `x = n·ln2 + r` and a
@@ -194,31 +167,22 @@ pub(crate) fn exp_one(x: f32) -> f32 {
     }
 }
 
-/// The exp body; SIMD tiers compile this same code with their target features.
+/// `v[i] = e^v[i]` (see [`exp_one`] for range and accuracy); SIMD tiers compile this
+/// same code with their target features.
 #[inline(always)]
-pub(crate) fn exp_body(v: &mut [f32]) {
+pub fn exp(v: &mut [f32]) {
     for x in v.iter_mut() {
         *x = exp_one(*x);
     }
 }
 
-/// The logistic body: `1 / (1 + e^-z)` for `z ≥ 0`, `e^z / (1 + e^z)` otherwise (no
+/// The logistic function: `1 / (1 + e^-z)` for `z ≥ 0`, `e^z / (1 + e^z)` otherwise (no
 /// overflow either way); NaN stays NaN.
 #[inline(always)]
-pub(crate) fn sigmoid_body(v: &mut [f32]) {
+pub fn sigmoid(v: &mut [f32]) {
     for z in v.iter_mut() {
         let e = exp_one(-z.abs());
         let p = 1.0 / (1.0 + e);
         *z = if *z >= 0.0 { p } else { e * p };
     }
-}
-
-/// `v[i] = e^v[i]` (see [`exp_one`] for range and accuracy).
-pub fn exp(v: &mut [f32]) {
-    exp_body(v)
-}
-
-/// `v[i] = 1 / (1 + e^-v[i])`.
-pub fn sigmoid(v: &mut [f32]) {
-    sigmoid_body(v)
 }

@@ -4,7 +4,7 @@
 //! so no horizontal reduction is ever needed. Each ISA supplies the primitives
 //! ([`Isa`]); the body is compiled once per ISA inside a `#[target_feature]` wrapper.
 
-use super::PackedI8;
+use super::{PackedI8, RowView};
 
 /// The primitives one ISA gives the shared int8 body.
 pub(crate) trait Isa {
@@ -22,18 +22,12 @@ pub(crate) trait Isa {
 }
 
 /// Checks the buffer sizes the kernels rely on; every kernel calls it first.
-pub(crate) fn check(
-    w: &PackedI8,
-    x: &[i8],
-    x_stride: usize,
-    rows: usize,
-    acc: &[i32],
-    acc_stride: usize,
-) {
-    assert!(x_stride >= w.k4 && acc_stride >= w.out_pad);
+pub(crate) fn check(w: &PackedI8, x: RowView<'_, i8>, acc: &[i32], acc_stride: usize) {
+    let rows = x.rows;
+    assert!(x.stride >= w.k4 && acc_stride >= w.out_pad);
     assert!(
         rows == 0
-            || (x.len() >= (rows - 1) * x_stride + w.k4
+            || (x.data.len() >= (rows - 1) * x.stride + w.k4
                 && acc.len() >= (rows - 1) * acc_stride + w.out_pad)
     );
     assert!(w.data().len() >= w.k4 * w.out_pad && w.rowsum.len() >= w.out_pad);
@@ -73,26 +67,25 @@ unsafe fn tile<I: Isa, const R: usize, const NB: usize>(
     }
 }
 
-/// Tiles rows by R and outputs by NB vectors, with smaller tiles at the edges
-/// ([`tiles`]).
+/// The int8 GEMM ([`super::GemmI8`]) of one ISA and tile: checks the sizes, then tiles
+/// rows by R and outputs by NB vectors, with smaller tiles at the edges ([`tiles`]).
 ///
 /// # Safety
-/// The CPU supports `I`'s instructions, and `check` passed for these arguments.
+/// The CPU supports `I`'s instructions.
 #[inline(always)]
-pub(crate) unsafe fn body<I: Isa, const R: usize, const NB: usize>(
+pub(crate) unsafe fn gemm_i8<I: Isa, const R: usize, const NB: usize>(
     w: &PackedI8,
-    x: &[i8],
-    x_stride: usize,
-    rows: usize,
+    x: RowView<'_, i8>,
     acc: &mut [i32],
     acc_stride: usize,
 ) {
-    let (xp, ap) = (x.as_ptr(), acc.as_mut_ptr());
-    for (r, j, full, nb) in tiles::<R, NB>(rows, w.out_pad / I::LANES) {
+    check(w, x, acc, acc_stride);
+    let (xp, ap, x_stride) = (x.data.as_ptr(), acc.as_mut_ptr(), x.stride);
+    for (r, j, full, nb) in tiles::<R, NB>(x.rows, w.out_pad / I::LANES) {
         let (xr, ar) = unsafe { (xp.add(r * x_stride), ap.add(r * acc_stride)) };
         let o0 = j * I::LANES;
-        // SAFETY (all arms): rows r.. r+R' and outputs o0.. o0+nb·LANES lie inside
-        // the buffers validated by `check`.
+        // SAFETY (all arms): the caller's CPU supports I; rows r.. r+R' and outputs o0..
+        // o0+nb·LANES lie inside the buffers validated by `check`.
         unsafe {
             match (full, nb) {
                 (true, b) if b == NB => tile::<I, R, NB>(w, xr, x_stride, ar, acc_stride, o0),

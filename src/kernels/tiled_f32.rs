@@ -2,47 +2,27 @@
 //! in registers, starting from the layer's init (bias or request-side partial); for each
 //! input every row's value is broadcast and multiply-added against the packed weights
 //! (`[k][out_pad]`, f32 or f16 widened as loaded), so no horizontal reduction is ever
-//! needed. Each ISA supplies the primitives ([`FIsa`]) and its weight loads
+//! needed. Each ISA supplies the primitives ([`F32Simd`]) and its weight loads
 //! ([`LoadW`]); the body is compiled once per ISA and weight type inside a
 //! `#[target_feature]` wrapper.
 
+use super::simd::{F32Simd, LoadW};
 use super::tiled::tiles;
-use super::PackedFloat;
-
-/// The primitives one ISA gives the shared f32 body.
-pub(crate) trait FIsa {
-    type V: Copy;
-    /// Output channels per vector.
-    const LANES: usize;
-    /// `LANES` values from `p`; only the first `n` (≤ LANES) are read, the rest are 0.
-    unsafe fn load_part(p: *const f32, n: usize) -> Self::V;
-    /// The value at `p` in every lane.
-    unsafe fn splat(p: *const f32) -> Self::V;
-    /// `acc + x·w` per lane (fused on every SIMD ISA).
-    unsafe fn fma(acc: Self::V, x: Self::V, w: Self::V) -> Self::V;
-    /// Stores the first `n` (≤ LANES) lanes at `p`.
-    unsafe fn store_part(v: Self::V, p: *mut f32, n: usize);
-}
-
-/// A packed weight type the ISA `I` can load `I::LANES` of, as f32.
-pub(crate) trait LoadW<I: FIsa>: Copy {
-    unsafe fn load(p: *const Self) -> I::V;
-}
+use super::{PackedFloat, RowView};
 
 /// Checks the buffer sizes the f32 kernels rely on; every kernel calls it first.
 pub(crate) fn check<T>(
     w: &PackedFloat<T>,
-    x: &[f32],
-    x_stride: usize,
-    rows: usize,
+    x: RowView<'_, f32>,
     init: &[f32],
     out: &[f32],
     out_stride: usize,
 ) {
-    assert!(x_stride >= w.k && out_stride >= w.out && init.len() >= w.out);
+    let rows = x.rows;
+    assert!(x.stride >= w.k && out_stride >= w.out && init.len() >= w.out);
     assert!(
         rows == 0
-            || (x.len() >= (rows - 1) * x_stride + w.k
+            || (x.data.len() >= (rows - 1) * x.stride + w.k
                 && out.len() >= (rows - 1) * out_stride + w.out)
     );
     assert!(w.data().len() >= w.k * w.out_pad && w.out_pad % 16 == 0);
@@ -51,7 +31,7 @@ pub(crate) fn check<T>(
 /// One tile: rows `0..R` at `x`/`out`, output vectors `o0 .. o0 + NB·LANES` (those at
 /// or past `w.out` are computed on the zero padding and not stored).
 #[inline(always)]
-unsafe fn tile<I: FIsa, T: LoadW<I>, const R: usize, const NB: usize>(
+unsafe fn tile<I: F32Simd, T: LoadW<I>, const R: usize, const NB: usize>(
     w: &PackedFloat<T>,
     x: *const f32,
     x_stride: usize,
@@ -92,80 +72,38 @@ unsafe fn tile<I: FIsa, T: LoadW<I>, const R: usize, const NB: usize>(
     }
 }
 
-/// Tiles rows by R and outputs by NB vectors, with smaller tiles at the edges
+/// The float GEMM ([`super::GemmFloat`]) of one ISA, weight type and tile: checks the
+/// sizes, then tiles rows by R and outputs by NB vectors, with smaller tiles at the edges
 /// ([`tiles`]).
 ///
 /// # Safety
-/// The CPU supports `I`'s instructions, and `check` passed for these arguments.
+/// The CPU supports `I`'s instructions and `T`'s loads.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn body<I: FIsa, T: LoadW<I>, const R: usize, const NB: usize>(
+pub(crate) unsafe fn gemm<I: F32Simd, T: LoadW<I>, const R: usize, const NB: usize>(
     w: &PackedFloat<T>,
-    x: &[f32],
-    x_stride: usize,
-    rows: usize,
+    x: RowView<'_, f32>,
     init: &[f32],
     out: &mut [f32],
     out_stride: usize,
 ) {
-    let (xp, op) = (x.as_ptr(), out.as_mut_ptr());
-    for (r, j, full, nb) in tiles::<R, NB>(rows, w.out_pad / I::LANES) {
-        let (xr, or) = unsafe { (xp.add(r * x_stride), op.add(r * out_stride)) };
+    check(w, x, init, out, out_stride);
+    let xs = x.stride;
+    let (xp, op) = (x.data.as_ptr(), out.as_mut_ptr());
+    for (r, j, full, nb) in tiles::<R, NB>(x.rows, w.out_pad / I::LANES) {
+        let (xr, or) = unsafe { (xp.add(r * xs), op.add(r * out_stride)) };
         let o0 = j * I::LANES;
         // SAFETY (all arms): rows r .. r + R' read inputs below k and write outputs below
-        // w.out of rows inside the buffers validated by `check`; weights are read below
+        // w.out of rows inside the buffers checked above; weights are read below
         // k·out_pad.
         unsafe {
             match (full, nb) {
-                (true, b) if b == NB => {
-                    tile::<I, T, R, NB>(w, xr, x_stride, init, or, out_stride, o0)
-                }
-                (true, 2) => tile::<I, T, R, 2>(w, xr, x_stride, init, or, out_stride, o0),
-                (true, _) => tile::<I, T, R, 1>(w, xr, x_stride, init, or, out_stride, o0),
-                (false, b) if b == NB => {
-                    tile::<I, T, 1, NB>(w, xr, x_stride, init, or, out_stride, o0)
-                }
-                (false, 2) => tile::<I, T, 1, 2>(w, xr, x_stride, init, or, out_stride, o0),
-                (false, _) => tile::<I, T, 1, 1>(w, xr, x_stride, init, or, out_stride, o0),
+                (true, b) if b == NB => tile::<I, T, R, NB>(w, xr, xs, init, or, out_stride, o0),
+                (true, 2) => tile::<I, T, R, 2>(w, xr, xs, init, or, out_stride, o0),
+                (true, _) => tile::<I, T, R, 1>(w, xr, xs, init, or, out_stride, o0),
+                (false, b) if b == NB => tile::<I, T, 1, NB>(w, xr, xs, init, or, out_stride, o0),
+                (false, 2) => tile::<I, T, 1, 2>(w, xr, xs, init, or, out_stride, o0),
+                (false, _) => tile::<I, T, 1, 1>(w, xr, xs, init, or, out_stride, o0),
             }
         }
     }
 }
-
-/// Defines a float GEMM kernel: one `#[target_feature]` body for an ISA and weight type,
-/// and a safe wrapper that checks the sizes first (installed only after the tier's
-/// features were detected).
-macro_rules! gemm_float {
-    ($name:ident, $imp:ident, $packed:ty, $isa:ty, $w:ty, $r:literal, $nb:literal, $feat:literal) => {
-        #[allow(clippy::too_many_arguments)]
-        #[target_feature(enable = $feat)]
-        unsafe fn $imp(
-            w: &$packed,
-            x: &[f32],
-            xs: usize,
-            rows: usize,
-            init: &[f32],
-            out: &mut [f32],
-            os: usize,
-        ) {
-            unsafe {
-                $crate::kernels::tiled_f32::body::<$isa, $w, $r, $nb>(w, x, xs, rows, init, out, os)
-            }
-        }
-        fn $name(
-            w: &$packed,
-            x: &[f32],
-            xs: usize,
-            rows: usize,
-            init: &[f32],
-            out: &mut [f32],
-            os: usize,
-        ) {
-            $crate::kernels::tiled_f32::check(w, x, xs, rows, init, out, os);
-            // SAFETY: installed only after the tier's features were detected; sizes
-            // checked above.
-            unsafe { $imp(w, x, xs, rows, init, out, os) }
-        }
-    };
-}
-pub(crate) use gemm_float;

@@ -1,32 +1,91 @@
-//! aarch64 kernels: the shared int8 body (`tiled::body`) fed by NEON (widening
-//! multiplies) and dotprod (`sdot`) primitives, an i8mm (`smmla`) GEMM, and a NEON f32
-//! dot. NEON is part of the aarch64 baseline; dotprod and i8mm are detected at run time.
+//! aarch64 kernels: the shared int8 body (`tiled::gemm_i8`) fed by NEON (widening
+//! multiplies) and dotprod (`sdot`) primitives, an i8mm (`smmla`) GEMM, and the NEON f32
+//! primitives ([`F32Simd`]) for the float GEMM, the dots, the quantizer and the fused
+//! epilogue. NEON is part of the aarch64 baseline; dotprod and i8mm are detected at run
+//! time.
 
 use core::arch::aarch64::*;
 use core::arch::asm;
+use core::marker::PhantomData;
 
-use super::tiled::{body, check, Isa};
-use super::tiled_f32::{gemm_float, FIsa, LoadW};
-use super::{Kernels, PackedF16, PackedF32, PackedI8, Tier};
+use super::registry::lines;
+use super::simd::{primitives, F32Simd, LoadW};
+use super::tiled::{check, Isa};
+use super::{simd, tiled, tiled_f32, PackedI8, RowView};
 
-/// Overlays the table with the kernels of every aarch64 tier up to `tier`.
-pub fn plug(k: &mut Kernels, tier: Tier) {
-    if tier >= Tier::Neon {
-        k.gemm_i8 = (gemm_i8_neon, "aarch64_neon_gemm_i8_4x16");
-        k.dot_f32 = (dot_f32_neon, "aarch64_neon_dot_f32_16");
-        k.gemm_f32 = (gemm_f32_neon, "aarch64_neon_gemm_f32_4x16");
-        k.gemm_f16 = (gemm_f16_neon, "aarch64_neon_gemm_f16_4x16");
-    }
-    if tier >= Tier::Dotprod {
-        k.gemm_i8 = (gemm_i8_dotprod, "aarch64_dotprod_gemm_i8_4x16");
-    }
-    if tier >= Tier::I8mm {
-        k.gemm_i8 = (gemm_i8_i8mm, "aarch64_i8mm_gemm_i8_2x8");
+// Worst first within each slot: the plug keeps the last line that fits. NEON is baseline
+// on aarch64, but its lines still need the NEON group, so that a scalar cap drops them.
+lines! {
+    gemm_i8 "aarch64_neon_gemm_i8_4x16" needs [NEON] enable "neon" => tiled::gemm_i8::<Neon, 4, 4>;
+    dot_f32 "aarch64_neon_dot_f32_16" needs [NEON] enable "neon" => simd::dot::<NeonF32, f32>;
+    dot_f16 "aarch64_neon_dot_f16_16" needs [NEON] enable "neon" => simd::dot::<NeonF32, u16>;
+    quantize "aarch64_neon_quantize_rows" needs [NEON] enable "neon"
+        => simd::quantize_rows::<NeonF32>;
+    requantize "aarch64_neon_requantize_4" needs [NEON] enable "neon"
+        => simd::requantize::<NeonF32>;
+    gemm_f32 "aarch64_neon_gemm_f32_4x16" needs [NEON] enable "neon"
+        => tiled_f32::gemm::<NeonF32, f32, 4, 4>;
+    gemm_f16 "aarch64_neon_gemm_f16_4x16" needs [NEON] enable "neon"
+        => tiled_f32::gemm::<NeonF32, u16, 4, 4>;
+    gemm_i8 "aarch64_dotprod_gemm_i8_4x16" needs [NEON, DOTPROD] enable "neon,dotprod"
+        => tiled::gemm_i8::<Dotprod, 4, 4>;
+    gemm_i8 "aarch64_i8mm_gemm_i8_2x8" needs [NEON, DOTPROD, I8MM] enable "neon,dotprod,i8mm"
+        => gemm_i8_i8mm;
+}
+
+/// The NEON int8 primitives, with the multiply-accumulate `M` (plain NEON or `sdot`).
+struct NeonI8<M>(PhantomData<M>);
+type Neon = NeonI8<Widening>;
+type Dotprod = NeonI8<Sdot>;
+
+/// `acc + Σ_{i<4} x[i]·w[i]` per 32-bit lane.
+trait Mla {
+    unsafe fn mla(acc: int32x4_t, x: int32x4_t, w: int32x4_t) -> int32x4_t;
+}
+
+/// Widening multiplies: w holds 4 outputs × 4 inputs; x the same 4 inputs four times.
+/// i8·i8 fits i16.
+struct Widening;
+impl Mla for Widening {
+    #[inline(always)]
+    unsafe fn mla(acc: int32x4_t, x: int32x4_t, w: int32x4_t) -> int32x4_t {
+        unsafe {
+            let (xb, wb) = (vreinterpretq_s8_s32(x), vreinterpretq_s8_s32(w));
+            let lo = vpaddlq_s16(vmull_s8(vget_low_s8(wb), vget_low_s8(xb)));
+            let hi = vpaddlq_s16(vmull_high_s8(wb, xb));
+            vaddq_s32(acc, vpaddq_s32(lo, hi))
+        }
     }
 }
 
-struct Neon;
-impl Isa for Neon {
+/// `acc op a, b` for a register-only instruction of an extension (`sdot`, `smmla`).
+macro_rules! asm_mla {
+    ($ext:literal, $op:literal, $acc:expr, $a:expr, $b:expr) => {{
+        let mut acc = $acc;
+        // SAFETY: the instruction only reads and writes registers; the caller's CPU has
+        // the extension.
+        unsafe {
+            asm!(
+                concat!(".arch_extension ", $ext),
+                concat!($op, " {a:v}.4s, {x:v}.16b, {y:v}.16b"),
+                a = inout(vreg) acc, x = in(vreg) $a, y = in(vreg) $b,
+                options(pure, nomem, nostack)
+            );
+        }
+        acc
+    }};
+}
+
+/// `sdot` (dotprod).
+struct Sdot;
+impl Mla for Sdot {
+    #[inline(always)]
+    unsafe fn mla(acc: int32x4_t, x: int32x4_t, w: int32x4_t) -> int32x4_t {
+        asm_mla!("dotprod", "sdot", acc, w, x)
+    }
+}
+
+impl<M: Mla> Isa for NeonI8<M> {
     type V = int32x4_t;
     const LANES: usize = 4;
     #[inline(always)]
@@ -43,13 +102,7 @@ impl Isa for Neon {
     }
     #[inline(always)]
     unsafe fn dot(acc: int32x4_t, x: int32x4_t, w: int32x4_t) -> int32x4_t {
-        // w holds 4 outputs × 4 inputs; x the same 4 inputs four times. i8·i8 fits i16.
-        unsafe {
-            let (xb, wb) = (vreinterpretq_s8_s32(x), vreinterpretq_s8_s32(w));
-            let lo = vpaddlq_s16(vmull_s8(vget_low_s8(wb), vget_low_s8(xb)));
-            let hi = vpaddlq_s16(vmull_high_s8(wb, xb));
-            vaddq_s32(acc, vpaddq_s32(lo, hi))
-        }
+        unsafe { M::mla(acc, x, w) }
     }
     #[inline(always)]
     unsafe fn finish(acc: int32x4_t, _rowsum: *const i32, out: *mut i32) {
@@ -57,98 +110,23 @@ impl Isa for Neon {
     }
 }
 
-/// dotprod: NEON's layout and loads, with `sdot` for the multiply-accumulate.
-struct Dotprod;
-impl Isa for Dotprod {
-    type V = int32x4_t;
-    const LANES: usize = 4;
-    #[inline(always)]
-    unsafe fn zero() -> int32x4_t {
-        unsafe { <Neon as Isa>::zero() }
-    }
-    #[inline(always)]
-    unsafe fn prep(x4: u32) -> int32x4_t {
-        unsafe { <Neon as Isa>::prep(x4) }
-    }
-    #[inline(always)]
-    unsafe fn load(p: *const i8) -> int32x4_t {
-        unsafe { <Neon as Isa>::load(p) }
-    }
-    #[inline(always)]
-    unsafe fn dot(acc: int32x4_t, x: int32x4_t, w: int32x4_t) -> int32x4_t {
-        let mut acc = acc;
-        // SAFETY: sdot only reads and writes registers; the caller enabled dotprod.
-        unsafe {
-            asm!(".arch_extension dotprod", "sdot {a:v}.4s, {w:v}.16b, {x:v}.16b",
-                 a = inout(vreg) acc, w = in(vreg) w, x = in(vreg) x, options(pure, nomem, nostack));
-        }
-        acc
-    }
-    #[inline(always)]
-    unsafe fn finish(acc: int32x4_t, rowsum: *const i32, out: *mut i32) {
-        unsafe { <Neon as Isa>::finish(acc, rowsum, out) }
-    }
-}
-
-#[target_feature(enable = "neon")]
-unsafe fn gemm_i8_neon_impl(
-    w: &PackedI8,
-    x: &[i8],
-    xs: usize,
-    rows: usize,
-    acc: &mut [i32],
-    accs: usize,
-) {
-    unsafe { body::<Neon, 4, 4>(w, x, xs, rows, acc, accs) }
-}
-#[target_feature(enable = "neon,dotprod")]
-unsafe fn gemm_i8_dotprod_impl(
-    w: &PackedI8,
-    x: &[i8],
-    xs: usize,
-    rows: usize,
-    acc: &mut [i32],
-    accs: usize,
-) {
-    unsafe { body::<Dotprod, 4, 4>(w, x, xs, rows, acc, accs) }
-}
-
-fn gemm_i8_neon(w: &PackedI8, x: &[i8], xs: usize, rows: usize, acc: &mut [i32], accs: usize) {
-    check(w, x, xs, rows, acc, accs);
-    // SAFETY: NEON is baseline on aarch64; sizes checked above.
-    unsafe { gemm_i8_neon_impl(w, x, xs, rows, acc, accs) }
-}
-fn gemm_i8_dotprod(w: &PackedI8, x: &[i8], xs: usize, rows: usize, acc: &mut [i32], accs: usize) {
-    check(w, x, xs, rows, acc, accs);
-    // SAFETY: installed only when dotprod was detected; sizes checked above.
-    unsafe { gemm_i8_dotprod_impl(w, x, xs, rows, acc, accs) }
-}
-
 /// `smmla`: (2 rows × 8 inputs) · (8 inputs × 2 outputs) → 2×2 i32, accumulated.
 #[inline(always)]
 unsafe fn smmla(acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t {
-    let mut acc = acc;
-    // SAFETY: smmla only reads and writes registers; the caller enabled i8mm.
-    unsafe {
-        asm!(".arch_extension i8mm", "smmla {a:v}.4s, {x:v}.16b, {w:v}.16b",
-             a = inout(vreg) acc, x = in(vreg) x, w = in(vreg) w, options(pure, nomem, nostack));
-    }
-    acc
+    asm_mla!("i8mm", "smmla", acc, x, w)
 }
 
 /// i8mm GEMM over the shared packing: two 4-input blocks of 4 outputs, zipped by 32-bit
 /// lanes, give the 2 outputs × 8 inputs operands `smmla` wants; two rows' 8 inputs form
 /// the other. A tile is 2 rows × 8 outputs; a 4-input tail and a last odd row use sdot.
-#[target_feature(enable = "neon,dotprod,i8mm")]
-unsafe fn gemm_i8_i8mm_impl(
-    w: &PackedI8,
-    x: &[i8],
-    xs: usize,
-    rows: usize,
-    acc: &mut [i32],
-    accs: usize,
-) {
-    let (wp, xp, ap) = (w.data().as_ptr(), x.as_ptr(), acc.as_mut_ptr());
+///
+/// # Safety
+/// The CPU supports neon, dotprod and i8mm.
+#[inline(always)]
+unsafe fn gemm_i8_i8mm(w: &PackedI8, x: RowView<'_, i8>, acc: &mut [i32], accs: usize) {
+    check(w, x, acc, accs);
+    let (rows, xs) = (x.rows, x.stride);
+    let (wp, xp, ap) = (w.data().as_ptr(), x.data.as_ptr(), acc.as_mut_ptr());
     let (k8, op) = (w.k4 / 8 * 8, w.out_pad);
     let pairs = rows / 2 * 2;
     // SAFETY: every pointer stays inside the buffers validated by `check`: rows r, r+1 <
@@ -206,60 +184,57 @@ unsafe fn gemm_i8_i8mm_impl(
             r += 2;
         }
         if pairs < rows {
-            body::<Dotprod, 1, 4>(
-                w,
-                &x[pairs * xs..],
-                xs,
-                rows - pairs,
-                &mut acc[pairs * accs..],
-                accs,
-            );
+            let last = RowView::new(&x.data[pairs * xs..], xs, rows - pairs);
+            tiled::gemm_i8::<Dotprod, 1, 4>(w, last, &mut acc[pairs * accs..], accs);
         }
     }
-}
-
-fn gemm_i8_i8mm(w: &PackedI8, x: &[i8], xs: usize, rows: usize, acc: &mut [i32], accs: usize) {
-    check(w, x, xs, rows, acc, accs);
-    // SAFETY: installed only when i8mm (and dotprod) were detected; sizes checked above.
-    unsafe { gemm_i8_i8mm_impl(w, x, xs, rows, acc, accs) }
 }
 
 struct NeonF32;
-impl FIsa for NeonF32 {
-    type V = float32x4_t;
-    const LANES: usize = 4;
-    #[inline(always)]
-    unsafe fn load_part(p: *const f32, n: usize) -> float32x4_t {
-        // SAFETY (all): the caller's pointers are valid for the lanes it names.
-        unsafe {
-            if n >= 4 {
-                vld1q_f32(p)
-            } else {
-                let mut t = [0.0f32; 4];
-                core::ptr::copy_nonoverlapping(p, t.as_mut_ptr(), n);
-                vld1q_f32(t.as_ptr())
-            }
-        }
-    }
-    #[inline(always)]
-    unsafe fn splat(p: *const f32) -> float32x4_t {
-        unsafe { vld1q_dup_f32(p) }
-    }
-    #[inline(always)]
-    unsafe fn fma(acc: float32x4_t, x: float32x4_t, w: float32x4_t) -> float32x4_t {
-        unsafe { vfmaq_f32(acc, x, w) }
-    }
-    #[inline(always)]
-    unsafe fn store_part(v: float32x4_t, p: *mut f32, n: usize) {
-        unsafe {
-            if n >= 4 {
-                vst1q_f32(p, v)
-            } else {
-                let mut t = [0.0f32; 4];
-                vst1q_f32(t.as_mut_ptr(), v);
-                core::ptr::copy_nonoverlapping(t.as_ptr(), p, n);
-            }
-        }
+primitives! {
+    impl F32Simd for NeonF32 {
+        type V = float32x4_t;
+        const LANES: usize = 4;
+        const QBLOCK: usize = 4;
+        fn zero() -> Self::V = vdupq_n_f32(0.0);
+        fn set1(v: f32) -> Self::V = vdupq_n_f32(v);
+        fn splat(p: *const f32) -> Self::V = vld1q_dup_f32(p);
+        fn load(p: *const f32) -> Self::V = vld1q_f32(p);
+        fn load_part(p: *const f32, n: usize) -> Self::V = if n >= 4 {
+            vld1q_f32(p)
+        } else {
+            let mut t = [0.0f32; 4];
+            core::ptr::copy_nonoverlapping(p, t.as_mut_ptr(), n);
+            vld1q_f32(t.as_ptr())
+        };
+        fn load_i32(p: *const i32) -> Self::V = vcvtq_f32_s32(vld1q_s32(p));
+        fn store(v: Self::V, p: *mut f32) = vst1q_f32(p, v);
+        fn store_part(v: Self::V, p: *mut f32, n: usize) = if n >= 4 {
+            vst1q_f32(p, v)
+        } else {
+            let mut t = [0.0f32; 4];
+            vst1q_f32(t.as_mut_ptr(), v);
+            core::ptr::copy_nonoverlapping(t.as_ptr(), p, n);
+        };
+        fn add(a: Self::V, b: Self::V) -> Self::V = vaddq_f32(a, b);
+        fn mul(a: Self::V, b: Self::V) -> Self::V = vmulq_f32(a, b);
+        fn fma(acc: Self::V, x: Self::V, w: Self::V) -> Self::V = vfmaq_f32(acc, x, w);
+        // Not fmax (which propagates NaN): x86's `a > b ? a : b`.
+        fn max(a: Self::V, b: Self::V) -> Self::V = vbslq_f32(vcgtq_f32(a, b), a, b);
+        fn abs(a: Self::V) -> Self::V = vabsq_f32(a);
+        fn reduce_add(v: Self::V) -> f32 = vaddvq_f32(v);
+        fn reduce_max(v: Self::V) -> f32 = vmaxvq_f32(v);
+        fn quantize_block(x: *const f32, inv: f32, q: *mut i8, n: usize) = {
+            let t = vmulq_f32(Self::load_part(x, n), vdupq_n_f32(inv));
+            // The reference's clamp (NaN → -127), then nearest, ties to even.
+            let c = Self::max(t, vdupq_n_f32(-127.0));
+            let hi = vdupq_n_f32(127.0);
+            let c = vbslq_f32(vcltq_f32(c, hi), c, hi);
+            let h = vqmovn_s32(vcvtnq_s32_f32(c));
+            let mut b = [0i8; 8];
+            vst1_s8(b.as_mut_ptr(), vqmovn_s16(vcombine_s16(h, h)));
+            core::ptr::copy_nonoverlapping(b.as_ptr(), q, n.min(4));
+        };
     }
 }
 
@@ -283,62 +258,4 @@ impl LoadW<NeonF32> for u16 {
         }
         out
     }
-}
-
-// The float GEMMs (NEON is baseline on aarch64).
-gemm_float!(
-    gemm_f32_neon,
-    gemm_f32_neon_impl,
-    PackedF32,
-    NeonF32,
-    f32,
-    4,
-    4,
-    "neon"
-);
-gemm_float!(
-    gemm_f16_neon,
-    gemm_f16_neon_impl,
-    PackedF16,
-    NeonF32,
-    u16,
-    4,
-    4,
-    "neon"
-);
-
-#[target_feature(enable = "neon")]
-unsafe fn dot_f32_neon_impl(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let mut i = 0;
-    // SAFETY: every load reads [i, i + 4) with i + 4 ≤ n.
-    unsafe {
-        let mut s = [vdupq_n_f32(0.0); 4];
-        while i + 16 <= n {
-            for (u, su) in s.iter_mut().enumerate() {
-                *su = vfmaq_f32(
-                    *su,
-                    vld1q_f32(pa.add(i + 4 * u)),
-                    vld1q_f32(pb.add(i + 4 * u)),
-                );
-            }
-            i += 16;
-        }
-        while i + 4 <= n {
-            s[0] = vfmaq_f32(s[0], vld1q_f32(pa.add(i)), vld1q_f32(pb.add(i)));
-            i += 4;
-        }
-        let mut t = vaddvq_f32(vaddq_f32(vaddq_f32(s[0], s[1]), vaddq_f32(s[2], s[3])));
-        while i < n {
-            t += a[i] * b[i];
-            i += 1;
-        }
-        t
-    }
-}
-
-fn dot_f32_neon(a: &[f32], b: &[f32]) -> f32 {
-    // SAFETY: NEON is baseline on aarch64.
-    unsafe { dot_f32_neon_impl(a, b) }
 }
