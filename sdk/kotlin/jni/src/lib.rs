@@ -340,8 +340,8 @@ pub extern "system" fn Java_dev_camoe_Native_panicForTest<'l>(mut env: JNIEnv<'l
 
 /// A session and the buffers a call's Java arrays are copied into (sized by the
 /// first calls, then reused: a rank allocates nothing).
-struct NativeSession {
-    session: Session,
+#[derive(Default)]
+struct Buffers {
     fields: Vec<u32>,
     kinds: Vec<u8>,
     ids: Vec<u64>,
@@ -353,6 +353,31 @@ struct NativeSession {
     missing: Vec<u8>,
     scores: Vec<f32>,
     order: Vec<u32>,
+}
+
+/// Where the last copied batch's columns sit in the buffers, and its options.
+struct Layout {
+    n: usize,
+    columns: usize,
+    has_bids: bool,
+    fields: [u32; MAX_COLUMNS],
+    kinds: [u32; MAX_COLUMNS],
+    /// Column `c`'s place among the columns of its kind.
+    slots: [usize; MAX_COLUMNS],
+    /// A text column's bytes in `Buffers::text`.
+    text: [(usize, usize); MAX_COLUMNS],
+    opts: RankOptions,
+    /// How many scores and order entries the caller's arrays take.
+    scores_len: usize,
+    order_len: usize,
+}
+
+struct NativeSession {
+    session: Session,
+    buffers: Buffers,
+    layout: Layout,
+    /// Whether `layout` describes a batch copied by a successful `rank`.
+    ranked: bool,
 }
 
 #[no_mangle]
@@ -367,17 +392,20 @@ pub extern "system" fn Java_dev_camoe_Native_newSession<'l>(
         let session = Session::new(model_of(model)?, max)?;
         Ok(boxed_into_handle(NativeSession {
             session,
-            fields: Vec::new(),
-            kinds: Vec::new(),
-            ids: Vec::new(),
-            dense: Vec::new(),
-            text: Vec::new(),
-            tasks: Vec::new(),
-            bids: Vec::new(),
-            offsets: Vec::new(),
-            missing: Vec::new(),
-            scores: Vec::new(),
-            order: Vec::new(),
+            buffers: Buffers::default(),
+            layout: Layout {
+                n: 0,
+                columns: 0,
+                has_bids: false,
+                fields: [0; MAX_COLUMNS],
+                kinds: [0; MAX_COLUMNS],
+                slots: [0; MAX_COLUMNS],
+                text: [(0, 0); MAX_COLUMNS],
+                opts: RankOptions::default(),
+                scores_len: 0,
+                order_len: 0,
+            },
+            ranked: false,
         }))
     })
 }
@@ -409,52 +437,82 @@ pub extern "system" fn Java_dev_camoe_Native_setRequest<'l>(
 ) {
     boundary(&mut env, |env| {
         let s = boxed_mut::<NativeSession>(handle, "session")?;
+        let b = &mut s.buffers;
         let n = count(n, "feature count")?;
-        fill_as(fit(&mut s.fields, n), |b| {
-            env.get_int_array_region(&fields, 0, b)
+        fill_as(fit(&mut b.fields, n), |d| {
+            env.get_int_array_region(&fields, 0, d)
         })?;
-        fill_as(fit(&mut s.kinds, n), |b| {
-            env.get_byte_array_region(&kinds, 0, b)
+        fill_as(fit(&mut b.kinds, n), |d| {
+            env.get_byte_array_region(&kinds, 0, d)
         })?;
-        fill_as(fit(&mut s.ids, n), |b| {
-            env.get_long_array_region(&ids, 0, b)
+        fill_as(fit(&mut b.ids, n), |d| {
+            env.get_long_array_region(&ids, 0, d)
         })?;
-        fill_as(fit(&mut s.dense, n), |b| {
-            env.get_float_array_region(&dense, 0, b)
+        fill_as(fit(&mut b.dense, n), |d| {
+            env.get_float_array_region(&dense, 0, d)
         })?;
         // Each text's bytes, one after another; (start, end) per feature.
-        s.text.clear();
+        b.text.clear();
         let mut spans = Vec::with_capacity(n);
         for i in 0..n {
-            let start = s.text.len();
-            if s.kinds[i] as jbyte == VALUE_TEXT {
+            let start = b.text.len();
+            if b.kinds[i] as jbyte == VALUE_TEXT {
                 let bytes = JByteArray::from(env.get_object_array_element(&texts, i as jint)?);
                 let len = env.get_array_length(&bytes)? as usize;
-                let dst = fit(&mut s.text, start + len);
-                fill_as(&mut dst[start..], |b| {
-                    env.get_byte_array_region(&bytes, 0, b)
+                let dst = fit(&mut b.text, start + len);
+                fill_as(&mut dst[start..], |d| {
+                    env.get_byte_array_region(&bytes, 0, d)
                 })?;
                 env.delete_local_ref(bytes)?;
             }
-            spans.push((start, s.text.len()));
+            spans.push((start, b.text.len()));
         }
         let features = (0..n)
             .map(|i| {
-                let value = match s.kinds[i] as jbyte {
+                let value = match b.kinds[i] as jbyte {
                     VALUE_MISSING => Value::Missing,
-                    VALUE_ID => Value::Id(s.ids[i]),
-                    VALUE_TEXT => Value::Str(&s.text[spans[i].0..spans[i].1]),
-                    VALUE_DENSE => Value::Dense(s.dense[i]),
+                    VALUE_ID => Value::Id(b.ids[i]),
+                    VALUE_TEXT => Value::Str(&b.text[spans[i].0..spans[i].1]),
+                    VALUE_DENSE => Value::Dense(b.dense[i]),
                     k => return Err(invalid(format_args!("feature {i}: no value kind {k}"))),
                 };
                 Ok(Feature {
-                    field: s.fields[i],
+                    field: b.fields[i],
                     value,
                 })
             })
             .collect::<Outcome<Vec<_>>>()?;
         Ok(s.session.set_request(&features)?)
     })
+}
+
+/// Ranks the batch `layout` describes in `b` into `b.scores` and `b.order`.
+fn rank_copied(session: &mut Session, b: &mut Buffers, l: &Layout) -> Result<usize, camoe::Error> {
+    let n = l.n;
+    let mut cols = heapless::Vec::<Column<'_>, MAX_COLUMNS>::new();
+    for c in 0..l.columns {
+        let slot = l.slots[c];
+        let values = match l.kinds[c] as jint & KIND_MASK {
+            KIND_IDS => ColumnValues::Ids(&b.ids[slot * n..][..n]),
+            KIND_DENSE => ColumnValues::Dense(&b.dense[slot * n..][..n]),
+            _ => ColumnValues::Text {
+                bytes: &b.text[l.text[c].0..l.text[c].1],
+                offsets: &b.offsets[slot * (n + 1)..][..n + 1],
+            },
+        };
+        let missing = (l.kinds[c] as jint & HAS_MISSING != 0).then(|| &b.missing[c * n..][..n]);
+        // Cannot overflow: `columns <= MAX_COLUMNS` is checked when copying.
+        let _ = cols.push(Column {
+            field: l.fields[c],
+            values,
+            missing,
+        });
+    }
+    let bids = l.has_bids.then(|| &b.bids[..n]);
+    let batch = CandidateColumns::new(&b.tasks[..n], bids, &cols)?;
+    let scores = &mut fit(&mut b.scores, n)[..l.scores_len.min(n)];
+    let order = &mut fit(&mut b.order, n)[..l.order_len.min(n)];
+    session.rank_columns(&batch, &l.opts, scores, order)
 }
 
 /// Ranks a `CandidateBatch`: its arrays hold `stride` (its capacity) rows per column,
@@ -487,7 +545,10 @@ pub extern "system" fn Java_dev_camoe_Native_rank<'l>(
     order: JIntArray<'l>,
 ) -> jint {
     boundary(&mut env, |env| {
-        let opts = RankOptions {
+        let s = boxed_mut::<NativeSession>(handle, "session")?;
+        s.ranked = false;
+        let (b, l) = (&mut s.buffers, &mut s.layout);
+        l.opts = RankOptions {
             top_k: count(top_k, "top_k")?,
             objective: match objective {
                 0 => Objective::Pctr,
@@ -497,118 +558,112 @@ pub extern "system" fn Java_dev_camoe_Native_rank<'l>(
             eligible_formats: eligible_formats as u32,
             expert_top_k: count(expert_top_k, "expert_top_k")?,
         };
-        let s = boxed_mut::<NativeSession>(handle, "session")?;
-        let (n, stride, columns) = (
-            count(n, "size")?,
-            count(stride, "capacity")?,
-            count(columns, "column count")?,
-        );
-        if columns > MAX_COLUMNS {
+        let (n, stride) = (count(n, "size")?, count(stride, "capacity")?);
+        l.n = n;
+        l.columns = count(columns, "column count")?;
+        if l.columns > MAX_COLUMNS {
             return Err(invalid(format_args!(
-                "{columns} columns: a batch has at most {MAX_COLUMNS}"
+                "{} columns: a batch has at most {MAX_COLUMNS}",
+                l.columns
             )));
         }
         let at = |slot: usize, rows: usize| (slot * rows) as jint;
-        let mut column_fields = [0u32; MAX_COLUMNS];
-        let mut column_kinds = [0u32; MAX_COLUMNS];
-        fill_as(&mut column_fields[..columns], |b| {
-            env.get_int_array_region(&fields, 0, b)
+        fill_as(&mut l.fields[..l.columns], |d| {
+            env.get_int_array_region(&fields, 0, d)
         })?;
-        fill_as(&mut column_kinds[..columns], |b| {
-            env.get_int_array_region(&kinds, 0, b)
+        fill_as(&mut l.kinds[..l.columns], |d| {
+            env.get_int_array_region(&kinds, 0, d)
         })?;
-        fill_as(fit(&mut s.tasks, n), |b| {
-            env.get_int_array_region(&tasks, 0, b)
+        fill_as(fit(&mut b.tasks, n), |d| {
+            env.get_int_array_region(&tasks, 0, d)
         })?;
-        let has_bids = !bids.as_raw().is_null();
-        if has_bids {
-            fill_as(fit(&mut s.bids, n), |b| {
-                env.get_float_array_region(&bids, 0, b)
+        l.has_bids = !bids.as_raw().is_null();
+        if l.has_bids {
+            fill_as(fit(&mut b.bids, n), |d| {
+                env.get_float_array_region(&bids, 0, d)
             })?;
         }
-        // Copy each column's first n rows; `slot[c]` is its place in its kind's buffer.
-        let mut slot = [0usize; MAX_COLUMNS];
+        // Copy each column's first n rows into its kind's buffer at its slot.
         let mut per_kind = [0usize; 3];
-        let mut text_spans = [(0usize, 0usize); MAX_COLUMNS];
-        s.text.clear();
-        for c in 0..columns {
-            let kind = column_kinds[c] as jint & KIND_MASK;
+        b.text.clear();
+        for c in 0..l.columns {
+            let kind = l.kinds[c] as jint & KIND_MASK;
             let k = per_kind
                 .get_mut(kind as usize)
                 .ok_or_else(|| invalid(format_args!("column {c}: no column kind {kind}")))?;
-            slot[c] = *k;
+            let slot = *k;
             *k += 1;
-            if column_kinds[c] as jint & HAS_MISSING != 0 {
-                let dst = &mut fit(&mut s.missing, (c + 1) * n)[c * n..];
-                fill_as(dst, |b| {
-                    env.get_byte_array_region(&missing, at(c, stride), b)
+            l.slots[c] = slot;
+            if l.kinds[c] as jint & HAS_MISSING != 0 {
+                let dst = &mut fit(&mut b.missing, (c + 1) * n)[c * n..];
+                fill_as(dst, |d| {
+                    env.get_byte_array_region(&missing, at(c, stride), d)
                 })?;
             }
             match kind {
                 KIND_IDS => {
-                    let dst = &mut fit(&mut s.ids, (slot[c] + 1) * n)[slot[c] * n..];
-                    fill_as(dst, |b| {
-                        env.get_long_array_region(&ids, at(slot[c], stride), b)
+                    let dst = &mut fit(&mut b.ids, (slot + 1) * n)[slot * n..];
+                    fill_as(dst, |d| {
+                        env.get_long_array_region(&ids, at(slot, stride), d)
                     })?;
                 }
                 KIND_DENSE => {
-                    let dst = &mut fit(&mut s.dense, (slot[c] + 1) * n)[slot[c] * n..];
-                    fill_as(dst, |b| {
-                        env.get_float_array_region(&dense, at(slot[c], stride), b)
+                    let dst = &mut fit(&mut b.dense, (slot + 1) * n)[slot * n..];
+                    fill_as(dst, |d| {
+                        env.get_float_array_region(&dense, at(slot, stride), d)
                     })?;
                 }
                 KIND_TEXT => {
-                    let dst =
-                        &mut fit(&mut s.offsets, (slot[c] + 1) * (n + 1))[slot[c] * (n + 1)..];
-                    fill_as(&mut *dst, |b| {
-                        env.get_int_array_region(&offsets, at(slot[c], stride + 1), b)
+                    let dst = &mut fit(&mut b.offsets, (slot + 1) * (n + 1))[slot * (n + 1)..];
+                    fill_as(&mut *dst, |d| {
+                        env.get_int_array_region(&offsets, at(slot, stride + 1), d)
                     })?;
                     let end = dst[n] as usize;
                     let bytes =
-                        JByteArray::from(env.get_object_array_element(&texts, slot[c] as jint)?);
+                        JByteArray::from(env.get_object_array_element(&texts, slot as jint)?);
                     // Copy no more than the offsets use; a shape error is reported by
                     // `CandidateColumns::new` with the column's name.
                     let len = end.min(env.get_array_length(&bytes)? as usize);
-                    let start = s.text.len();
-                    let dst = fit(&mut s.text, start + len);
-                    fill_as(&mut dst[start..], |b| {
-                        env.get_byte_array_region(&bytes, 0, b)
+                    let start = b.text.len();
+                    let dst = fit(&mut b.text, start + len);
+                    fill_as(&mut dst[start..], |d| {
+                        env.get_byte_array_region(&bytes, 0, d)
                     })?;
                     env.delete_local_ref(bytes)?;
-                    text_spans[c] = (start, start + len);
+                    l.text[c] = (start, start + len);
                 }
                 _ => unreachable!("kinds past KIND_DENSE are refused above"),
             }
         }
-        let mut cols = heapless::Vec::<Column<'_>, MAX_COLUMNS>::new();
-        for c in 0..columns {
-            let values = match column_kinds[c] as jint & KIND_MASK {
-                KIND_IDS => ColumnValues::Ids(&s.ids[slot[c] * n..][..n]),
-                KIND_DENSE => ColumnValues::Dense(&s.dense[slot[c] * n..][..n]),
-                KIND_TEXT => ColumnValues::Text {
-                    bytes: &s.text[text_spans[c].0..text_spans[c].1],
-                    offsets: &s.offsets[slot[c] * (n + 1)..][..n + 1],
-                },
-                _ => unreachable!("kinds past KIND_DENSE are refused above"),
-            };
-            let flags =
-                (column_kinds[c] as jint & HAS_MISSING != 0).then(|| &s.missing[c * n..][..n]);
-            let _ = cols.push(Column {
-                field: column_fields[c],
-                values,
-                missing: flags,
-            });
-        }
-        let batch = CandidateColumns::new(&s.tasks[..n], has_bids.then(|| &s.bids[..n]), &cols)?;
-        let scores_len = env.get_array_length(&scores)? as usize;
-        let order_len = env.get_array_length(&order)? as usize;
-        let out_scores = &mut fit(&mut s.scores, n)[..scores_len.min(n)];
-        let out_order = &mut fit(&mut s.order, n)[..order_len.min(n)];
-        let k = s
-            .session
-            .rank_columns(&batch, &opts, out_scores, out_order)?;
-        env.set_float_array_region(&scores, 0, &s.scores[..n])?;
-        env.set_int_array_region(&order, 0, view_as(&s.order[..k]))?;
+        l.scores_len = env.get_array_length(&scores)? as usize;
+        l.order_len = env.get_array_length(&order)? as usize;
+        let k = rank_copied(&mut s.session, b, l)?;
+        env.set_float_array_region(&scores, 0, &b.scores[..n])?;
+        env.set_int_array_region(&order, 0, view_as(&b.order[..k]))?;
+        s.ranked = true;
         Ok(k as jint)
+    })
+}
+
+/// The overhead bench's native side: ranks the last batch copied by `rank` again,
+/// `iterations` times without crossing JNI, and returns the nanoseconds taken.
+#[no_mangle]
+pub extern "system" fn Java_dev_camoe_Native_rankCopiedAgain<'l>(
+    mut env: JNIEnv<'l>,
+    _: JClass<'l>,
+    _owner: JObject<'l>,
+    handle: jlong,
+    iterations: jint,
+) -> jlong {
+    boundary(&mut env, |_| {
+        let s = boxed_mut::<NativeSession>(handle, "session")?;
+        if !s.ranked {
+            return Err(invalid(format_args!("no batch ranked yet")));
+        }
+        let start = std::time::Instant::now();
+        for _ in 0..count(iterations, "iterations")? {
+            std::hint::black_box(rank_copied(&mut s.session, &mut s.buffers, &s.layout)?);
+        }
+        Ok(start.elapsed().as_nanos() as jlong)
     })
 }

@@ -51,4 +51,7 @@ internal object Native {
         topK: Int, objective: Int, eligibleFormats: Int, expertTopK: Int,
         scores: FloatArray, order: IntArray,
     ): Int
+
+    /** Bench hook: ranks the last batch `rank` copied again, natively; returns nanoseconds. */
+    @JvmStatic external fun rankCopiedAgain(owner: Any, handle: Long, iterations: Int): Long
 }

@@ -77,6 +77,12 @@ class Session(val model: Model, val maxCandidates: Int) : AutoCloseable {
         )
     }
 
+    /**
+     * Bench hook: ranks the batch of the last successful [rank] again [iterations] times
+     * inside the native library (no JNI crossing); returns the nanoseconds it took.
+     */
+    internal fun rankCopiedAgain(iterations: Int): Long = Native.rankCopiedAgain(this, live(), iterations)
+
     override fun close() {
         handle = 0L
         cleanable.clean()
