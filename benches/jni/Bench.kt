@@ -51,7 +51,7 @@ private class CBatch(model: Model, b: Int) {
     private fun write(model: Model, m: Memory, i: Int, name: String, value: String) {
         val field = model.field(name)
         val at = FEATURE_BYTES * i
-        m.clear(at, FEATURE_BYTES)
+        m.setMemory(at, FEATURE_BYTES, 0)
         m.setInt(at + 24, field.index)
         if (field.kind == FieldKind.DENSE) {
             m.setInt(at + 28, 3)
@@ -69,10 +69,6 @@ private class CBatch(model: Model, b: Int) {
         }
     }
 }
-
-/** Median of [rounds] timings of [calls] calls, in ns per call. */
-private fun median(rounds: Int, calls: Int, timeNs: () -> Long): Double =
-    List(rounds) { timeNs().toDouble() / calls }.sorted()[rounds / 2]
 
 private fun timed(calls: Int, body: () -> Unit): Long {
     val t = System.nanoTime()
@@ -100,7 +96,7 @@ fun main(args: Array<String>) {
         check(c.camoe_session_set_request(cSession, cBatch.request, cBatch.requestCount) == 0)
         val orderLen = Memory(8)
         val jna = { check(c.camoe_session_rank(cSession, cBatch.candidates, b.toLong(), null, scores, order, b.toLong(), orderLen) == 0) }
-        val jni = { session.rank(batch, RankOptions.DEFAULT, scores, order) }
+        val jni: () -> Unit = { session.rank(batch, RankOptions.DEFAULT, scores, order) }
         // Warm-up (JIT, caches), then interleaved rounds so drift hits every path alike.
         repeat(3) { timed(calls, jni); session.rankCopiedAgain(calls); timed(calls, jna) }
         val jniNs = ArrayList<Long>()
