@@ -1,6 +1,6 @@
 //! camoe's JNI glue (`libcamoe_jni.so`): the native methods of the Kotlin SDK's
 //! `dev.camoe.Native`, binding the runtime's Rust API. The library exports only
-//! `Java_*` and `JNI_OnLoad` (a version script, see `build.rs`).
+//! `Java_*` and `JNI_OnLoad` (see `build.rs`).
 
 // camoe::Error is a fixed-size message buffer by design (its error paths never allocate).
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
