@@ -58,9 +58,12 @@ fi
 # CAMOE_JUNIT_SELECT: which tests (a JUnit console selector; "none" only builds).
 select=${CAMOE_JUNIT_SELECT:---scan-class-path=$out/camoe-tests.jar}
 [ "$select" = none ] && exit 0
+# AarTest needs the AAR that android.sh builds (CAMOE_AAR).
+skip=()
+[ -n "${CAMOE_AAR:-}" ] || skip=(--exclude-classname='dev\.camoe\.AarTest')
 java -Dcamoe.jni.library="$lib" -Dcamoe.model="$PWD/$model" -Dcamoe.request="$PWD/$request" \
     -Dcamoe.expected="$PWD/$out/expected.txt" -Dcamoe.rank.output="$PWD/$out/camoe-rank.txt" \
     ${CAMOE_AAR:+-Dcamoe.aar="$CAMOE_AAR"} -Dcamoe.stdlib="$stdlib" \
     -jar "$junit" --disable-banner --details=summary --fail-if-no-tests \
-    --class-path "$out/camoe.jar:$out/camoe-tests.jar:$stdlib" "$select"
+    --class-path "$out/camoe.jar:$out/camoe-tests.jar:$stdlib" "$select" "${skip[@]}"
 echo "sdk/kotlin: JVM tests passed ($select; libcamoe_jni.so exports only Java_* and JNI_OnLoad)"
