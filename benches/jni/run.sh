@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=sdk/kotlin/build
 target=${CARGO_TARGET_DIR:-$PWD/target}
-kotlin_home=$out/npm/node_modules/kotlin-compiler
+kotlin_home=$out/kotlin # linked by sdk/kotlin/test.sh
 jna=/usr/share/java/jna.jar
 [ -f "$jna" ] || { apt-get update -qq && apt-get install -y -qq libjna-java; }
 [ -x "$kotlin_home/bin/kotlinc" ] || { echo "run sdk/kotlin/test.sh first (it installs kotlinc)"; exit 1; }
@@ -18,4 +18,4 @@ cargo build --release --quiet -p camoe --lib
 taskset -c 1 java -Dcamoe.jni.library="$target/release/libcamoe_jni.so" \
     -Dcamoe.model="$PWD/models/camoe-demo.camoe" -Dcamoe.request="$PWD/models/sample-request.txt" \
     -cp "$out/camoe.jar:$out/bench.jar:$jna:$kotlin_home/lib/kotlin-stdlib.jar" dev.camoe.BenchKt \
-    "$target/release/libcamoe.so" "${1:-9}"
+    "$target/release/libcamoe.so" "${1:-15}"

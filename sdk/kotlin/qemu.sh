@@ -21,7 +21,7 @@ CAMOE_JUNIT_SELECT=none sdk/kotlin/test.sh
 # The reference on this architecture (its kernels, under the same qemu CPU).
 built=$target/aarch64/aarch64-unknown-linux-gnu/ci
 qemu-aarch64 -L / -cpu max "$built/examples/rank-bits" models/camoe-demo.camoe models/sample-request.txt > "$out/expected-aarch64.txt"
-stdlib=$out/npm/node_modules/kotlin-compiler/lib/kotlin-stdlib.jar
+stdlib=$out/kotlin/lib/kotlin-stdlib.jar
 qemu-aarch64 -L / -cpu max "$jdk/bin/java" \
     -Dcamoe.jni.library="$built/libcamoe_jni.so" \
     -Dcamoe.model="$PWD/models/camoe-demo.camoe" -Dcamoe.request="$PWD/models/sample-request.txt" \

@@ -18,13 +18,16 @@ junit=/usr/share/java/junit-platform-console-standalone.jar
 if [ ! -f "$junit" ] || ! command -v javac >/dev/null; then
     apt-get update -qq && apt-get install -y -qq junit5 default-jdk-headless
 fi
-kotlin_home=$out/npm/node_modules/kotlin-compiler
+# The JNA consumer's install (ffi-tests/kotlin/run.sh) serves too, when it is there.
+kotlin_home=ffi-tests/build/npm/node_modules/kotlin-compiler
+[ -x "$kotlin_home/bin/kotlinc" ] || kotlin_home=$out/npm/node_modules/kotlin-compiler
 if [ ! -x "$kotlin_home/bin/kotlinc" ]; then
     command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm; }
     npm install --prefix "$out/npm" --no-audit --no-fund --silent "kotlin-compiler@$KOTLIN_VERSION"
 fi
-kotlinc=$kotlin_home/bin/kotlinc
-stdlib=$kotlin_home/lib/kotlin-stdlib.jar
+ln -sfn "$(realpath "$kotlin_home")" "$out/kotlin" # for qemu.sh and benches/jni/run.sh
+kotlinc=$out/kotlin/bin/kotlinc
+stdlib=$out/kotlin/lib/kotlin-stdlib.jar
 
 cargo build --profile ci --quiet -p camoe-jni --lib --example rank-bits
 cargo build --profile ci --quiet -p camoe --bin camoe-rank
