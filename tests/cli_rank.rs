@@ -1,10 +1,10 @@
 //! `camoe-rank` as a user runs it: the README's main job, and flags it does not know
 //! or cannot read end in one error line instead of being taken for file names.
 
-use std::process::Command;
+mod common;
 
 fn rank(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_camoe-rank"))
+    let out = common::binary(env!("CARGO_BIN_EXE_camoe-rank"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(args)
         .output()

@@ -364,7 +364,7 @@ fn dequantize_matches_scalar_on_every_tier() {
 #[test]
 fn misspelt_tier_is_an_error() {
     for args in [&["--list-tiers"][..], &[]] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_camoe-rank"))
+        let out = common::binary(env!("CARGO_BIN_EXE_camoe-rank"))
             .args(args)
             .env("CAMOE_KERNEL_TIER", "avx3")
             .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -59,7 +59,7 @@ if ! command -v qemu-aarch64 >/dev/null || ! command -v aarch64-linux-gnu-gcc >/
 fi
 for tier in neon dotprod i8mm; do
     step "aarch64 tests at CAMOE_KERNEL_TIER=$tier"
-    CAMOE_KERNEL_TIER=$tier RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
+    CAMOE_KERNEL_TIER=$tier CAMOE_CROSS_RUNNER="qemu-aarch64 -L / -cpu max" RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
         CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
         CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L / -cpu max" \
         cargo test --profile ci -p camoe --target aarch64-unknown-linux-gnu --target-dir target/aarch64

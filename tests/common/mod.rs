@@ -335,3 +335,18 @@ pub fn c_candidates(
         })
         .collect()
 }
+
+/// A command running one of this package's binaries. Under a cross runner (the test
+/// script sets `CAMOE_CROSS_RUNNER="qemu-aarch64 -L / -cpu max"` for aarch64), the
+/// binary is foreign to the host kernel, so the runner starts it.
+pub fn binary(path: &str) -> std::process::Command {
+    match std::env::var("CAMOE_CROSS_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let mut words = runner.split_whitespace();
+            let mut c = std::process::Command::new(words.next().unwrap_or_default());
+            c.args(words).arg(path);
+            c
+        }
+        _ => std::process::Command::new(path),
+    }
+}

@@ -521,7 +521,7 @@ fn rank_copied(session: &mut Session, b: &mut Buffers, l: &Layout) -> Result<usi
         });
     }
     let bids = l.has_bids.then(|| &b.bids[..n]);
-    let batch = CandidateColumns::new(&b.tasks[..n], bids, &cols)?;
+    let batch = CandidateColumns::new(&b.tasks[..n], bids, &cols[..])?;
     let scores = &mut fit(&mut b.scores, n)[..l.scores_len.min(n)];
     let order = &mut fit(&mut b.order, n)[..l.order_len.min(n)];
     session.rank_columns(&batch, &l.opts, scores, order)
