@@ -61,6 +61,18 @@
 // `camoe_feature.kind`: dense value in `dense`.
 #define CAMOE_VALUE_DENSE 3
 
+// `camoe_model_list_name`: the schema's fields.
+#define CAMOE_LIST_FIELDS 0
+
+// `camoe_model_list_name`: the tasks (placements).
+#define CAMOE_LIST_TASKS 1
+
+// `camoe_model_list_name`: the ad formats (bits of `eligible_formats`).
+#define CAMOE_LIST_FORMATS 2
+
+// `camoe_model_list_name`: the modality groups.
+#define CAMOE_LIST_GROUPS 3
+
 // `camoe_rank_options.objective`: sort by pCTR.
 #define CAMOE_OBJECTIVE_PCTR 0
 
@@ -385,13 +397,11 @@ camoe_status camoe_model_field(const camoe_model *model, uint32_t index, camoe_f
 // Describes task `index` (`index >= n_tasks` is `CAMOE_STATUS_INVALID_ARGUMENT`).
 camoe_status camoe_model_task(const camoe_model *model, uint32_t index, camoe_task_info *out);
 
-// Name of format `index` (points into the model, not NUL-terminated);
-// `index >= n_formats` is `CAMOE_STATUS_INVALID_ARGUMENT`.
-camoe_status camoe_model_format_name(const camoe_model *model, uint32_t index, const char **name, size_t *name_len);
-
-// Name of group `index` (points into the model, not NUL-terminated);
-// `index >= n_groups` is `CAMOE_STATUS_INVALID_ARGUMENT`.
-camoe_status camoe_model_group_name(const camoe_model *model, uint32_t index, const char **name, size_t *name_len);
+// Name of item `index` of one of the model's lists: `list` is one of `CAMOE_LIST_*`
+// (fields, tasks, formats, groups; another value is `CAMOE_STATUS_INVALID_ARGUMENT`).
+// The name points into the model (valid while it lives) and is not NUL-terminated;
+// `index` past the list's end is `CAMOE_STATUS_INVALID_ARGUMENT`.
+camoe_status camoe_model_list_name(const camoe_model *model, int32_t list, uint32_t index, const char **name, size_t *name_len);
 
 // Index of the field named `name[0..name_len]`; an unknown name is
 // `CAMOE_STATUS_INVALID_ARGUMENT`. Resolve names once per session, not per call.

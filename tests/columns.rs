@@ -336,28 +336,7 @@ fn the_c_abi_columns_rank_like_the_rust_ones_and_allocate_nothing() {
         Status::Ok
     );
     assert_eq!(camoe_session_new(cm, 200, &mut cs), Status::Ok);
-    let creq: Vec<camoe_feature> = borrow(&req)
-        .iter()
-        .map(|f| {
-            let mut c = camoe_feature {
-                text: std::ptr::null(),
-                text_len: 0,
-                id: 0,
-                field: f.field,
-                kind: CAMOE_VALUE_MISSING,
-                dense: 0.0,
-            };
-            match f.value {
-                Value::Missing => {}
-                Value::Id(id) => (c.kind, c.id) = (CAMOE_VALUE_ID, id),
-                Value::Str(s) => {
-                    (c.kind, c.text, c.text_len) = (CAMOE_VALUE_STR, s.as_ptr().cast(), s.len())
-                }
-                Value::Dense(d) => (c.kind, c.dense) = (CAMOE_VALUE_DENSE, d),
-            }
-            c
-        })
-        .collect();
+    let creq = c_features(&borrow(&req));
     assert_eq!(
         camoe_session_set_request(cs, creq.as_ptr(), creq.len()),
         Status::Ok

@@ -707,7 +707,7 @@ mod c_only {
             Status::NullArgument
         );
         let mut p = std::ptr::null();
-        let st = camoe_model_format_name(m.0, 0, &mut p, std::ptr::null_mut());
+        let st = camoe_model_list_name(m.0, CAMOE_LIST_FORMATS, 0, &mut p, std::ptr::null_mut());
         assert_eq!(st, Status::NullArgument);
         let mut out = 0;
         let st = camoe_model_field_index(m.0, std::ptr::null(), 3, &mut out);
@@ -741,18 +741,25 @@ mod c_only {
         );
         assert_eq!(info(m.0).mode, CAMOE_MODE_F32);
         let (mut p, mut n) = (std::ptr::null(), 0usize);
-        assert_eq!(camoe_model_format_name(m.0, 1, &mut p, &mut n), Status::Ok);
-        assert_eq!(text(p, n), "video");
-        assert_eq!(
-            camoe_model_format_name(m.0, 3, &mut p, &mut n),
-            Status::InvalidArgument
-        );
-        assert_eq!(camoe_model_group_name(m.0, 0, &mut p, &mut n), Status::Ok);
-        assert_eq!(text(p, n), "g0");
-        assert_eq!(
-            camoe_model_group_name(m.0, 1, &mut p, &mut n),
-            Status::InvalidArgument
-        );
+        let mut name = |list, i| {
+            let st = camoe_model_list_name(m.0, list, i, &mut p, &mut n);
+            (
+                st,
+                if st == Status::Ok {
+                    text(p, n)
+                } else {
+                    String::new()
+                },
+            )
+        };
+        assert_eq!(name(CAMOE_LIST_FORMATS, 1), (Status::Ok, "video".into()));
+        assert_eq!(name(CAMOE_LIST_FORMATS, 3).0, Status::InvalidArgument);
+        assert_eq!(name(CAMOE_LIST_GROUPS, 0), (Status::Ok, "g0".into()));
+        assert_eq!(name(CAMOE_LIST_GROUPS, 1).0, Status::InvalidArgument);
+        assert_eq!(name(CAMOE_LIST_FIELDS, 3), (Status::Ok, "ad".into()));
+        assert_eq!(name(CAMOE_LIST_TASKS, 4), (Status::Ok, "task4".into()));
+        assert_eq!(name(CAMOE_LIST_TASKS, 5).0, Status::InvalidArgument);
+        assert_eq!(name(4, 0).0, Status::InvalidArgument);
         let mut t = std::mem::MaybeUninit::<camoe_task_info>::uninit();
         assert_eq!(
             camoe_model_task(m.0, 5, t.as_mut_ptr()),

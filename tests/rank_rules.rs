@@ -128,7 +128,7 @@ fn failed_set_request_keeps_the_previous_request_through_the_c_abi() {
     std::fs::write(&path, write_model(&spec, WriteOptions::INT8).unwrap()).unwrap();
     let cpath = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
     let fx = fixture();
-    let good: Vec<camoe_feature> = borrow(&fx.req_a).iter().map(to_c).collect();
+    let good: Vec<camoe_feature> = c_features(&borrow(&fx.req_a));
     let mut bad = good.clone();
     bad.push(camoe_feature {
         text: core::ptr::null(),
@@ -140,7 +140,7 @@ fn failed_set_request_keeps_the_previous_request_through_the_c_abi() {
     });
     let cands: Vec<Vec<camoe_feature>> = borrow_candidates(&fx.cands)
         .iter()
-        .map(|(_, f)| f.iter().map(to_c).collect())
+        .map(|(_, f)| c_features(f))
         .collect();
     let list: Vec<camoe_candidate> = fx
         .cands
@@ -274,25 +274,4 @@ fn bad_bids_are_refused_under_every_objective() {
         list[8].bid = -0.0;
         rank_bits(&mut s, &list, &opts).unwrap();
     }
-}
-
-fn to_c(f: &Feature<'_>) -> camoe::ffi::camoe_feature {
-    use camoe::ffi::*;
-    let mut c = camoe_feature {
-        text: core::ptr::null(),
-        text_len: 0,
-        id: 0,
-        field: f.field,
-        kind: CAMOE_VALUE_MISSING,
-        dense: 0.0,
-    };
-    match f.value {
-        Value::Missing => {}
-        Value::Id(id) => (c.kind, c.id) = (CAMOE_VALUE_ID, id),
-        Value::Str(s) => {
-            (c.kind, c.text, c.text_len) = (CAMOE_VALUE_STR, s.as_ptr() as *const _, s.len())
-        }
-        Value::Dense(d) => (c.kind, c.dense) = (CAMOE_VALUE_DENSE, d),
-    }
-    c
 }

@@ -298,53 +298,37 @@ pub extern "C" fn camoe_model_task(
     boundary(|| describe(model, index, out, "task", |m| &m.config().tasks, task_info))
 }
 
-/// Writes the name of item `index` of the list `names` picks (a format or a group).
-fn list_name(
-    model: *const camoe_model,
-    index: u32,
-    name: *mut *const c_char,
-    name_len: *mut usize,
-    what: &str,
-    names: fn(&Model) -> &[String],
-) -> Status {
-    let m = try_ref!(model);
-    let name = try_out!(name);
-    let name_len = try_out!(name_len);
-    let (p, l) = name_parts(or_fail!(item(names(m), index, what)));
-    name.write(p);
-    name_len.write(l);
-    Status::Ok
-}
-
-/// Name of format `index` (points into the model, not NUL-terminated);
-/// `index >= n_formats` is `CAMOE_STATUS_INVALID_ARGUMENT`.
+/// Name of item `index` of one of the model's lists: `list` is one of `CAMOE_LIST_*`
+/// (fields, tasks, formats, groups; another value is `CAMOE_STATUS_INVALID_ARGUMENT`).
+/// The name points into the model (valid while it lives) and is not NUL-terminated;
+/// `index` past the list's end is `CAMOE_STATUS_INVALID_ARGUMENT`.
 #[no_mangle]
-pub extern "C" fn camoe_model_format_name(
+pub extern "C" fn camoe_model_list_name(
     model: *const camoe_model,
+    list: i32,
     index: u32,
     name: *mut *const c_char,
     name_len: *mut usize,
 ) -> Status {
     boundary(|| {
-        list_name(model, index, name, name_len, "format", |m| {
-            &m.config().formats
-        })
-    })
-}
-
-/// Name of group `index` (points into the model, not NUL-terminated);
-/// `index >= n_groups` is `CAMOE_STATUS_INVALID_ARGUMENT`.
-#[no_mangle]
-pub extern "C" fn camoe_model_group_name(
-    model: *const camoe_model,
-    index: u32,
-    name: *mut *const c_char,
-    name_len: *mut usize,
-) -> Status {
-    boundary(|| {
-        list_name(model, index, name, name_len, "group", |m| {
-            &m.config().groups
-        })
+        let m = try_ref!(model);
+        let name = try_out!(name);
+        let name_len = try_out!(name_len);
+        let c = m.config();
+        let found = match list {
+            CAMOE_LIST_FIELDS => item(&c.fields, index, "field").map(|f| f.name.as_str()),
+            CAMOE_LIST_TASKS => item(&c.tasks, index, "task").map(|t| t.name.as_str()),
+            CAMOE_LIST_FORMATS => item(&c.formats, index, "format").map(String::as_str),
+            CAMOE_LIST_GROUPS => item(&c.groups, index, "group").map(String::as_str),
+            x => Err(err!(
+                Status::InvalidArgument,
+                "list {x} is not a CAMOE_LIST_*"
+            )),
+        };
+        let (p, l) = name_parts(or_fail!(found));
+        name.write(p);
+        name_len.write(l);
+        Status::Ok
     })
 }
 

@@ -104,14 +104,11 @@ pub extern "C" fn camoe_session_rank(
     order_len: *mut usize,
 ) -> Status {
     boundary(|| {
-        let s = try_mut!(session);
-        let order_len = try_out!(order_len);
         let cands = try_slice!(candidates, n);
-        let scores = try_slice_mut!(scores, n);
-        let order = try_slice_mut!(order, order_cap);
-        let opts = or_fail!(rank_options(options));
-        order_len.write(or_fail!(s.rank_from(cands, &opts, scores, order)));
-        Status::Ok
+        let out = Outputs::new(n, scores, order, order_cap, order_len);
+        rank_into(session, options, out, |s, o, sc, or| {
+            s.rank_from(cands, o, sc, or)
+        })
     })
 }
 
@@ -131,21 +128,61 @@ pub extern "C" fn camoe_session_rank_columns(
     order_len: *mut usize,
 ) -> Status {
     boundary(|| {
-        let s = try_mut!(session);
-        let order_len = try_out!(order_len);
         let b = or_fail!(read_sized(batch, empty_batch()));
-        let n = b.n;
         let (tasks, columns) = (b.tasks, b.columns);
-        let tasks = try_slice!(tasks, n);
-        let bids = (!b.bids.is_null()).then(|| c_slice(b.bids, n)).flatten();
+        let tasks = try_slice!(tasks, b.n);
+        let bids = (!b.bids.is_null()).then(|| c_slice(b.bids, b.n)).flatten();
         let columns = try_slice!(columns, b.n_columns);
-        let scores = try_slice_mut!(scores, n);
-        let order = try_slice_mut!(order, order_cap);
-        let opts = or_fail!(rank_options(options));
         let batch = or_fail!(CandidateColumns::new(tasks, bids, columns));
-        order_len.write(or_fail!(s.rank_columns(&batch, &opts, scores, order)));
-        Status::Ok
+        let out = Outputs::new(b.n, scores, order, order_cap, order_len);
+        rank_into(session, options, out, |s, o, sc, or| {
+            s.rank_columns(&batch, o, sc, or)
+        })
     })
+}
+
+/// The output pointers of a rank call, for `n` candidates.
+struct Outputs {
+    n: usize,
+    scores: *mut f32,
+    order: *mut u32,
+    order_cap: usize,
+    order_len: *mut usize,
+}
+
+impl Outputs {
+    fn new(n: usize, scores: *mut f32, order: *mut u32, cap: usize, len: *mut usize) -> Self {
+        Outputs {
+            n,
+            scores,
+            order,
+            order_cap: cap,
+            order_len: len,
+        }
+    }
+}
+
+/// Checks the session, options and outputs shared by both rank calls, then ranks.
+fn rank_into(
+    session: *mut camoe_session,
+    options: *const camoe_rank_options,
+    out: Outputs,
+    rank: impl FnOnce(&mut Session, &RankOptions, &mut [f32], &mut [u32]) -> Result<usize, Error>,
+) -> Status {
+    let s = try_mut!(session);
+    let Outputs {
+        n,
+        scores,
+        order,
+        order_cap,
+        order_len,
+    } = out;
+    let order_len = try_out!(order_len);
+    let scores = try_slice_mut!(scores, n);
+    let order = try_slice_mut!(order, order_cap);
+    let opts = or_fail!(rank_options(options));
+    order_len.write(or_fail!(rank(s, &opts, scores, order)));
+    Status::Ok
 }
 
 /// Defaults for `read_sized`: every field of the first layout is the caller's, so

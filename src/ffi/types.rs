@@ -22,6 +22,15 @@ pub const CAMOE_VALUE_STR: i32 = 2;
 /// `camoe_feature.kind`: dense value in `dense`.
 pub const CAMOE_VALUE_DENSE: i32 = 3;
 
+/// `camoe_model_list_name`: the schema's fields.
+pub const CAMOE_LIST_FIELDS: i32 = 0;
+/// `camoe_model_list_name`: the tasks (placements).
+pub const CAMOE_LIST_TASKS: i32 = 1;
+/// `camoe_model_list_name`: the ad formats (bits of `eligible_formats`).
+pub const CAMOE_LIST_FORMATS: i32 = 2;
+/// `camoe_model_list_name`: the modality groups.
+pub const CAMOE_LIST_GROUPS: i32 = 3;
+
 /// `camoe_rank_options.objective`: sort by pCTR.
 pub const CAMOE_OBJECTIVE_PCTR: i32 = 0;
 /// `camoe_rank_options.objective`: sort by bid × pCTR.
