@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of camoe on a fresh Debian machine, installing what they need:
-# Rust unit and integration tests, the committed header against a fresh cbindgen,
-# the runtime's dependency tree, the C/C++ consumers (plain and under ASan+UBSan),
-# the Kotlin/JNA consumer and the Swift module map,
-# the Rust corrupt-model and ABI tests under ASan (nightly), and the tools' tests.
+# Rust unit and integration tests (every kernel tier of this CPU, then aarch64 under
+# qemu), the committed header against a fresh cbindgen, the runtime's dependency tree,
+# the C/C++ consumers (plain and under ASan+UBSan), the Kotlin/JNA consumer, the Swift
+# module map, the Kotlin SDK over JNI (JVM tests, 16 KB-page Android stand-in builds,
+# AAR), the Rust ABI tests under ASan, the thread tests under LSan and TSan, bounded
+# coverage-guided fuzzing, and the tools' tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CBINDGEN_VERSION=0.29.4
@@ -74,6 +76,12 @@ bash ffi-tests/kotlin/run.sh
 step "Swift module map: clang builds and imports the CCamoe module"
 bash ffi-tests/swift/run.sh
 
+step "Kotlin SDK over JNI: JVM tests, ranking bit-identical to the Rust API"
+bash sdk/kotlin/test.sh
+
+step "Kotlin SDK: aarch64/x86_64 libraries with 16 KB pages, exports, AAR"
+bash sdk/kotlin/android.sh
+
 step "Rust ABI, corrupt-model, reference and kernel tests under AddressSanitizer (nightly)"
 if ! cargo +nightly --version >/dev/null 2>&1; then
     rustup toolchain install nightly --profile minimal >/dev/null 2>&1 || true
@@ -81,13 +89,20 @@ fi
 if cargo +nightly --version >/dev/null 2>&1; then
     RUSTFLAGS="-Zsanitizer=address" ASAN_OPTIONS=detect_leaks=1 \
         cargo +nightly test --target x86_64-unknown-linux-gnu --target-dir target/asan \
-        -p camoe --test corrupt --test e2e --test reference --test kernels
+        -p camoe --test corrupt --test e2e --test reference --test kernels --test columns \
+        --test rank_rules --test signature
 else
     echo "SKIPPED: no nightly toolchain could be installed, so the Rust ASan run did not happen"
     skipped=$((skipped + 1))
 fi
 
-step "tools tests (simulator, trainer, export, convert)"
+step "thread tests (hot swap, shared model) under LeakSanitizer and ThreadSanitizer (nightly)"
+bash tools/sanitize-threads.sh
+
+step "coverage-guided fuzzing (cargo fuzz): regressions replayed, then 50 s per target"
+bash tools/fuzz.sh 50
+
+step "tools tests (simulator, trainer, export, convert, keygen, sign)"
 cargo test --profile ci -p camoe-tools
 
 step "summary"

@@ -41,8 +41,6 @@ lines! {
         => tiled_f32::gemm::<Fma512, u16, 6, 4>;
     dot_f32 "x86_64_avx512_dot_f32_64" needs [AVX2, AVX512] enable "avx2,fma,avx512f,avx512bw"
         => simd::dot::<Fma512, f32>;
-    dot_f16 "x86_64_avx512_dot_f16_64" needs [AVX2, AVX512] enable "avx2,fma,avx512f,avx512bw"
-        => simd::dot::<Fma512, u16>;
     quantize "x86_64_avx512_quantize_rows" needs [AVX2, AVX512]
         enable "avx2,fma,f16c,avx512f,avx512bw,avx512vl" => simd::quantize_rows::<Fma512>;
     dequantize "x86_64_avx512_dequantize" needs [AVX2, AVX512]
