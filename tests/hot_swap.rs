@@ -2,7 +2,7 @@
 //! fifth loads the other model, hands each worker a fresh session on it and frees its
 //! model handle at once (the sessions keep the model alive), 1,000 times. Every result
 //! equals the expected result of the session's model, bit for bit. Run under
-//! LeakSanitizer and ThreadSanitizer by `tools/sanitize.sh`.
+//! LeakSanitizer and ThreadSanitizer by `tools/sanitize-threads.sh`.
 
 mod common;
 
