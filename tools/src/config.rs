@@ -72,10 +72,12 @@ fn u(v: &Value, k: &str) -> Result<u32, String> {
         .and_then(|x| u32::try_from(x).ok())
         .ok_or_else(|| format!("`{k}` missing or not a u32"))
 }
+/// A finite f32: a number beyond f32's range would silently become ±inf.
 fn f(v: &Value, k: &str) -> Result<f32, String> {
     v[k].as_f64()
         .map(|x| x as f32)
-        .ok_or_else(|| format!("`{k}` missing or not a number"))
+        .filter(|x| x.is_finite())
+        .ok_or_else(|| format!("`{k}` missing or not a finite f32"))
 }
 fn u32s(v: &Value, k: &str) -> Result<Vec<u32>, String> {
     v[k].as_array()
@@ -83,8 +85,8 @@ fn u32s(v: &Value, k: &str) -> Result<Vec<u32>, String> {
         .iter()
         .map(|x| {
             x.as_u64()
-                .map(|x| x as u32)
-                .ok_or_else(|| format!("`{k}`: not an integer"))
+                .and_then(|x| u32::try_from(x).ok())
+                .ok_or_else(|| format!("`{k}`: not a u32"))
         })
         .collect()
 }
