@@ -1,10 +1,11 @@
 /* memory.c: load time and memory cost of ranking 1000 candidates through the C ABI.
- * Prints the median time of camoe_model_load_file over 50 loads (file in the page
- * cache), and the process's peak resident set (VmHWM) before loading and after ranking,
- * so the growth is what camoe itself costs.
+ * Prints the median time of camoe_model_load_file (or, with "mapped" as the second
+ * argument, camoe_model_load_file_mapped) over 50 loads (file in the page cache), and
+ * the process's peak resident set (VmHWM) before loading and after ranking, so the
+ * growth is what camoe itself costs.
  *   cargo build --release --lib
  *   cc -O2 -Iinclude benches/memory.c -Ltarget/release -lcamoe -Wl,-rpath,$PWD/target/release -o /tmp/memory
- *   /tmp/memory models/camoe-demo.camoe */
+ *   /tmp/memory models/camoe-demo.camoe [mapped] */
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ static int cmp(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     const char *path = argc > 1 ? argv[1] : "models/random-demo.camoe";
+    int mapped = argc > 2 && strcmp(argv[2], "mapped") == 0;
     enum { N = 1000, LOADS = 50 };
     /* Everything the caller owns is allocated and touched before the first reading. */
     static camoe_feature feats[N][3];
@@ -48,7 +50,8 @@ int main(int argc, char **argv) {
     camoe_model *m = NULL;
     for (int i = 0; i < LOADS; i++) {
         double t0 = now_us();
-        if (camoe_model_load_file(path, &m) != CAMOE_STATUS_OK) {
+        camoe_status st = mapped ? camoe_model_load_file_mapped(path, &m) : camoe_model_load_file(path, &m);
+        if (st != CAMOE_STATUS_OK) {
             fprintf(stderr, "%s\n", camoe_last_error());
             return 1;
         }
@@ -82,8 +85,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     long after = hwm_kb();
-    printf("model file: %llu bytes; load (median of %d): %.0f us (min %.0f, max %.0f)\n",
-           (unsigned long long)info.file_size, LOADS, t[LOADS / 2], t[0], t[LOADS - 1]);
+    printf("model file: %llu bytes; %s load (median of %d): %.0f us (min %.0f, max %.0f)\n",
+           (unsigned long long)info.file_size, mapped ? "mapped" : "read", LOADS, t[LOADS / 2], t[0],
+           t[LOADS - 1]);
     printf("peak RSS before load: %ld KB; after ranking %d: %ld KB; growth %ld KB "
            "(model file %llu KB + %ld KB)\n",
            before, N, after, after - before, (unsigned long long)info.file_size / 1024,
