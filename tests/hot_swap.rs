@@ -69,7 +69,7 @@ impl Slate {
     /// Sets the request on `session` and ranks the slate: the scores' bits and the order.
     fn rank(&self, session: *mut camoe_session, tasks: u32) -> (Vec<u32>, Vec<u32>) {
         let status = camoe_session_set_request(session, self.request.as_ptr(), self.request.len());
-        assert_eq!(status, CAMOE_STATUS_OK);
+        assert_eq!(status, camoe::Status::Ok);
         let candidates: Vec<camoe_candidate> = (self.features.iter().enumerate())
             .map(|(k, f)| camoe_candidate {
                 features: f.as_ptr(),
@@ -89,7 +89,7 @@ impl Slate {
             order.len(),
             &mut len,
         );
-        assert_eq!(status, CAMOE_STATUS_OK);
+        assert_eq!(status, camoe::Status::Ok);
         let bits = scores.iter().map(|s| s.to_bits()).collect();
         (bits, order[..len].to_vec())
     }
@@ -99,7 +99,7 @@ fn load(path: &CString) -> *mut camoe_model {
     let mut model = std::ptr::null_mut();
     assert_eq!(
         camoe_model_load_file(path.as_ptr(), &mut model),
-        CAMOE_STATUS_OK
+        camoe::Status::Ok
     );
     model
 }
@@ -108,7 +108,7 @@ fn open(model: *mut camoe_model) -> *mut camoe_session {
     let mut session = std::ptr::null_mut();
     assert_eq!(
         camoe_session_new(model, CANDIDATES, &mut session),
-        CAMOE_STATUS_OK
+        camoe::Status::Ok
     );
     session
 }
