@@ -5,7 +5,7 @@
 # bounded time from its committed seeds (fuzz/seeds/<target>) plus the local corpus
 # (fuzz/corpus/<target>, not committed). Fails on any crash, panic or sanitizer report;
 # the failing input lands in fuzz/artifacts/<target>/.
-# Usage: tools/fuzz.sh [seconds per target] (default 50; three targets).
+# Usage: tools/fuzz.sh [seconds per target] (default 50; four targets).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,8 +17,8 @@ cargo +nightly fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --lock
 CARGO_TARGET_DIR=fuzz/target/seeds cargo +nightly test --manifest-path fuzz/Cargo.toml --lib
 cargo +nightly fuzz build -a
 
-declare -A max_len=([loader]=16384 [rank]=4096 [config_json]=16384)
-for t in loader rank config_json; do
+declare -A max_len=([loader]=16384 [rank]=4096 [columns]=4096 [config_json]=16384)
+for t in loader rank columns config_json; do
     mkdir -p "fuzz/corpus/$t" "fuzz/seeds/$t" "fuzz/artifacts/$t"
     shopt -s nullglob
     replay=(fuzz/regressions/"$t"/*)

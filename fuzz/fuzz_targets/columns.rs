@@ -52,7 +52,8 @@ fn column(b: &mut Bytes, fields: usize, n: usize) -> Col {
     };
     let ids = (0..n).map(|_| b.u64()).collect();
     let dense = (0..n).map(|_| b.f32()).collect();
-    let text = b.take(b.u8() as usize % 40).to_vec();
+    let text_len = b.u8() as usize % 40;
+    let text = b.take(text_len).to_vec();
     // Mostly well-formed offsets (non-decreasing, within the text), sometimes raw bytes.
     let offsets = if b.u8() % 4 != 0 {
         let mut at = 0u32;
