@@ -382,6 +382,55 @@ fn misspelt_tier_is_an_error() {
     }
 }
 
+/// Through the C ABI, in a child process (the tier is read once per process): a
+/// misspelt tier makes `camoe_kernel_info` say the error and `camoe_session_new` fail.
+#[test]
+fn misspelt_tier_through_the_c_abi() {
+    use camoe::ffi::*;
+    if std::env::var("CAMOE_KERNEL_TIER").as_deref() == Ok("avx3") {
+        // SAFETY: camoe_kernel_info returns a static NUL-terminated string.
+        let info = unsafe { std::ffi::CStr::from_ptr(camoe_kernel_info()) };
+        let info = info.to_string_lossy();
+        assert!(
+            info.starts_with("error: CAMOE_KERNEL_TIER=\"avx3\""),
+            "{info}"
+        );
+        let bytes = camoe::write_model(
+            &camoe::spec::ModelSpec::random(tiny_config(1, 1, 1, 0, &[], &[]), 1),
+            camoe::WriteOptions::F32,
+        )
+        .unwrap();
+        let (mut m, mut s) = (std::ptr::null_mut(), std::ptr::null_mut());
+        assert_eq!(
+            camoe_model_load_bytes_copy(bytes.as_ptr(), bytes.len(), &mut m),
+            camoe::Status::Ok
+        );
+        assert_eq!(
+            camoe_session_new(m, 4, &mut s),
+            camoe::Status::InvalidArgument
+        );
+        assert!(s.is_null());
+        camoe_model_free(&mut m);
+        return;
+    }
+    let out = common::binary(std::env::current_exe().unwrap().to_str().unwrap())
+        .args([
+            "--exact",
+            "misspelt_tier_through_the_c_abi",
+            "--test-threads=1",
+        ])
+        .env("CAMOE_KERNEL_TIER", "avx3")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("1 passed"), "the child ran no test: {text}");
+}
+
 /// The activation quantizer (`quantize` slot): every tier gives the scalar body's bytes
 /// and scales on every length, with a stride and an offset, on rows holding exact ties
 /// (x·127/max = k + ½), zeros, NaN and ±inf; the padding bytes after `cols` are zeroed.

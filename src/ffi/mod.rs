@@ -41,13 +41,18 @@ pub extern "C" fn camoe_status_name(status: i32) -> *const c_char {
 /// Which kernel each slot uses on this CPU, e.g. `"tier=avx512vnni gemm_i8=… dot_f32=…"`
 /// (each kernel named by ISA, operation, type and tile); static, NUL-terminated.
 /// `CAMOE_KERNEL_TIER=scalar|avx2|avxvnni|avx512vnni|neon|dotprod|i8mm` in the
-/// environment caps the tier; it is read once, on first use.
+/// environment caps the tier; it is read once, on first use. A value that names no tier
+/// gives `"error: …"` with the message sessions fail with.
 #[no_mangle]
 pub extern "C" fn camoe_kernel_info() -> *const c_char {
     static INFO: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
     boundary::boundary(|| {
         INFO.get_or_init(|| {
-            std::ffi::CString::new(crate::kernels::kernels().describe()).unwrap_or_default()
+            let text = match crate::kernels::try_kernels() {
+                Ok(k) => k.describe(),
+                Err(e) => format!("error: {}", e.message()),
+            };
+            std::ffi::CString::new(text).unwrap_or_default()
         })
         .as_ptr()
     })
