@@ -340,7 +340,8 @@ const char *camoe_status_name(int32_t status);
 // Which kernel each slot uses on this CPU, e.g. `"tier=avx512vnni gemm_i8=… dot_f32=…"`
 // (each kernel named by ISA, operation, type and tile); static, NUL-terminated.
 // `CAMOE_KERNEL_TIER=scalar|avx2|avxvnni|avx512vnni|neon|dotprod|i8mm` in the
-// environment caps the tier; it is read once, on first use.
+// environment caps the tier; it is read once, on first use. A value that names no tier
+// gives `"error: …"` with the message sessions fail with.
 const char *camoe_kernel_info(void);
 
 // Message of the last failed call on this thread (NUL-terminated, never NULL; empty if

@@ -133,7 +133,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(camoe_model_load_bytes_copy(bytes.as_ptr(), bytes.len(), &mut cm), Status::Ok);
     assert_eq!(camoe_session_new(cm, MAX_CANDIDATES, &mut cs), Status::Ok);
     let req = fixed_features(&cfg, Side::Request);
-    let creq: Vec<camoe_feature> = req.iter().map(c_feature).collect();
+    let creq: Vec<camoe_feature> = req.iter().map(camoe_feature::from_rust).collect();
     assert_eq!(camoe_session_set_request(cs, creq.as_ptr(), creq.len()), Status::Ok);
     let ccols: Vec<camoe_column> = cols.iter().map(Col::c).collect();
     let batch = camoe_candidate_columns {
@@ -186,21 +186,3 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
-
-fn c_feature(f: &Feature) -> camoe_feature {
-    let mut c = camoe_feature {
-        text: core::ptr::null(),
-        text_len: 0,
-        id: 0,
-        field: f.field,
-        kind: CAMOE_VALUE_MISSING,
-        dense: 0.0,
-    };
-    match f.value {
-        Value::Missing => {}
-        Value::Id(i) => (c.kind, c.id) = (CAMOE_VALUE_ID, i),
-        Value::Str(s) => (c.kind, c.text, c.text_len) = (CAMOE_VALUE_STR, s.as_ptr().cast(), s.len()),
-        Value::Dense(d) => (c.kind, c.dense) = (CAMOE_VALUE_DENSE, d),
-    }
-    c
-}

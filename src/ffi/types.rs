@@ -92,6 +92,30 @@ pub struct camoe_feature {
     pub dense: f32,
 }
 
+impl camoe_feature {
+    /// The C form of a Rust feature, borrowing the same text bytes (for callers that
+    /// hold both, such as tests and fuzz targets).
+    pub fn from_rust(f: &Feature<'_>) -> camoe_feature {
+        let mut c = camoe_feature {
+            text: core::ptr::null(),
+            text_len: 0,
+            id: 0,
+            field: f.field,
+            kind: CAMOE_VALUE_MISSING,
+            dense: 0.0,
+        };
+        match f.value {
+            Value::Missing => {}
+            Value::Id(id) => (c.kind, c.id) = (CAMOE_VALUE_ID, id),
+            Value::Str(s) => {
+                (c.kind, c.text, c.text_len) = (CAMOE_VALUE_STR, s.as_ptr().cast(), s.len())
+            }
+            Value::Dense(d) => (c.kind, c.dense) = (CAMOE_VALUE_DENSE, d),
+        }
+        c
+    }
+}
+
 /// One candidate ad. Frozen layout, like `camoe_feature`.
 #[repr(C)]
 #[derive(Clone, Copy)]

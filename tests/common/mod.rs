@@ -295,28 +295,7 @@ pub fn reference_pctr_top_k(
 
 /// Features as the C ABI takes them (borrowing the same text bytes).
 pub fn c_features(f: &[Feature]) -> Vec<camoe::ffi::camoe_feature> {
-    use camoe::ffi::*;
-    f.iter()
-        .map(|f| {
-            let mut c = camoe_feature {
-                text: std::ptr::null(),
-                text_len: 0,
-                id: 0,
-                field: f.field,
-                kind: CAMOE_VALUE_MISSING,
-                dense: 0.0,
-            };
-            match f.value {
-                Value::Missing => {}
-                Value::Id(i) => (c.kind, c.id) = (CAMOE_VALUE_ID, i),
-                Value::Str(s) => {
-                    (c.kind, c.text, c.text_len) = (CAMOE_VALUE_STR, s.as_ptr().cast(), s.len())
-                }
-                Value::Dense(d) => (c.kind, c.dense) = (CAMOE_VALUE_DENSE, d),
-            }
-            c
-        })
-        .collect()
+    f.iter().map(camoe::ffi::camoe_feature::from_rust).collect()
 }
 
 /// Candidates as the C ABI takes them: `features` holds each one's `c_features` and
