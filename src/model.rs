@@ -95,7 +95,7 @@ impl Model {
     /// Loads a model from the next `len` bytes of `reader` (e.g. a file descriptor at an
     /// offset, such as an Android asset), read once into memory.
     pub fn read_from(reader: impl std::io::Read, len: usize) -> Result<Arc<Model>, Error> {
-        Model::from_storage(Storage::read_from(reader, len)?)
+        Model::from_storage(Storage::read_from(reader, len, "the model")?)
     }
 
     /// Loads a model file after checking its detached Ed25519 `signature` against the

@@ -97,24 +97,22 @@ impl Storage {
         }
     }
 
-    /// Reads exactly `len` bytes from `reader` into an aligned owned buffer.
-    pub(crate) fn read_from(mut reader: impl std::io::Read, len: usize) -> Result<Storage, Error> {
+    /// Reads exactly `len` bytes from `reader` into an aligned owned buffer; `what`
+    /// names the source in the error.
+    pub(crate) fn read_from(
+        mut reader: impl std::io::Read,
+        len: usize,
+        what: impl core::fmt::Display,
+    ) -> Result<Storage, Error> {
         Storage::owned(len, |dst| reader.read_exact(dst))
-            .map_err(|e| err!(Status::Io, "cannot read the {len} bytes of the model: {e}"))
+            .map_err(|e| err!(Status::Io, "cannot read {what} ({len} bytes): {e}"))
     }
 
     /// Reads a whole file into an aligned owned buffer: what the model then reads can no
     /// longer change, whatever happens to the file.
     pub(crate) fn read_file(path: &std::path::Path) -> Result<Storage, Error> {
-        use std::io::Read;
-        let (mut file, len) = open_model_file(path)?;
-        Storage::owned(len, |dst| file.read_exact(dst)).map_err(|e| {
-            err!(
-                Status::Io,
-                "cannot read {} ({len} bytes when opened): {e}",
-                path.display()
-            )
-        })
+        let (file, len) = open_model_file(path)?;
+        Storage::read_from(file, len, path.display())
     }
 
     /// Memory-maps a file read-only (reads it where mmap is unavailable). The file must
