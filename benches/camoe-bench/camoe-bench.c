@@ -63,8 +63,8 @@ static const char USAGE[] =
     "  --expert-top-k K     mix only each candidate's K best experts (default 0 = all)\n"
     "  --load-repeats N     loads after the first, for the median load time (default 5)\n"
     "  --mapped             load with camoe_model_load_file_mapped instead of reading\n"
-    "  --scores-out FILE    write every request's pCTRs (all its candidates, one call) as\n"
-    "                       little-endian f32\n"
+    "  --scores-out FILE    write every request's pCTRs (all its candidates in one call,\n"
+    "                       with --expert-top-k) as little-endian f32\n"
     "  --json               print JSON instead of the table\n"
     "  -h, --help           print this and exit\n";
 
@@ -593,7 +593,8 @@ static double repeated_load_us(const config *c) {
     return median;
 }
 
-static void write_scores(const config *c, workload *w, camoe_session *s, size_t capacity) {
+static void write_scores(const config *c, const workload *w, camoe_session *s, const camoe_rank_options *options,
+                         size_t capacity) {
     FILE *f = fopen(c->scores_out, "wb");
     if (!f) die("--scores-out %s: %s", c->scores_out, strerror(errno));
     float *scores = xcalloc(capacity, sizeof *scores);
@@ -602,7 +603,7 @@ static void write_scores(const config *c, workload *w, camoe_session *s, size_t 
         const request *r = &w->requests[i];
         size_t n_order = 0;
         check(camoe_session_set_request(s, r->features, r->n_features), "set_request (--scores-out)");
-        check(camoe_session_rank(s, r->candidates, r->n_candidates, NULL, scores, order, capacity, &n_order),
+        check(camoe_session_rank(s, r->candidates, r->n_candidates, options, scores, order, capacity, &n_order),
               "rank (--scores-out)");
         /* The file is little-endian f32: every target camoe supports is little-endian. */
         if (fwrite(scores, sizeof *scores, r->n_candidates, f) != r->n_candidates)
@@ -840,7 +841,7 @@ int main(int argc, char **argv) {
     r.first_rank_us = now_us() - t0;
     check(st, "first rank");
     r.load_median_us = repeated_load_us(&c);
-    if (c.scores_out) write_scores(&c, &w, workers[0].session, capacity);
+    if (c.scores_out) write_scores(&c, &w, workers[0].session, &options, capacity);
 
     for (size_t i = 0; i < c.n_batches; i++) r.stats[i] = time_batch(workers, c.threads, c.batches[i]);
     r.hwm_end_kb = vm_hwm_kb();
