@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tests camoe-bench: x86_64 builds against the shared and the static library, runs on the
 # shipped model with tiny budgets whose JSON check.py verifies field by field, request-file
-# scores checked against camoe-rank, error cases (status and one-line message), then an
+# scores checked against camoe-rank, the peer harness's request file reproducing peers-dump's
+# Rust API pCTRs bit for bit, error cases (status and one-line message), then an
 # aarch64 build run under qemu-aarch64 whose JSON must parse and describe the run.
 #
 #   bash benches/camoe-bench/test.sh        (CAMOE_PROFILE=ci by default; CARGO_TARGET_DIR honoured)
@@ -68,6 +69,30 @@ for i, p in rank.items():  # camoe-rank prints 6 decimals
     assert abs(bench[i] - p) <= 6e-7, f"candidate {i}: camoe-bench {bench[i]} vs camoe-rank {p}"
 assert any(a != b for a, b in zip(bench, k1)), "--expert-top-k 1 gave the same scores as all experts"
 print("scores: 12 candidates equal camoe-rank's; expert top-k 1 differs")
+EOF
+
+step "peer harness input: peers-dump's requests.txt through camoe-bench = its Rust API pCTRs, bit for bit"
+cargo build --profile "$profile" --example peers-dump --quiet
+rm -rf "$out/dump"
+"$target/$profile/examples/peers-dump" "$out/dump" --requests 2 --candidates 40 2> /dev/null
+for m in f32 int8; do
+    "$bench" "$out/dump/model-$m.camoe" --requests "$out/dump/requests.txt" --batches 1 --iterations 1 \
+        --load-repeats 0 --scores-out "$out/dump/bench-$m.f32" > /dev/null
+done
+python3 - "$out/dump" <<'EOF'
+import ast, os, struct, sys
+def f32s(data):
+    return struct.unpack(f"<{len(data) // 4}f", data)
+for m in ("f32", "int8"):
+    raw = open(os.path.join(sys.argv[1], f"pctr_{m}.npy"), "rb").read()
+    header_len = struct.unpack("<H", raw[8:10])[0]
+    header = ast.literal_eval(raw[10:10 + header_len].decode())
+    assert header["descr"] == "<f4" and header["shape"] == (2, 40), header
+    rust = f32s(raw[10 + header_len:])
+    bench = f32s(open(os.path.join(sys.argv[1], f"bench-{m}.f32"), "rb").read())
+    diff = [i for i, (x, y) in enumerate(zip(rust, bench)) if struct.pack("<f", x) != struct.pack("<f", y)]
+    assert len(bench) == 80 and not diff, f"{m}: {len(bench)} scores, differing at {diff[:5]}"
+print("peers-dump requests: 80 pCTRs equal the Rust API's bit for bit (f32 and int8)")
 EOF
 
 step "human table"

@@ -22,15 +22,16 @@
 //!   `req_dense_<field>.npy` with the normalized value (f32, 0 = missing)
 //! - `req_task.npy` (R, C) int64; `pctr_f32.npy` / `pctr_int8.npy` (R, C) f32: camoe's
 //!   pCTRs through the Rust API (`Model`, `Session`), each request ranked in one call
-//! - `requests.txt`: the same requests as raw values for `camoe_bench.c`
-//!   (`R v...` per request, `C task v...` per candidate, fields in schema order,
-//!   ids as decimal u64, dense as float, `-` = missing)
+//! - `requests.txt`: the same requests in camoe-rank's request format, for
+//!   `camoe-bench --requests` (`request field=value ...`, then
+//!   `candidate task=NAME bid=1 field=value ...` per candidate; categorical values are
+//!   text, hashed by camoe as `camoe-rank` does; a missing value is left out)
 
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use camoe::hash::{bucket, field_seed, SplitMix};
+use camoe::hash::{bucket, field_seed, hash_bytes, SplitMix};
 use camoe::spec::{FieldKind, ModelSpec, Side};
 use camoe::{
     write_model, Candidate, Feature, Model, ModelConfig, RankOptions, Session, Value, WriteOptions,
@@ -324,8 +325,20 @@ fn config_json(spec: &ModelSpec) -> String {
 #[derive(Clone, Copy)]
 enum Raw {
     Missing,
-    Id(u64),
+    /// A categorical value, given to camoe as the text [`value_text`] of this number.
+    Text(u64),
     Dense(f32),
+}
+
+/// The text of a categorical value, as requests.txt carries it.
+fn value_text(n: u64) -> String {
+    format!("v{n:016x}")
+}
+
+/// The 64-bit id camoe hashes a text value to (`Model::hash_str`): giving camoe this
+/// id equals giving it the text.
+fn text_id(spec: &ModelSpec, n: u64) -> u64 {
+    hash_bytes(value_text(n).as_bytes(), spec.config.hash_seed)
 }
 
 fn draw(spec: &ModelSpec, field: usize, rng: &mut SplitMix) -> Raw {
@@ -334,17 +347,17 @@ fn draw(spec: &ModelSpec, field: usize, rng: &mut SplitMix) -> Raw {
         return Raw::Missing;
     }
     match spec.config.fields[field].kind {
-        FieldKind::Categorical { .. } => Raw::Id(rng.next_u64()),
+        FieldKind::Categorical { .. } => Raw::Text(rng.next_u64()),
         FieldKind::Dense { mean, std, .. } => Raw::Dense(mean + std * 1.5 * rng.normal()),
     }
 }
 
-fn feature(field: usize, r: Raw) -> Feature<'static> {
+fn feature(spec: &ModelSpec, field: usize, r: Raw) -> Feature<'static> {
     Feature {
         field: field as u32,
         value: match r {
             Raw::Missing => Value::Missing,
-            Raw::Id(id) => Value::Id(id),
+            Raw::Text(n) => Value::Id(text_id(spec, n)),
             Raw::Dense(v) => Value::Dense(v),
         },
     }
@@ -355,8 +368,12 @@ fn encode(spec: &ModelSpec, field: usize, r: Raw) -> (i64, f32) {
     let c = &spec.config;
     match (c.fields[field].kind, r) {
         (FieldKind::Categorical { .. }, Raw::Missing) => (0, 0.0),
-        (FieldKind::Categorical { vocab, .. }, Raw::Id(id)) => (
-            bucket(id, field_seed(c.hash_seed, field as u32), vocab) as i64,
+        (FieldKind::Categorical { vocab, .. }, Raw::Text(n)) => (
+            bucket(
+                text_id(spec, n),
+                field_seed(c.hash_seed, field as u32),
+                vocab,
+            ) as i64,
             0.0,
         ),
         (FieldKind::Dense { .. }, Raw::Missing) => (0, 0.0),
@@ -428,7 +445,7 @@ fn run() -> Res<()> {
 
     // Requests.
     let nf = cfg.fields.len();
-    let mut rng = SplitMix(0x5eed_0f_9ee7);
+    let mut rng = SplitMix(0x005e_ed0f_9ee7);
     let mut reqs: Vec<Vec<Raw>> = Vec::new(); // [r][field] (request fields only meaningful)
     let mut cands: Vec<Vec<(u32, Vec<Raw>)>> = Vec::new(); // [r][c] = (task, [field])
     for _ in 0..n_req {
@@ -500,7 +517,7 @@ fn run() -> Res<()> {
         for r in 0..n_req {
             let req: Vec<Feature> = (0..nf)
                 .filter(|&i| cfg.fields[i].side == Side::Request)
-                .map(|i| feature(i, reqs[r][i]))
+                .map(|i| feature(&spec, i, reqs[r][i]))
                 .collect();
             session
                 .set_request(&req)
@@ -510,7 +527,7 @@ fn run() -> Res<()> {
                 .map(|(_, v)| {
                     (0..nf)
                         .filter(|&i| cfg.fields[i].side == Side::Candidate)
-                        .map(|i| feature(i, v[i]))
+                        .map(|i| feature(&spec, i, v[i]))
                         .collect()
                 })
                 .collect();
@@ -542,33 +559,44 @@ fn run() -> Res<()> {
         );
     }
 
-    // Raw requests for the C bench.
+    // The requests in camoe-rank's format, for camoe-bench.
+    let names = cfg
+        .fields
+        .iter()
+        .map(|f| &f.name)
+        .chain(cfg.tasks.iter().map(|t| &t.name));
+    for name in names {
+        if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '=' || c == '#') {
+            return Err(format!(
+                "name {name:?} cannot be written in camoe-rank's request format"
+            ));
+        }
+    }
     let mut t = String::new();
     let _ = writeln!(
         t,
         "# {n_req} requests x {n_cand} candidates; model {source}"
     );
-    let raw = |t: &mut String, r: Raw| match r {
-        Raw::Missing => t.push_str(" -"),
-        Raw::Id(id) => {
-            let _ = write!(t, " {id}");
-        }
-        Raw::Dense(v) => {
-            let _ = write!(t, " {v:?}");
-        }
-    };
-    for r in 0..n_req {
-        t.push('R');
-        for i in (0..nf).filter(|&i| cfg.fields[i].side == Side::Request) {
-            raw(&mut t, reqs[r][i]);
+    let pairs = |t: &mut String, side: Side, values: &[Raw]| {
+        for (f, r) in cfg.fields.iter().zip(values) {
+            match (f.side == side, *r) {
+                (false, _) | (true, Raw::Missing) => {}
+                (true, Raw::Text(n)) => {
+                    let _ = write!(t, " {}={}", f.name, value_text(n));
+                }
+                (true, Raw::Dense(v)) => {
+                    let _ = write!(t, " {}={v:?}", f.name);
+                }
+            }
         }
         t.push('\n');
+    };
+    for r in 0..n_req {
+        t.push_str("request");
+        pairs(&mut t, Side::Request, &reqs[r]);
         for (task, v) in &cands[r] {
-            let _ = write!(t, "C {task}");
-            for i in (0..nf).filter(|&i| cfg.fields[i].side == Side::Candidate) {
-                raw(&mut t, v[i]);
-            }
-            t.push('\n');
+            let _ = write!(t, "candidate task={} bid=1", cfg.tasks[*task as usize].name);
+            pairs(&mut t, Side::Candidate, v);
         }
     }
     fs::write(out.join("requests.txt"), t).map_err(|e| e.to_string())?;

@@ -5,6 +5,9 @@
     python peers.py parity DUMP MODELS     # every peer against camoe's f32 pCTRs
     python peers.py time   DUMP MODELS LABEL [--seconds S] [--batches 1,10]
     python peers.py amx-probe              # can this process get AMX tile permission?
+    python peers.py camoe-bench LABEL REPORT.json [--kernels]
+                                           # camoe's rows of timings.csv (or its kernels
+                                           # line) from a `camoe-bench --json` report
 
 DUMP is the directory written by `cargo run --release --example peers-dump`: the
 float weights as .npy, config.json, the sample requests encoded as embedding rows
@@ -491,6 +494,18 @@ def amx_probe(_args):
     print(f"arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) = {r}" + (f", errno {e} ({os.strerror(e)})" if r else " (AMX granted)"))
 
 
+def camoe_bench(args):
+    """camoe's column comes from camoe-bench, the tool a device team runs: its JSON
+    report becomes timings.csv rows (median = p50) or the kernels.txt line."""
+    with open(args.report) as f:
+        r = json.load(f)
+    if args.kernels:
+        print(f"{args.label}: mode {r['model']['mode']}, kernels: {r['kernel_info']}")
+        return
+    for b in r["batches"]:
+        print(f"{args.label},{b['batch']},{b['p50_us']:.3f},{b['p10_us']:.3f},{b['p90_us']:.3f},{b['iterations']}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -504,12 +519,17 @@ def main():
             p.add_argument("--batches", default="1,10,50,200,1000")
             p.add_argument("--engines", default="")
         if c == "parity":
-            p.add_argument("--camoe-scores", action="append", help="LABEL=FILE of f32 scores from camoe_bench")
+            p.add_argument("--camoe-scores", action="append", help="LABEL=FILE of f32 scores from camoe-bench")
             p.add_argument("--csv")
     sub.add_parser("amx-probe")
     sub.add_parser("floor")
+    p = sub.add_parser("camoe-bench")
+    p.add_argument("label")
+    p.add_argument("report")
+    p.add_argument("--kernels", action="store_true")
     a = ap.parse_args()
-    {"build": build, "parity": parity, "time": timing, "amx-probe": amx_probe, "floor": floor}[a.cmd](a)
+    {"build": build, "parity": parity, "time": timing, "amx-probe": amx_probe, "floor": floor,
+     "camoe-bench": camoe_bench}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@
 #   PEERS_README   README to update (default benches/README.md; empty = none)
 #
 # Steps: venv (reused when present) -> cargo build --release --lib and the peers-dump
-# example -> C programs (camoe_bench, noamx) -> ONNX and TFLite models -> parity
+# example -> C programs (camoe-bench, the device benchmark a user runs: it times camoe's
+# rows; noamx) -> ONNX and TFLite models -> parity
 # (fails if an fp32 engine disagrees with camoe f32 by 1e-4 or more) -> AMX probe ->
 # timings (each engine with AMX allowed and refused) -> results/ and the README section.
 set -euo pipefail
@@ -59,8 +60,7 @@ cp target/release/libcamoe.so "$WORK/lib/"
 
 step "C programs"
 CC="${CC:-cc}"
-"$CC" -O2 -std=c11 -Wall -Wextra -Werror -Iinclude -o "$WORK/camoe_bench" "$HERE/camoe_bench.c" \
-    -L"$WORK/lib" -lcamoe -Wl,-rpath,"$WORK/lib"
+make -s -C benches/camoe-bench CC="$CC" LIBDIR="$WORK/lib" OUT="$WORK/camoe-bench"
 "$CC" -O2 -std=c11 -Wall -Wextra -Werror -o "$WORK/noamx" "$HERE/noamx.c"
 NOAMX="$WORK/noamx"
 
@@ -71,22 +71,20 @@ step "peer models (ONNX, TFLite)"
 declare -a CAMOE_ROWS=()
 for tier in $TIERS; do
     if [ "$tier" = best ]; then
-        name="$(env -u CAMOE_KERNEL_TIER "$WORK/camoe_bench" "$WORK/dump/model-int8.camoe" "$WORK/dump/requests.txt" probe \
-            --batches 1 --seconds 0.01 2>&1 >/dev/null | sed -n 's/.*tier=\([a-z0-9_]*\).*/\1/p')"
-        name="${name:-best}"
+        env -u CAMOE_KERNEL_TIER "$WORK/camoe-bench" "$WORK/dump/model-int8.camoe" --requests "$WORK/dump/requests.txt" \
+            --batches 1 --iterations 1 --warmup 0 --load-repeats 0 --json > "$WORK/probe.json"
+        name="$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["kernel_tier"])' "$WORK/probe.json")"
     else
         name="$tier"
     fi
     for mode in int8 f32; do CAMOE_ROWS+=("camoe-$mode-$name:$mode:$tier"); done
 done
-camoe_run() { # LABEL MODE TIER PASS [extra args...]
-    local label="$1" mode="$2" tier="$3" pass="$4"; shift 4
+camoe_run() { # MODE TIER PASS [camoe-bench flags...]: camoe-bench on the dump's first request
+    local mode="$1" tier="$2" pass="$3"; shift 3
     local pre=(taskset -c "$CORE"); [ "$pass" = noamx ] && pre+=("$NOAMX")
-    if [ "$tier" = best ]; then
-        env -u CAMOE_KERNEL_TIER "${pre[@]}" "$WORK/camoe_bench" "$WORK/dump/model-$mode.camoe" "$WORK/dump/requests.txt" "$label/$pass" "$@"
-    else
-        CAMOE_KERNEL_TIER="$tier" "${pre[@]}" "$WORK/camoe_bench" "$WORK/dump/model-$mode.camoe" "$WORK/dump/requests.txt" "$label/$pass" "$@"
-    fi
+    local tier_flag=(); [ "$tier" = best ] || tier_flag=(--tier "$tier")
+    env -u CAMOE_KERNEL_TIER "${pre[@]}" "$WORK/camoe-bench" "$WORK/dump/model-$mode.camoe" \
+        --requests "$WORK/dump/requests.txt" "${tier_flag[@]}" "$@"
 }
 
 step "parity"
@@ -94,11 +92,11 @@ step "parity"
 PARITY_ARGS=()
 for row in "${CAMOE_ROWS[@]}"; do
     IFS=: read -r label mode tier <<< "$row"
-    camoe_run "$label" "$mode" "$tier" amx --batches 1 --seconds 0.01 --scores-out "$WORK/scores-$label.f32" \
-        2>> "$RES/kernels.txt" > /dev/null
+    camoe_run "$mode" "$tier" amx --batches 1 --iterations 1 --warmup 0 --load-repeats 0 --json \
+        --scores-out "$WORK/scores-$label.f32" > "$WORK/parity-$label.json"
+    "$PY" "$HERE/peers.py" camoe-bench "$label" "$WORK/parity-$label.json" --kernels >> "$RES/kernels.txt"
     PARITY_ARGS+=(--camoe-scores "$label=$WORK/scores-$label.f32")
 done
-sed -i 's/^camoe_bench \([^:]*\)\/amx: [^,]*, /\1: /' "$RES/kernels.txt"
 "$PY" "$HERE/peers.py" parity "$WORK/dump" "$WORK/models" "${PARITY_ARGS[@]}" --csv "$RES/parity.csv" 2> >(quiet)
 
 step "AMX probe"
@@ -116,7 +114,7 @@ step "AMX probe"
                 if [ "$e" = probe ]; then  # the positive control: asks for AMX itself
                     cmd=("$PY" "$HERE/peers.py" amx-probe)
                 elif [ "$e" = camoe-int8 ]; then
-                    cmd=(env -u CAMOE_KERNEL_TIER "$WORK/camoe_bench" "$WORK/dump/model-int8.camoe" "$WORK/dump/requests.txt" x --batches 10 --seconds 0.05)
+                    cmd=(env -u CAMOE_KERNEL_TIER "$WORK/camoe-bench" "$WORK/dump/model-int8.camoe" --requests "$WORK/dump/requests.txt" --batches 10 --seconds 0.05)
                 else
                     cmd=("$PY" "$HERE/peers.py" time "$WORK/dump" "$WORK/models" x --engines "$e" --batches 10 --seconds 0.05)
                 fi
@@ -153,8 +151,8 @@ for round in $(seq "$ROUNDS"); do
     for pass in amx noamx; do
         for row in "${CAMOE_ROWS[@]}"; do
             IFS=: read -r label mode tier <<< "$row"
-            camoe_run "$label" "$mode" "$tier" "$pass" --batches "$BATCHES" --seconds "$SECS" \
-                2> >(grep -v '^camoe_bench .*kernels:' >&2) | tee -a "$T"
+            camoe_run "$mode" "$tier" "$pass" --batches "$BATCHES" --seconds "$SECS" --json > "$WORK/timing.json"
+            "$PY" "$HERE/peers.py" camoe-bench "$label/$pass" "$WORK/timing.json" | tee -a "$T"
         done
         pre=(taskset -c "$CORE"); [ "$pass" = noamx ] && pre+=("$NOAMX")
         "${pre[@]}" "$PY" "$HERE/peers.py" time "$WORK/dump" "$WORK/models" "$pass" --seconds "$SECS" --batches "$BATCHES" 2> >(quiet) | tee -a "$T"
