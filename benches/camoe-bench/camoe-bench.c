@@ -151,6 +151,7 @@ static void parse_flags(config *c, int argc, char **argv) {
     c->threads = 1;
     c->intra_threads = 1;
     c->load_repeats = 5;
+    int seconds_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -185,11 +186,13 @@ static void parse_flags(config *c, int argc, char **argv) {
         else if (strcmp(a, "--scores-out") == 0) c->scores_out = v;
         else { /* --seconds */
             char *end = NULL;
+            seconds_given = 1;
             c->seconds = strtod(v, &end);
             if (end == v || *end || !(c->seconds > 0) || c->seconds > 1e6)
                 die("--seconds %s: expected a positive number of seconds", v);
         }
     }
+    if (c->iterations && seconds_given) die("give --seconds or --iterations, not both");
     if (!c->model_path) die("no model given (usage: camoe-bench MODEL.camoe [flags]; --help lists the flags)");
 }
 
@@ -286,6 +289,7 @@ static void generate_features(camoe_feature *out, const camoe_field_info *fields
 /* One request and `n_candidates` candidates with random tasks and bids. */
 static void generate(workload *w, const camoe_model_info *mi, const camoe_field_info *fields, uint64_t seed,
                      size_t n_candidates) {
+    if (mi->n_tasks == 0) die("the model has no tasks: nothing to rank");
     uint64_t rng = seed;
     request *r = new_request(w);
     r->n_features = mi->n_request_fields;
@@ -824,6 +828,10 @@ int main(int argc, char **argv) {
     r.kernel_info = camoe_kernel_info();
     const char *tier = strstr(r.kernel_info, "tier=");
     snprintf(r.tier, sizeof r.tier, "%.*s", tier ? (int)strcspn(tier + 5, " ") : 0, tier ? tier + 5 : "");
+    /* A cap this CPU cannot run (another architecture's tier, or features it lacks) leaves
+     * the library on another tier: timing that under the asked-for name would mislead. */
+    if (c.tier && strcmp(r.tier, c.tier) != 0)
+        die("--tier %s: this CPU cannot run it; the library would run tier %s", c.tier, r.tier);
     for (size_t i = 0; i < c.threads; i++) {
         worker *k = &workers[i];
         if (i) k->session = open_session(model, capacity, c.intra_threads);

@@ -2,7 +2,8 @@
 # Tests camoe-bench: x86_64 builds against the shared and the static library, runs on the
 # shipped model with tiny budgets whose JSON check.py verifies field by field, request-file
 # scores checked against camoe-rank, the peer harness's request file reproducing peers-dump's
-# Rust API pCTRs bit for bit, error cases (status and one-line message), then an
+# Rust API pCTRs bit for bit, a run under ASan+UBSan, error cases (status and one-line
+# message), then an
 # aarch64 build run under qemu-aarch64 whose JSON must parse and describe the run.
 #
 #   bash benches/camoe-bench/test.sh        (CAMOE_PROFILE=ci by default; CARGO_TARGET_DIR honoured)
@@ -95,6 +96,17 @@ for m in ("f32", "int8"):
 print("peers-dump requests: 80 pCTRs equal the Rust API's bit for bit (f32 and int8)")
 EOF
 
+step "AddressSanitizer + UBSan (static link): threads, request file, scores, leaks"
+make -s -C "$here" LIBDIR="$lib" LINK=static OUT="$out/camoe-bench-san" \
+    CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"
+for input in "" "--requests models/sample-request.txt"; do
+    # shellcheck disable=SC2086 # $input is two words or none
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 "$out/camoe-bench-san" "$model" $input --threads 3 --batches 1,20 \
+        --iterations 5 --warmup 1 --load-repeats 2 --scores-out "$out/san.f32" --json > "$out/san.json"
+    python3 "$here/check.py" "$out/san.json" --model "$model" --batches 1,20 --iterations 5 --threads 3 \
+        --tiers "$tiers" --input "$([ -n "$input" ] && echo requests || echo generated)"
+done
+
 step "human table"
 "$bench" "$model" --batches 2,9 --iterations 5 --warmup 1 --load-repeats 1 > "$out/table.txt"
 cat "$out/table.txt"
@@ -120,6 +132,8 @@ expect_error "expected a whole number" "$model" --batches 1,0
 expect_error "needs a value" "$model" --threads
 expect_error "no model given" --json
 expect_error "CAMOE_KERNEL_TIER=\"avx3\"" "$model" --tier avx3
+expect_error "--tier i8mm: this CPU cannot run it" "$model" --tier i8mm
+expect_error "not both" "$model" --seconds 1 --iterations 3
 expect_error "unknown field" "$model" --requests <(echo "request no_such_field=1"; echo "candidate task=overlay")
 if nm -D "$lib/libcamoe.so" | grep -q ' T camoe_session_new_with_options$'; then
     "$bench" "$model" --intra-threads 2 --batches 64 "${tiny[@]}" --json > "$out/intra.json"
