@@ -3,8 +3,8 @@
 # shipped model with tiny budgets whose JSON check.py verifies field by field, request-file
 # scores checked against camoe-rank, the peer harness's request file reproducing peers-dump's
 # Rust API pCTRs bit for bit, a run under ASan+UBSan, error cases (status and one-line
-# message), then an
-# aarch64 build run under qemu-aarch64 whose JSON must parse and describe the run.
+# message), then an aarch64 build run under qemu-aarch64 whose JSON must parse and describe
+# the run. Needs python3 (json module), gcc, aarch64-linux-gnu-gcc and qemu-aarch64.
 #
 #   bash benches/camoe-bench/test.sh        (CAMOE_PROFILE=ci by default; CARGO_TARGET_DIR honoured)
 set -euo pipefail
