@@ -642,84 +642,73 @@ static void json_string(const char *s, size_t len) {
     putchar('"');
 }
 
-static void json_str(const char *s) {
+/* Each writes `before` (separator and key), then the value or null. */
+static void put_str(const char *before, const char *s) {
+    fputs(before, stdout);
     if (s) json_string(s, strlen(s));
     else fputs("null", stdout);
 }
 
 /* JSON has no NaN: a number that was not measured is null. */
-static void json_num(double v) {
+static void put_num(const char *before, double v) {
+    fputs(before, stdout);
     if (isfinite(v)) printf("%.3f", v);
     else fputs("null", stdout);
 }
 
-static void json_kb(long kb) {
-    if (kb >= 0) printf("%ld", kb);
+static void put_uint(const char *before, uint64_t v, int present) {
+    fputs(before, stdout);
+    if (present) printf("%llu", (unsigned long long)v);
     else fputs("null", stdout);
 }
 
 static void print_json(const config *c, const report *r) {
     const camoe_model_info *mi = &r->info;
-    fputs("{\n  \"tool\": \"camoe-bench\",\n  \"library_version\": ", stdout);
-    json_str(r->library_version);
-    fputs(",\n  \"header_version\": ", stdout);
-    json_str(r->header_version);
-    fputs(",\n  \"kernel_tier\": ", stdout);
-    json_str(r->tier);
-    fputs(",\n  \"kernel_info\": ", stdout);
-    json_str(r->kernel_info);
-    fputs(",\n  \"model\": {\"path\": ", stdout);
-    json_str(c->model_path);
-    fputs(", \"name\": ", stdout);
-    json_str(r->name);
-    fputs(", \"mode\": ", stdout);
-    json_str(r->mode);
-    printf(", \"file_size\": %llu, \"fields\": %u, \"tasks\": %u, \"experts\": %u, \"parameters\": %llu, "
-           "\"macs_per_candidate\": %llu},\n",
-           (unsigned long long)mi->file_size, mi->n_fields, mi->n_tasks, mi->n_experts,
-           (unsigned long long)mi->parameter_count, (unsigned long long)mi->macs_per_candidate);
-    fputs("  \"settings\": {\"input\": ", stdout);
-    json_str(c->requests_path ? "requests" : "generated");
-    fputs(", \"requests_file\": ", stdout);
-    json_str(c->requests_path);
-    fputs(", \"seed\": ", stdout);
-    if (c->requests_path) fputs("null", stdout);
-    else printf("%llu", (unsigned long long)c->seed);
-    fputs(", \"seconds\": ", stdout);
-    json_num(c->iterations ? NAN : c->seconds);
-    fputs(", \"iterations\": ", stdout);
-    if (c->iterations) printf("%llu", (unsigned long long)c->iterations);
-    else fputs("null", stdout);
-    printf(", \"warmup\": %llu, \"threads\": %llu, \"intra_threads\": %llu, \"expert_top_k\": %llu, \"tier\": ",
-           (unsigned long long)c->warmup, (unsigned long long)c->threads, (unsigned long long)c->intra_threads,
-           (unsigned long long)c->expert_top_k);
-    json_str(c->tier);
-    printf(", \"load\": \"%s\", \"timed\": \"set_request + rank\"},\n", c->mapped ? "mapped" : "read");
-    fputs("  \"load_first_us\": ", stdout);
-    json_num(r->load_first_us);
-    fputs(",\n  \"load_median_us\": ", stdout);
-    json_num(r->load_median_us);
-    printf(",\n  \"load_repeats\": %llu,\n  \"session_new_us\": ", (unsigned long long)c->load_repeats);
-    json_num(r->session_us);
-    fputs(",\n  \"first_rank_us\": ", stdout);
-    json_num(r->first_rank_us);
-    printf(",\n  \"first_rank_batch\": %zu,\n  \"vm_hwm_kb\": {\"start\": ", c->batches[0]);
-    json_kb(r->hwm_start_kb);
-    fputs(", \"loaded\": ", stdout);
-    json_kb(r->hwm_loaded_kb);
-    fputs(", \"end\": ", stdout);
-    json_kb(r->hwm_end_kb);
+    put_str("{\n  \"tool\": ", "camoe-bench");
+    put_str(",\n  \"library_version\": ", r->library_version);
+    put_str(",\n  \"header_version\": ", r->header_version);
+    put_str(",\n  \"kernel_tier\": ", r->tier);
+    put_str(",\n  \"kernel_info\": ", r->kernel_info);
+    put_str(",\n  \"model\": {\"path\": ", c->model_path);
+    put_str(", \"name\": ", r->name);
+    put_str(", \"mode\": ", r->mode);
+    put_uint(", \"file_size\": ", mi->file_size, 1);
+    put_uint(", \"fields\": ", mi->n_fields, 1);
+    put_uint(", \"tasks\": ", mi->n_tasks, 1);
+    put_uint(", \"experts\": ", mi->n_experts, 1);
+    put_uint(", \"parameters\": ", mi->parameter_count, 1);
+    put_uint(", \"macs_per_candidate\": ", mi->macs_per_candidate, 1);
+    put_str("},\n  \"settings\": {\"input\": ", c->requests_path ? "requests" : "generated");
+    put_str(", \"requests_file\": ", c->requests_path);
+    put_uint(", \"seed\": ", c->seed, !c->requests_path);
+    put_num(", \"seconds\": ", c->iterations ? NAN : c->seconds);
+    put_uint(", \"iterations\": ", c->iterations, c->iterations != 0);
+    put_uint(", \"warmup\": ", c->warmup, 1);
+    put_uint(", \"threads\": ", c->threads, 1);
+    put_uint(", \"intra_threads\": ", c->intra_threads, 1);
+    put_uint(", \"expert_top_k\": ", c->expert_top_k, 1);
+    put_str(", \"tier\": ", c->tier);
+    put_str(", \"load\": ", c->mapped ? "mapped" : "read");
+    put_str(", \"timed\": ", "set_request + rank");
+    put_num("},\n  \"load_first_us\": ", r->load_first_us);
+    put_num(",\n  \"load_median_us\": ", r->load_median_us);
+    put_uint(",\n  \"load_repeats\": ", c->load_repeats, 1);
+    put_num(",\n  \"session_new_us\": ", r->session_us);
+    put_num(",\n  \"first_rank_us\": ", r->first_rank_us);
+    put_uint(",\n  \"first_rank_batch\": ", c->batches[0], 1);
+    put_uint(",\n  \"vm_hwm_kb\": {\"start\": ", (uint64_t)r->hwm_start_kb, r->hwm_start_kb >= 0);
+    put_uint(", \"loaded\": ", (uint64_t)r->hwm_loaded_kb, r->hwm_loaded_kb >= 0);
+    put_uint(", \"end\": ", (uint64_t)r->hwm_end_kb, r->hwm_end_kb >= 0);
     fputs("},\n  \"batches\": [", stdout);
     for (size_t i = 0; i < c->n_batches; i++) {
         const batch_stats *s = &r->stats[i];
-        printf("%s\n    {\"batch\": %zu, \"iterations\": %zu", i ? "," : "", s->batch, s->iterations);
-        const char *names[] = {"mean_us", "std_us", "min_us", "p10_us", "p50_us",
-                               "p90_us", "p99_us", "max_us", "candidates_per_s"};
+        put_uint(i ? ",\n    {\"batch\": " : "\n    {\"batch\": ", s->batch, 1);
+        put_uint(", \"iterations\": ", s->iterations, 1);
+        const char *const keys[] = {", \"mean_us\": ", ", \"std_us\": ", ", \"min_us\": ", ", \"p10_us\": ",
+                                    ", \"p50_us\": ", ", \"p90_us\": ", ", \"p99_us\": ", ", \"max_us\": ",
+                                    ", \"candidates_per_s\": "};
         const double vals[] = {s->mean, s->std, s->min, s->p10, s->p50, s->p90, s->p99, s->max, s->candidates_per_s};
-        for (size_t k = 0; k < sizeof vals / sizeof *vals; k++) {
-            printf(", \"%s\": ", names[k]);
-            json_num(vals[k]);
-        }
+        for (size_t k = 0; k < sizeof vals / sizeof *vals; k++) put_num(keys[k], vals[k]);
         putchar('}');
     }
     fputs("\n  ]\n}\n", stdout);
