@@ -65,6 +65,7 @@ static const char USAGE[] =
     "  --mapped             load with camoe_model_load_file_mapped instead of reading\n"
     "  --scores-out FILE    write every request's pCTRs (all its candidates in one call,\n"
     "                       with --expert-top-k) as little-endian f32\n"
+    "  --samples-out FILE   write every timed iteration as CSV: batch,thread,us\n"
     "  --json               print JSON instead of the table\n"
     "  -h, --help           print this and exit\n";
 
@@ -110,7 +111,7 @@ static void *xrealloc(void *p, size_t size) {
 /* ---- flags ---- */
 
 typedef struct {
-    const char *model_path, *requests_path, *scores_out, *tier;
+    const char *model_path, *requests_path, *scores_out, *samples_out, *tier;
     size_t batches[MAX_BATCHES];
     size_t n_batches;
     uint64_t seed;
@@ -167,7 +168,8 @@ static void parse_flags(config *c, int argc, char **argv) {
         }
         static const char *const valued[] = {"--batches", "--seed", "--requests", "--seconds", "--iterations",
                                              "--warmup", "--threads", "--intra-threads", "--tier",
-                                             "--expert-top-k", "--load-repeats", "--scores-out"};
+                                             "--expert-top-k", "--load-repeats", "--scores-out",
+                                             "--samples-out"};
         int known = 0;
         for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) known |= strcmp(a, valued[k]) == 0;
         if (!known) die("unknown flag %s (camoe-bench --help lists the flags)", a);
@@ -184,6 +186,7 @@ static void parse_flags(config *c, int argc, char **argv) {
         else if (strcmp(a, "--expert-top-k") == 0) c->expert_top_k = parse_uint(a, v, 0, UINT32_MAX);
         else if (strcmp(a, "--load-repeats") == 0) c->load_repeats = parse_uint(a, v, 0, 100000);
         else if (strcmp(a, "--scores-out") == 0) c->scores_out = v;
+        else if (strcmp(a, "--samples-out") == 0) c->samples_out = v;
         else { /* --seconds */
             char *end = NULL;
             seconds_given = 1;
@@ -447,7 +450,7 @@ typedef struct {
     uint32_t *order;
     pthread_barrier_t *start;
     size_t batch;
-    double *times; /* per-iteration µs */
+    float *times; /* per-iteration µs; float keeps the bench's own share of the peak RSS small */
     size_t n_times, cap_times;
     double t_begin, t_end;
     char error[1024];
@@ -488,7 +491,7 @@ static void *run_batch(void *arg) {
             break;
         if (k->n_times == k->cap_times) {
             k->cap_times = k->cap_times ? 2 * k->cap_times : 4096;
-            double *t = realloc(k->times, k->cap_times * sizeof *t);
+            float *t = realloc(k->times, k->cap_times * sizeof *t);
             if (!t) {
                 snprintf(k->error, sizeof k->error, "out of memory");
                 return NULL;
@@ -502,7 +505,7 @@ static void *run_batch(void *arg) {
             record_error(k, st);
             return NULL;
         }
-        k->times[k->n_times++] = t1 - t0;
+        k->times[k->n_times++] = (float)(t1 - t0);
     }
     k->t_end = now_us();
     return NULL;
@@ -518,13 +521,39 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Nearest-rank percentile of sorted values. */
-static double percentile(const double *sorted, size_t n, double p) {
-    size_t rank = (size_t)ceil(p / 100.0 * (double)n);
-    return sorted[rank ? rank - 1 : 0];
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
 }
 
-static batch_stats time_batch(worker *workers, size_t n_workers, size_t batch) {
+/* Nearest-rank percentiles of all workers' samples, each worker's already sorted: one
+ * merge walk instead of a pooled copy, which would add to the peak RSS reported. */
+static void percentiles(const worker *workers, size_t n_workers, size_t n, const double *p, double *out, size_t n_p) {
+    size_t *at = xcalloc(n_workers, sizeof *at), next = 0;
+    for (size_t pos = 0; pos < n && next < n_p; pos++) {
+        size_t best = n_workers;
+        for (size_t w = 0; w < n_workers; w++)
+            if (at[w] < workers[w].n_times &&
+                (best == n_workers || workers[w].times[at[w]] < workers[best].times[at[best]]))
+                best = w;
+        float v = workers[best].times[at[best]++];
+        for (; next < n_p; next++) {
+            size_t rank = (size_t)ceil(p[next] / 100.0 * (double)n);
+            if ((rank ? rank - 1 : 0) != pos) break;
+            out[next] = v;
+        }
+    }
+    free(at);
+}
+
+/* Each worker's samples (sorted by now) as `batch,thread,us` lines. */
+static void write_samples(FILE *f, const worker *workers, size_t n_workers, size_t batch) {
+    for (size_t i = 0; i < n_workers; i++)
+        for (size_t t = 0; t < workers[i].n_times; t++)
+            fprintf(f, "%zu,%zu,%.9g\n", batch, i, (double)workers[i].times[t]);
+}
+
+static batch_stats time_batch(worker *workers, size_t n_workers, size_t batch, FILE *samples) {
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, (unsigned)n_workers);
     pthread_t *tids = xcalloc(n_workers, sizeof *tids);
@@ -548,28 +577,32 @@ static batch_stats time_batch(worker *workers, size_t n_workers, size_t batch) {
         if (workers[i].t_begin < begin) begin = workers[i].t_begin;
         if (workers[i].t_end > end) end = workers[i].t_end;
     }
-    double *all = xcalloc(n, sizeof *all), sum = 0, sq = 0;
-    size_t j = 0;
-    for (size_t i = 0; i < n_workers; i++)
-        for (size_t t = 0; t < workers[i].n_times; t++) all[j++] = workers[i].times[t];
-    qsort(all, n, sizeof *all, cmp_double);
-    for (size_t i = 0; i < n; i++) sum += all[i];
+    double sum = 0, sq = 0;
+    for (size_t i = 0; i < n_workers; i++) {
+        qsort(workers[i].times, workers[i].n_times, sizeof *workers[i].times, cmp_float);
+        for (size_t t = 0; t < workers[i].n_times; t++) sum += workers[i].times[t];
+    }
     double mean = sum / (double)n;
-    for (size_t i = 0; i < n; i++) sq += (all[i] - mean) * (all[i] - mean);
+    for (size_t i = 0; i < n_workers; i++)
+        for (size_t t = 0; t < workers[i].n_times; t++) sq += (workers[i].times[t] - mean) * (workers[i].times[t] - mean);
+    /* min, p10, p50, p90, p99, max: ascending, as the merge walk needs. */
+    const double p[] = {0, 10, 50, 90, 99, 100};
+    double q[6];
+    percentiles(workers, n_workers, n, p, q, 6);
+    if (samples) write_samples(samples, workers, n_workers, batch);
     batch_stats s = {
         .batch = batch,
         .iterations = n,
         .mean = mean,
         .std = n > 1 ? sqrt(sq / (double)(n - 1)) : 0.0,
-        .min = all[0],
-        .p10 = percentile(all, n, 10),
-        .p50 = percentile(all, n, 50),
-        .p90 = percentile(all, n, 90),
-        .p99 = percentile(all, n, 99),
-        .max = all[n - 1],
+        .min = q[0],
+        .p10 = q[1],
+        .p50 = q[2],
+        .p90 = q[3],
+        .p99 = q[4],
+        .max = q[5],
         .candidates_per_s = end > begin ? (double)n * (double)batch / ((end - begin) / 1e6) : 0.0,
     };
-    free(all);
     return s;
 }
 
@@ -837,11 +870,17 @@ int main(int argc, char **argv) {
     camoe_status st = rank_once(&workers[0]);
     r.first_rank_us = now_us() - t0;
     check(st, "first rank");
-    r.load_median_us = repeated_load_us(&c);
     if (c.scores_out) write_scores(&c, &w, workers[0].session, &options, capacity);
 
-    for (size_t i = 0; i < c.n_batches; i++) r.stats[i] = time_batch(workers, c.threads, c.batches[i]);
+    FILE *samples = NULL;
+    if (c.samples_out && !(samples = fopen(c.samples_out, "w")))
+        die("--samples-out %s: %s", c.samples_out, strerror(errno));
+    if (samples) fputs("batch,thread,us\n", samples);
+    for (size_t i = 0; i < c.n_batches; i++) r.stats[i] = time_batch(workers, c.threads, c.batches[i], samples);
+    if (samples && fclose(samples)) die("--samples-out %s: write error", c.samples_out);
     r.hwm_end_kb = vm_hwm_kb();
+    /* After the last peak reading: a repeated load holds a second copy of the model. */
+    r.load_median_us = repeated_load_us(&c);
     if (c.json) print_json(&c, &r);
     else print_table(&c, &r);
     if (fflush(stdout) || ferror(stdout)) die("write error on stdout");

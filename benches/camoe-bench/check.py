@@ -2,14 +2,17 @@
 
     python3 check.py REPORT.json --model PATH --batches 1,7 [--iterations N] [--threads N]
         [--tiers T,T] [--input generated|requests] [--expert-top-k K] [--load read|mapped]
-        [--version X.Y.Z] [--loose]
+        [--version X.Y.Z] [--samples SAMPLES.csv] [--loose]
 
 Every key the tool writes must be present with the right type, and no unknown key may
 appear; the settings must echo the flags; the statistics must be ordered (min <= p10 <=
-p50 <= p90 <= p99 <= max, mean within them). --loose (qemu runs) keeps the structure
-checks and drops those that depend on /proc or on the host's clock.
+p50 <= p90 <= p99 <= max, mean within them). With --samples (the run's --samples-out)
+every statistic is recomputed from the raw samples (nearest-rank percentiles) and must
+match. --loose (qemu runs) keeps the structure checks and drops those that depend on
+/proc or on the host's clock.
 """
 import argparse
+import csv
 import json
 import math
 import os
@@ -45,6 +48,36 @@ def number(v, where, positive=True):
     return ok
 
 
+def close(x, y):
+    # The report prints 3 decimals; samples are f32 in the tool.
+    return abs(x - y) <= 1e-3 + 1e-6 * abs(y)
+
+
+def check_samples(path, batches, threads):
+    """Recomputes each batch's statistics from the raw samples."""
+    by_batch = {}
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        by_batch.setdefault(int(row["batch"]), []).append((int(row["thread"]), float(row["us"])))
+    for b in batches:
+        got = by_batch.get(b.get("batch"), [])
+        where = f"samples of batch {b.get('batch')}"
+        expect(len(got) == b.get("iterations"), f"{where}: {len(got)} samples, report says {b.get('iterations')}")
+        expect({t for t, _ in got} == set(range(threads)), f"{where}: threads {sorted({t for t, _ in got})}")
+        if not got:
+            continue
+        v = sorted(us for _, us in got)
+        n = len(v)
+        mean = sum(v) / n
+        std = (sum((x - mean) ** 2 for x in v) / (n - 1)) ** 0.5 if n > 1 else 0.0
+        rank = lambda p: v[max(math.ceil(p / 100 * n), 1) - 1]
+        want = {"mean_us": mean, "std_us": std, "min_us": v[0], "p10_us": rank(10), "p50_us": rank(50),
+                "p90_us": rank(90), "p99_us": rank(99), "max_us": v[-1]}
+        for k, w in want.items():
+            expect(isinstance(b.get(k), (int, float)) and close(b[k], w), f"{where}: {k} {b.get(k)} != {w:.3f} from the samples")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("report")
@@ -57,6 +90,7 @@ def main():
     p.add_argument("--expert-top-k", type=int, default=0)
     p.add_argument("--load", default="read")
     p.add_argument("--version")
+    p.add_argument("--samples")
     p.add_argument("--loose", action="store_true")
     a = p.parse_args()
     with open(a.report) as f:
@@ -136,6 +170,9 @@ def main():
             # One thread: throughput cannot beat one batch per fastest iteration.
             expect(b["candidates_per_s"] <= b["batch"] / stats[0] * 1e6 * 1.0001,
                    f"{where}: candidates_per_s {b['candidates_per_s']} above batch / min")
+
+    if a.samples:
+        check_samples(a.samples, batches, a.threads)
 
     if failures:
         for f in failures:

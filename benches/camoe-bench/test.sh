@@ -29,9 +29,9 @@ bench=$out/camoe-bench
 tiers=$(echo "$("$target/$profile/camoe-rank" --list-tiers)" | tr ' ' ',')
 
 step "generated candidates, JSON checked field by field"
-"$bench" "$model" --batches 1,7,64 "${tiny[@]}" --json > "$out/gen.json"
+"$bench" "$model" --batches 1,7,64 "${tiny[@]}" --samples-out "$out/gen.csv" --json > "$out/gen.json"
 python3 "$here/check.py" "$out/gen.json" --model "$model" --batches 1,7,64 --iterations 20 --tiers "$tiers" \
-    --version "$version"
+    --version "$version" --samples "$out/gen.csv"
 # The library picks the best tier this CPU has: the last one --list-tiers prints.
 best=${tiers##*,}
 python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["kernel_tier"]; sys.exit(t != sys.argv[2])' \
@@ -44,9 +44,9 @@ python3 "$here/check.py" "$out/static.json" --model "$model" --batches 3 --tiers
 
 step "request file, 2 threads, scalar tier, expert top-k"
 "$bench" "$model" --requests models/sample-request.txt --batches 5,30 --threads 2 --tier scalar \
-    --expert-top-k 2 "${tiny[@]}" --json > "$out/req.json"
+    --expert-top-k 2 "${tiny[@]}" --samples-out "$out/req.csv" --json > "$out/req.json"
 python3 "$here/check.py" "$out/req.json" --model "$model" --batches 5,30 --iterations 20 --threads 2 \
-    --tiers scalar --input requests --expert-top-k 2
+    --tiers scalar --input requests --expert-top-k 2 --samples "$out/req.csv"
 
 step "request-file scores equal camoe-rank's; --expert-top-k changes them"
 "$bench" "$model" --requests models/sample-request.txt --batches 1 --iterations 1 --load-repeats 0 \
@@ -102,9 +102,10 @@ make -s -C "$here" LIBDIR="$lib" LINK=static OUT="$out/camoe-bench-san" \
 for input in "" "--requests models/sample-request.txt"; do
     # shellcheck disable=SC2086 # $input is two words or none
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 "$out/camoe-bench-san" "$model" $input --threads 3 --batches 1,20 \
-        --iterations 5 --warmup 1 --load-repeats 2 --scores-out "$out/san.f32" --json > "$out/san.json"
+        --iterations 5 --warmup 1 --load-repeats 2 --scores-out "$out/san.f32" --samples-out "$out/san.csv" \
+        --json > "$out/san.json"
     python3 "$here/check.py" "$out/san.json" --model "$model" --batches 1,20 --iterations 5 --threads 3 \
-        --tiers "$tiers" --input "$([ -n "$input" ] && echo requests || echo generated)"
+        --tiers "$tiers" --input "$([ -n "$input" ] && echo requests || echo generated)" --samples "$out/san.csv"
 done
 
 step "human table"
