@@ -14,9 +14,9 @@ skipped=0
 
 step "prerequisites"
 need_apt=()
-for tool in gcc g++ nm make; do command -v "$tool" >/dev/null || need_apt+=("$tool"); done
+for tool in gcc g++ nm make python3; do command -v "$tool" >/dev/null || need_apt+=("$tool"); done
 if [ ${#need_apt[@]} -gt 0 ]; then
-    apt-get update -qq && apt-get install -y -qq build-essential binutils
+    apt-get update -qq && apt-get install -y -qq build-essential binutils python3
 fi
 if [ "$(cbindgen --version 2>/dev/null)" != "cbindgen $CBINDGEN_VERSION" ]; then
     cargo install cbindgen --version "$CBINDGEN_VERSION" --locked --quiet
@@ -66,6 +66,9 @@ for tier in neon dotprod i8mm; do
         CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L / -cpu max" \
         cargo test --profile ci -p camoe --target aarch64-unknown-linux-gnu --target-dir target/aarch64
 done
+
+step "camoe-bench: x86 (shared, static, ASan) and aarch64 under qemu"
+CAMOE_PROFILE=ci bash benches/camoe-bench/test.sh
 
 step "C and C++ consumers, plain and under ASan+UBSan"
 bash ffi-tests/run.sh
