@@ -10,7 +10,7 @@ The kernels are the `kernel` wrappers of `camoe::kernels::aarch64::LINES` (each 
 body inlined into its `#[target_feature]` wrapper). A loop is a label and the last branch
 back to it; only innermost loops are kept. Each kernel's loop is the one with the most of
 its signature instruction (the full tile, not the edge tiles), which the rules below name
-by the instructions the kernel's source asks for.
+by the instructions the kernel's source asks for; of equals, the shortest.
 """
 
 import re
@@ -98,7 +98,9 @@ def main():
         if not fits:
             missing.append(loop)
             continue
-        units, name, s, e, ops = max(fits, key=lambda f: f[0])
+        # Ties (one tile compiled twice, e.g. i8mm with and without its paired
+        # activations): the shorter loop, the path that usual sizes take.
+        units, name, s, e, ops = max(fits, key=lambda f: (f[0], -sum(f[4].values())))
         body = [line for line in lines[s : e + 1] if line.strip() != "//APP" and line.strip() != "//NO_APP"]
         with open(f"{outdir}/{loop}.s", "w") as f:
             f.write(f"// {loop}: {name}, lines {s + 1}-{e + 1} of {asm}\n")

@@ -6,6 +6,7 @@
 
 use core::arch::aarch64::*;
 use core::arch::asm;
+use core::mem::MaybeUninit;
 
 use super::registry::lines;
 use super::simd::{primitives, F32Simd, LoadW};
@@ -240,6 +241,10 @@ unsafe fn gemm_i8_i8mm(w: &PackedI8, x: RowView<'_, i8>, acc: &mut [i32], accs: 
     }
 }
 
+/// Inputs up to which [`i8mm_rows`] pairs the rows' activations once, in a stack buffer
+/// (16 bytes per pair and 8 inputs: 8 KB for 4 pairs), instead of once per 8 outputs.
+const I8MM_PAIRED_K: usize = 1024;
+
 /// Rows `0 .. 2P` at `xp` (stride `xs`) times every output, into `ap` (stride `accs`).
 ///
 /// # Safety
@@ -251,6 +256,43 @@ unsafe fn i8mm_rows<const P: usize>(
     xs: usize,
     ap: *mut i32,
     accs: usize,
+) {
+    let k8 = w.k4 / 8 * 8;
+    // Rows 2p and 2p+1's 8 inputs from k, as `smmla`'s first operand.
+    let pair = |p: usize, k: usize| unsafe {
+        vcombine_s8(
+            vld1_s8(xp.add(2 * p * xs + k)),
+            vld1_s8(xp.add((2 * p + 1) * xs + k)),
+        )
+    };
+    if k8 <= I8MM_PAIRED_K {
+        // Building a pair takes a vector op (the insert of the second half), as much
+        // as a zip of the weights: built once here, the inner loop only loads them.
+        let mut buf = [[MaybeUninit::<int8x16_t>::uninit(); I8MM_PAIRED_K / 8]; P];
+        for (p, bp) in buf.iter_mut().enumerate() {
+            for (k, v) in (0..k8).step_by(8).zip(bp.iter_mut()) {
+                v.write(pair(p, k));
+            }
+        }
+        // SAFETY: entries k / 8 < k8 / 8 of every pair were written above.
+        unsafe { i8mm_tiles::<P>(w, xp, xs, ap, accs, |p, k| buf[p][k / 8].assume_init()) }
+    } else {
+        unsafe { i8mm_tiles::<P>(w, xp, xs, ap, accs, pair) }
+    }
+}
+
+/// [`i8mm_rows`] with the rows' paired activations from `pair(p, k)`.
+///
+/// # Safety
+/// As [`i8mm_rows`]; `pair` is valid for p < P, k < k4 / 8 · 8.
+#[inline(always)]
+unsafe fn i8mm_tiles<const P: usize>(
+    w: &PackedI8,
+    xp: *const i8,
+    xs: usize,
+    ap: *mut i32,
+    accs: usize,
+    pair: impl Fn(usize, usize) -> int8x16_t,
 ) {
     let wp = w.data().as_ptr();
     let (k8, op) = (w.k4 / 8 * 8, w.out_pad);
@@ -269,10 +311,7 @@ unsafe fn i8mm_rows<const P: usize>(
                     b[2 * h + 1] = vreinterpretq_s8_s32(vzip2q_s32(b0, b1));
                 }
                 for (p, ap) in a.iter_mut().enumerate() {
-                    let xv = vcombine_s8(
-                        vld1_s8(xp.add(2 * p * xs + k)),
-                        vld1_s8(xp.add((2 * p + 1) * xs + k)),
-                    );
+                    let xv = pair(p, k);
                     for (aj, &bj) in ap.iter_mut().zip(&b) {
                         *aj = smmla(*aj, xv, bj);
                     }
@@ -378,5 +417,53 @@ impl LoadW<NeonF32> for u16 {
                  options(pure, nomem, nostack));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{generic, registry, Features, Kernel};
+    use super::*;
+    use crate::hash::SplitMix;
+
+    /// Every int8 GEMM line this CPU runs against the scalar one at input lengths past
+    /// the kernels' steps and past `I8MM_PAIRED_K` (the i8mm path without the paired
+    /// buffer), which the shared kernel tests (up to 132 inputs) do not reach, with row
+    /// counts around the 4- and 8-row tiles.
+    #[test]
+    fn int8_gemms_match_scalar_on_long_inputs() {
+        let mut rng = SplitMix(14);
+        let lines: Vec<_> = registry::available()
+            .filter_map(|l| match l.kernel {
+                Kernel::gemm_i8(f) if l.name.starts_with("aarch64_") => Some((f, l.name)),
+                _ => None,
+            })
+            .collect();
+        assert!(Features::detect().contains(Features::NEON) && !lines.is_empty());
+        for &k in &[
+            1020,
+            I8MM_PAIRED_K,
+            I8MM_PAIRED_K + 12,
+            2 * I8MM_PAIRED_K + 20,
+        ] {
+            for &(out, rows) in &[(16, 1), (40, 3), (16, 8), (24, 9), (16, 17)] {
+                let w: Vec<i8> = (0..out * k)
+                    .map(|_| (rng.below(255) as i32 - 127) as i8)
+                    .collect();
+                let p = PackedI8::pack(&w, k, out, 0, k);
+                let xs = p.k4 + 8;
+                let x: Vec<i8> = (0..rows * xs)
+                    .map(|_| (rng.below(256) as i32 - 128) as i8)
+                    .collect();
+                let xv = RowView::new(&x, xs, rows);
+                let mut want = vec![0i32; rows * p.out_pad];
+                generic::gemm_i8(&p, xv, &mut want, p.out_pad);
+                for &(gemm, name) in &lines {
+                    let mut got = vec![7i32; rows * p.out_pad];
+                    gemm(&p, xv, &mut got, p.out_pad);
+                    assert!(got == want, "{name} k={k} out={out} rows={rows}");
+                }
+            }
+        }
     }
 }
