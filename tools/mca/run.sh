@@ -37,7 +37,8 @@ if [ ! -x /usr/bin/rustc ] || [ ! -d /usr/lib/rustlib/aarch64-unknown-linux-gnu 
 fi
 
 # One codegen unit: one .s file with every kernel.
-rm -f "$target"/aarch64-unknown-linux-gnu/ci/deps/camoe-*.s
+# The .s is no output cargo tracks: removing the library too makes it compile the crate again.
+rm -f "$target"/aarch64-unknown-linux-gnu/ci/deps/{camoe-*.s,libcamoe-*.rlib}
 CARGO_INCREMENTAL=0 RUSTC=/usr/bin/rustc cargo rustc --quiet --profile ci -p camoe --lib \
     --crate-type rlib --target aarch64-unknown-linux-gnu --target-dir "$target" \
     -- --emit asm -C codegen-units=1
