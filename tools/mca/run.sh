@@ -100,6 +100,13 @@ declare -A PEAK=(
         done
     done
     echo
+    echo "Notes. NEON: the peak counts \`smlal\` (8 products summed in i16 lanes); exact i32 sums of any"
+    echo "i8 take \`smull\` + \`sadalp\` per 8 products, so a core that issues one of them a cycle (the"
+    echo "in-order A53 and A55 in these models) stops at 50 %. Cortex-A55: the model issues a 128-bit"
+    echo "\`sdot\` alone (a load beside it only if \`ld1r\`) and \`ldp q\` in 6 cycles, so the 4×16 tile's"
+    echo "20 loads per 64 \`sdot\` bound it to 76 %. i8mm: the packing is dotprod's; its 4 zips per 16 \`smmla\` (8-row tile)"
+    echo "bound it to 80 % on the two vector pipes. work/iter counts MACs of the full tile (edge tiles differ)."
+    echo
     echo "Cores: $(for c in "${cores[@]}"; do IFS='|' read -r cpu what _ <<<"$c"; printf '%s (%s); ' "$cpu" "$what"; done | sed 's/; $//')."
 } >"$work/table.md"
 
