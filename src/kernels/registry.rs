@@ -507,12 +507,12 @@ mod tests {
     #[cfg(target_arch = "aarch64")]
     #[test]
     fn aarch64_plugging_follows_features() {
-        assert_eq!(slot(F::NEON, "gemm_i8"), "aarch64_neon_gemm_i8_4x16");
+        assert_eq!(slot(F::NEON, "gemm_i8"), "aarch64_neon_gemm_i8_4x8");
         let dot = F::of(&[F::NEON, F::DOTPROD]);
         assert_eq!(slot(dot, "gemm_i8"), "aarch64_dotprod_gemm_i8_4x16");
         assert_eq!(
             slot(dot.union(F::I8MM), "gemm_i8"),
-            "aarch64_i8mm_gemm_i8_2x8"
+            "aarch64_i8mm_gemm_i8_8x8"
         );
         assert_eq!(Tier::best_in(dot), Tier::Dotprod);
     }
