@@ -67,6 +67,10 @@ for tier in neon dotprod i8mm; do
         cargo test --profile ci -p camoe --target aarch64-unknown-linux-gnu --target-dir target/aarch64
 done
 
+step "aarch64, predicted: llvm-mca on the kernels' inner loops (tools/mca/run.sh)"
+tools/mca/run.sh /tmp/camoe-mca.md >/dev/null
+test "$(grep -cE '^\| (cortex|neoverse)-[a-z0-9]+ \| ' /tmp/camoe-mca.md)" -eq 24 || { echo "tools/mca/run.sh: the table lacks rows"; exit 1; }
+
 step "camoe-bench: x86 (shared, static, ASan) and aarch64 under qemu"
 CAMOE_PROFILE=ci bash benches/camoe-bench/test.sh
 
