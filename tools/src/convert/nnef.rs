@@ -5,7 +5,6 @@ use crate::export;
 use camoe::spec::{FieldKind, LinearSpec, ModelConfig, ModelSpec};
 use std::collections::HashMap;
 use std::path::Path;
-use tract_core::ops::konst::Const;
 use tract_nnef::internal::*;
 
 /// tract's operators that the contract's NNEF operators load as.
@@ -175,17 +174,22 @@ pub fn read_nnef(path: &Path, cfg: &ModelConfig) -> Result<ModelSpec, String> {
     if !path.exists() {
         return Err(format!("{}: no such file", path.display()));
     }
-    let model = no_panic(&format!("{}: cannot load as NNEF", path.display()), || {
-        export::nnef().model_for_path(path)
+    let (proto, model) = no_panic(&format!("{}: cannot load as NNEF", path.display()), || {
+        let nnef = export::nnef();
+        let proto = nnef.proto_model_for_path(path)?;
+        let model = nnef.model_for_proto_model(&proto)?;
+        Ok((proto, model))
     })?;
     check_io(&model, cfg)?;
     check_ops(&model)?;
-    let mut consts = HashMap::new();
-    for node in model.nodes() {
-        if let Some(c) = node.op_as::<Const>() {
-            consts.insert(node.name.clone(), c.val().clone());
-        }
-    }
+    // The variables by label, as the archive stores them: tract's graph may fold a
+    // constant away (an all-zero bias added is no-op) or rename it, and an exporter
+    // such as torch-to-nnef names graph nodes its own way.
+    let consts: HashMap<String, Arc<Tensor>> = proto
+        .tensors
+        .iter()
+        .map(|(k, t)| (k.0.trim_start_matches('/').to_string(), t.clone()))
+        .collect();
     let embeddings = cfg
         .fields
         .iter()
