@@ -19,8 +19,11 @@ class Dataset:
     def __len__(self):
         return len(self.label)
 
+    def to(self, device):
+        return Dataset([c.to(device) for c in self.inputs], self.task.to(device), self.label.to(device), self.own.to(device))
+
     def take(self, idx):
-        idx = torch.as_tensor(idx, dtype=torch.int64)
+        idx = torch.as_tensor(idx, dtype=torch.int64, device=self.label.device)
         return Dataset([c[idx] for c in self.inputs], self.task[idx], self.label[idx], self.own[idx])
 
 

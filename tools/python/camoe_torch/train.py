@@ -50,25 +50,29 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt.pt if it exists")
     p.add_argument("--no-export", action="store_true", help="write OUT.pt and OUT.config.json only")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="cuda: each process on GPU LOCAL_RANK, NCCL instead of gloo (not exercised here)")
     return p.parse_args(argv)
 
 
 class Dist:
     """The process group, or a stand-in of one process."""
 
-    def __init__(self):
+    def __init__(self, device="cpu"):
         self.on = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        self.device = torch.device(f"cuda:{local}") if device == "cuda" else torch.device("cpu")
         if self.on:
-            dist.init_process_group("gloo")
+            dist.init_process_group("nccl" if device == "cuda" else "gloo")
             self.rank, self.world = dist.get_rank(), dist.get_world_size()
         else:
             self.rank, self.world = 0, 1
 
     def sum(self, values):
-        t = torch.tensor(values, dtype=torch.float64)
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
         if self.on:
             dist.all_reduce(t)
-        return t.tolist()
+        return t.cpu().tolist()
 
     def barrier(self):
         if self.on:
@@ -120,10 +124,10 @@ def train(a, d):
     if a.batch % d.world:
         raise SystemExit(f"--batch {a.batch} is not a multiple of the {d.world} processes")
     t0 = time.time()
-    tr = read_csv(cfg, os.path.join(a.data, "train.csv"), a.max_rows)
-    va = read_csv(cfg, os.path.join(a.data, "valid.csv"), a.max_valid_rows)
+    tr = read_csv(cfg, os.path.join(a.data, "train.csv"), a.max_rows).to(d.device)
+    va = read_csv(cfg, os.path.join(a.data, "valid.csv"), a.max_valid_rows).to(d.device)
     log(d, f"train: {len(tr)} train / {len(va)} valid rows read in {time.time() - t0:.1f}s; {d.world} process(es)")
-    model = CamoeModel(cfg, seed=a.seed, emb_std=a.emb_std)
+    model = CamoeModel(cfg, seed=a.seed, emb_std=a.emb_std).to(d.device)
     ddp = torch.nn.parallel.DistributedDataParallel(model) if d.on else model
     opt_emb = torch.optim.AdamW(model.embedding_parameters(), lr=a.lr * a.emb_lr_scale, weight_decay=a.emb_weight_decay)
     opt = torch.optim.AdamW(model.other_parameters(), lr=a.lr, weight_decay=a.weight_decay)
@@ -134,7 +138,7 @@ def train(a, d):
     state = dict(epoch=0, step=0, global_step=0, best=float("inf"), best_state=None, since_best=0, early_stop=False)
     ckpt = f"{a.out}.ckpt.pt"
     if a.resume and os.path.exists(ckpt):
-        c = torch.load(ckpt, weights_only=False)
+        c = torch.load(ckpt, weights_only=False, map_location=d.device)
         model.load_state_dict(c["model"])
         opt_emb.load_state_dict(c["opt_emb"])
         opt.load_state_dict(c["opt"])
@@ -151,7 +155,7 @@ def train(a, d):
     # --max-steps stops this run only: a resumed run with a larger one goes on.
     stop = state["early_stop"]
     while not stop and state["epoch"] < a.epochs:
-        order = epoch_order(a.seed, state["epoch"], len(tr))
+        order = epoch_order(a.seed, state["epoch"], len(tr)).to(d.device)
         while state["step"] < steps_per_epoch:
             s = state["step"]
             rows = order[s * a.batch + d.rank : (s + 1) * a.batch : d.world]
@@ -167,7 +171,10 @@ def train(a, d):
             seen += a.batch
             state["step"] += 1
             state["global_step"] += 1
-            if eval_every and (state["step"] % eval_every == 0 or state["step"] == steps_per_epoch):
+            # As the candle trainer: every eval_every steps, and at the epoch's end only
+            # when more than half an interval has passed since the last check.
+            last = state["step"] == steps_per_epoch
+            if eval_every and (state["step"] % eval_every == 0 or (last and state["step"] % eval_every > eval_every // 2)):
                 vl = valid_logloss(model, va, d)
                 (train_loss,) = d.sum([run_loss / max(run_n, 1)])
                 log(d, f"train: epoch {state['epoch'] + 1} step {state['step']}/{steps_per_epoch} loss {train_loss:.5f} "
@@ -195,7 +202,7 @@ def train(a, d):
         model.load_state_dict(state["best_state"])
     train_s = time.time() - t1
     if d.rank == 0:
-        finish(a, cfg, model, va, train_s, state)
+        finish(a, cfg, model.cpu(), va.to(torch.device("cpu")), train_s, state)
     d.barrier()
 
 
@@ -221,7 +228,7 @@ def finish(a, cfg, model, va, train_s, state):
 def main(argv=None):
     a = parse_args(argv)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    d = Dist()
+    d = Dist(a.device)
     try:
         train(a, d)
     finally:

@@ -20,7 +20,7 @@ from conftest import small_config
 
 # 1 vs 2 processes, same global batch and seed, 300 steps: the ranks' gradients are
 # summed in another order than one process sums them, so the parameters drift apart by
-X
+# float rounding only. Measured here: max |Δ| 1.5e-7, with parameters moved up to 0.24.
 DDP_ATOL = 1e-5
 STEPS = 300
 
