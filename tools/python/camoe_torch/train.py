@@ -32,6 +32,7 @@ def parse_args(argv=None):
     p.add_argument("--config", required=True, help="config JSON (as `camoe train --config`)")
     p.add_argument("--data", required=True, help="directory with train.csv and valid.csv")
     p.add_argument("--out", required=True, help="writes OUT.pt, OUT.config.json, OUT.nnef.tgz")
+    p.add_argument("--name", help="the model's name (default: the config's)")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--batch", type=int, default=512, help="global batch (all ranks together)")
     p.add_argument("--lr", type=float, default=5e-4)
@@ -121,6 +122,8 @@ def save_atomic(obj, path):
 def train(a, d):
     torch.set_num_threads(a.threads)
     cfg = Config.read(a.config)
+    if a.name:
+        cfg.name = cfg.raw["name"] = a.name
     if a.batch % d.world:
         raise SystemExit(f"--batch {a.batch} is not a multiple of the {d.world} processes")
     t0 = time.time()

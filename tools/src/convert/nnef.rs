@@ -5,6 +5,7 @@ use crate::export;
 use camoe::spec::{FieldKind, LinearSpec, ModelConfig, ModelSpec};
 use std::collections::HashMap;
 use std::path::Path;
+use tract_core::ops::konst::Const;
 use tract_nnef::internal::*;
 
 /// tract's operators that the contract's NNEF operators load as.
@@ -182,14 +183,21 @@ pub fn read_nnef(path: &Path, cfg: &ModelConfig) -> Result<ModelSpec, String> {
     })?;
     check_io(&model, cfg)?;
     check_ops(&model)?;
-    // The variables by label, as the archive stores them: tract's graph may fold a
-    // constant away (an all-zero bias added is no-op) or rename it, and an exporter
-    // such as torch-to-nnef names graph nodes its own way.
-    let consts: HashMap<String, Arc<Tensor>> = proto
-        .tensors
+    // A small tensor written inline (tract's writer does so) is a graph constant
+    // named by its identifier; a variable is found by its label, as the archive
+    // stores it, since tract may fold its node away (an all-zero bias added is a
+    // no-op) and an exporter such as torch-to-nnef names graph nodes its own way.
+    let mut consts: HashMap<String, Arc<Tensor>> = model
+        .nodes()
         .iter()
-        .map(|(k, t)| (k.0.trim_start_matches('/').to_string(), t.clone()))
+        .filter_map(|n| {
+            n.op_as::<Const>()
+                .map(|c| (n.name.clone(), c.val().clone()))
+        })
         .collect();
+    for (label, t) in &proto.tensors {
+        consts.insert(label.0.trim_start_matches('/').to_string(), t.clone());
+    }
     let embeddings = cfg
         .fields
         .iter()
