@@ -139,7 +139,8 @@ def test_train_export_convert_parity(tmp_path, sim, camoe_bin, camoe_lib, name, 
     cfg = small_config(tmp_path / f"{name}.json", **over)
     prefix = tmp_path / name
     steps = STEPS if name == "demo-shape" else 100
-    train.main(["--config", str(cfg), "--data", str(sim), "--out", str(prefix), "--batch", "256", "--epochs", "2",
+    # 20 480 rows / 256 = 80 steps per epoch; 4 epochs hold the demo shape's 300 steps.
+    train.main(["--config", str(cfg), "--data", str(sim), "--out", str(prefix), "--batch", "256", "--epochs", "4",
                 "--max-rows", "20480", "--max-valid-rows", "3000", "--evals-per-epoch", "2", "--max-steps", str(steps),
                 "--patience", "100"])
     modes = ["f32", "f16", "int8"] if name == "demo-shape" else ["f32", "int8"]
