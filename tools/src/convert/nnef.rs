@@ -175,16 +175,28 @@ pub fn read_nnef(path: &Path, cfg: &ModelConfig) -> Result<ModelSpec, String> {
     if !path.exists() {
         return Err(format!("{}: no such file", path.display()));
     }
-    let model = no_panic(&format!("{}: cannot load as NNEF", path.display()), || {
-        export::nnef().model_for_path(path)
+    let (proto, model) = no_panic(&format!("{}: cannot load as NNEF", path.display()), || {
+        let nnef = export::nnef();
+        let proto = nnef.proto_model_for_path(path)?;
+        let model = nnef.model_for_proto_model(&proto)?;
+        Ok((proto, model))
     })?;
     check_io(&model, cfg)?;
     check_ops(&model)?;
-    let mut consts = HashMap::new();
-    for node in model.nodes() {
-        if let Some(c) = node.op_as::<Const>() {
-            consts.insert(node.name.clone(), c.val().clone());
-        }
+    // A small tensor written inline (tract's writer does so) is a graph constant
+    // named by its identifier; a variable is found by its label, as the archive
+    // stores it, since tract may fold its node away (an all-zero bias added is a
+    // no-op) and an exporter such as torch-to-nnef names graph nodes its own way.
+    let mut consts: HashMap<String, Arc<Tensor>> = model
+        .nodes()
+        .iter()
+        .filter_map(|n| {
+            n.op_as::<Const>()
+                .map(|c| (n.name.clone(), c.val().clone()))
+        })
+        .collect();
+    for (label, t) in &proto.tensors {
+        consts.insert(label.0.trim_start_matches('/').to_string(), t.clone());
     }
     let embeddings = cfg
         .fields

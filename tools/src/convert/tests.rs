@@ -262,6 +262,11 @@ fn labelled_rows_give_per_format_metrics() {
 
 /// Rewrites `graph.nnef` inside an archive with `edit`.
 fn edit_graph(src: &Path, dst: &Path, edit: impl Fn(String) -> String) {
+    edit_archive(src, dst, edit, &[]);
+}
+
+/// [`edit_graph`], also renaming the archive's files `renames` (from, to).
+fn edit_archive(src: &Path, dst: &Path, edit: impl Fn(String) -> String, renames: &[(&str, &str)]) {
     let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(
         std::fs::File::open(src).unwrap(),
     ));
@@ -272,7 +277,10 @@ fn edit_graph(src: &Path, dst: &Path, edit: impl Fn(String) -> String) {
     let mut b = tar::Builder::new(out);
     for entry in ar.entries().unwrap() {
         let mut entry = entry.unwrap();
-        let path = entry.path().unwrap().into_owned();
+        let mut path = entry.path().unwrap().into_owned();
+        if let Some(&(_, to)) = renames.iter().find(|(from, _)| path.to_str() == Some(from)) {
+            path = to.into();
+        }
         let mut data = Vec::new();
         std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
         if path.to_str() == Some("graph.nnef") {
@@ -317,13 +325,26 @@ fn bad_nnef_gives_one_clear_line() {
         )
     });
     expect(&p("tanh.nnef.tgz"), &cfg, "Tanh");
-    // A renamed variable: the config's tensor is missing.
-    edit_graph(&nnef, &p("renamed.nnef.tgz"), |g| {
+    // A renamed variable (identifier, label and file): the config's tensor is missing.
+    let rename = |g: String| {
         g.replace("expert2_mlp0_w =", "expert2_mlp0_weight =")
             .replace("(expert2_mlp0_w,", "(expert2_mlp0_weight,")
             .replace(", expert2_mlp0_w,", ", expert2_mlp0_weight,")
-    });
-    expect(&p("renamed.nnef.tgz"), &cfg, "expert2_mlp0_w");
+    };
+    edit_archive(
+        &nnef,
+        &p("renamed.nnef.tgz"),
+        |g| rename(g).replace("\"expert2_mlp0_w\"", "\"expert2_mlp0_weight\""),
+        &[("expert2_mlp0_w.dat", "expert2_mlp0_weight.dat")],
+    );
+    expect(
+        &p("renamed.nnef.tgz"),
+        &cfg,
+        "tensor `expert2_mlp0_w` is missing",
+    );
+    // Renaming only the graph's identifier keeps the variable: its label names it.
+    edit_graph(&nnef, &p("ident.nnef.tgz"), rename);
+    read_nnef(&p("ident.nnef.tgz"), &cfg).unwrap();
     // Config and graph disagree: shape, count, inputs.
     let mut wide = cfg.clone();
     if let FieldKind::Categorical { vocab, .. } = &mut wide.fields[0].kind {
