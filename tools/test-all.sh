@@ -112,5 +112,8 @@ bash tools/fuzz.sh 50
 step "tools tests (simulator, trainer, export, convert, keygen, sign)"
 cargo test --profile ci -p camoe-tools
 
+step "PyTorch: train, torchrun DDP (1 vs 2 processes), torch-to-nnef, convert, parity (tools/python/test.sh)"
+bash tools/python/test.sh
+
 step "summary"
 echo "all test steps passed; $skipped step(s) skipped"
