@@ -210,6 +210,8 @@ unsafe impl Pod for f32 {}
 unsafe impl Pod for u16 {}
 // SAFETY: as above.
 unsafe impl Pod for i8 {}
+// SAFETY: as above.
+unsafe impl Pod for i32 {}
 
 /// Views `bytes[offset..offset + count * size_of::<T>()]` as `&[T]`.
 /// Panics (a bug, never a bad file: the parser checked every range) if the range is

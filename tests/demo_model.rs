@@ -96,7 +96,12 @@ fn model_identity_names_the_file_and_its_writer() {
     let bytes = std::fs::read(PATH).unwrap();
     let m = Model::from_bytes(&bytes).unwrap();
     assert_eq!(m.name(), "camoe-demo");
-    assert_eq!(m.format_version(), 1);
+    assert_eq!(m.format_version(), camoe::format::FORMAT_VERSION);
+    assert_eq!(
+        bytes[8..12],
+        2u32.to_le_bytes(),
+        "the header records version 2"
+    );
     let version = (camoe::VERSION_MAJOR << 16) | (camoe::VERSION_MINOR << 8) | camoe::VERSION_PATCH;
     assert_eq!(m.writer_version(), version);
     let stored = u64::from_le_bytes(bytes[bytes.len() - 8..].try_into().unwrap());

@@ -1,8 +1,9 @@
-//! The check of every stored value of a parsed file: finite floats, positive scales, and
-//! int8 values in −127..=127.
+//! The check of every stored value of a parsed file: finite floats, positive scales,
+//! int8 values in −127..=127, zero padding and exact row sums in packed weights.
 
-use super::{bad, DType, Layout, TensorName, TensorRef};
+use super::{bad, DType, Layout, LinearRef, TensorName, TensorRef};
 use crate::error::Error;
+use crate::kernels::out_pad;
 use crate::quant;
 
 /// Refuses stored values the runtime cannot use, naming the tensor and the position: a
@@ -20,10 +21,130 @@ pub fn check_values(bytes: &[u8], layout: &Layout) -> Result<(), Error> {
         }
     }
     for (i, l) in layout.linears.iter().enumerate() {
-        tensor_values(bytes, &l.weight, TensorName::Weight(i))?;
-        if let Some(b) = l.bias {
-            let raw = &bytes[b..b + 4 * l.weight.rows];
-            f32_values(raw, 1, TensorName::Bias(i), false)?;
+        linear_values(bytes, l, i)?;
+    }
+    Ok(())
+}
+
+/// A linear layer's weights (each part in its layout), scales and bias.
+fn linear_values(bytes: &[u8], l: &LinearRef, i: usize) -> Result<(), Error> {
+    let (out, pad) = (l.outputs, out_pad(l.outputs));
+    let mut parts = vec![(TensorName::Weight(i), l.weight, 0, l.first_cols)];
+    if let Some(c) = l.candidate {
+        parts.push((
+            TensorName::CandidateWeight(i),
+            c,
+            l.first_cols,
+            l.inputs - l.first_cols,
+        ));
+    }
+    for (at, &(name, offset, c0, k)) in parts.iter().enumerate() {
+        let row_major = at == 0 && l.candidate.is_some() && l.dtype != DType::I8;
+        match (l.dtype, row_major) {
+            (DType::I8, _) => packed_i8(bytes, offset, k, out, c0, name)?,
+            (dtype, true) => {
+                let t = TensorRef {
+                    dtype,
+                    rows: out,
+                    cols: k,
+                    offset,
+                    scales: None,
+                };
+                tensor_values(bytes, &t, name)?
+            }
+            (dtype, false) => {
+                // [k][out_pad]: each input's row is `out` values, then zero padding.
+                let t = TensorRef {
+                    dtype,
+                    rows: k,
+                    cols: pad,
+                    offset,
+                    scales: None,
+                };
+                tensor_values(bytes, &t, name)?;
+                let raw = &bytes[offset..offset + k * pad * dtype.size()];
+                zero_padding(raw, pad * dtype.size(), out * dtype.size(), name)?;
+            }
+        }
+    }
+    let vectors = [
+        (l.scales, TensorName::WeightScales(i), true),
+        (l.bias, TensorName::Bias(i), false),
+    ];
+    for (offset, name, positive) in vectors {
+        if let Some(o) = offset {
+            let raw = &bytes[o..o + 4 * pad];
+            f32_values(&raw[..4 * out], 1, name, positive)?;
+            zero_padding(raw, 4 * pad, 4 * out, name)?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a non-zero byte past `used` in any `row`-byte row of `raw`.
+fn zero_padding(raw: &[u8], row: usize, used: usize, name: TensorName) -> Result<(), Error> {
+    if row == used {
+        return Ok(());
+    }
+    let any = raw
+        .chunks_exact(row)
+        .fold(0u8, |acc, r| r[used..].iter().fold(acc, |a, &b| a | b));
+    match any {
+        0 => Ok(()),
+        _ => Err(bad(format_args!("{name}: padding is not zero"))),
+    }
+}
+
+/// The packed int8 part at `offset` (`k` inputs from column `c0`, `out` outputs), in one
+/// pass over its bytes: every value in −127..=127, the padding (outputs past `out`,
+/// inputs past `k`) zero, and each stored row sum equal to its weights' sum.
+fn packed_i8(
+    bytes: &[u8],
+    offset: usize,
+    k: usize,
+    out: usize,
+    c0: usize,
+    name: TensorName,
+) -> Result<(), Error> {
+    let (pad, k4) = (out_pad(out), k.div_ceil(4) * 4);
+    let data = &bytes[offset..offset + k4 * pad];
+    let stored = &bytes[offset + k4 * pad..offset + k4 * pad + 4 * pad];
+    let mut sums = vec![0i32; pad];
+    // Bytes past `k` in the last group of 4 inputs: a mask per 4-byte word.
+    let tail = match k % 4 {
+        0 => 0u32,
+        r => u32::MAX << (8 * r),
+    };
+    let (mut min, mut padding) = (false, 0u32);
+    let groups = data.chunks_exact(4 * pad.max(1));
+    let last = k4 / 4;
+    for (g, group) in groups.enumerate() {
+        let mask = if g + 1 == last { tail } else { 0 };
+        for (o, (s, w)) in sums.iter_mut().zip(group.chunks_exact(4)).enumerate() {
+            let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            *s += w.iter().map(|&b| i32::from(b as i8)).sum::<i32>();
+            // A byte is 0x80 exactly when it has its top bit set and its low 7 clear.
+            min |= (word & 0x8080_8080) & !((word & 0x7f7f_7f7f) + 0x7f7f_7f7f) != 0;
+            padding |= if o < out { word & mask } else { word };
+        }
+    }
+    if min {
+        let at = data.iter().position(|&b| b == 0x80).unwrap_or(0);
+        let (g, o, c) = (at / (4 * pad), at % (4 * pad) / 4, at % 4);
+        return Err(bad(format_args!(
+            "{name}: value -128 at [{o}][{}] is outside -127..=127",
+            c0 + 4 * g + c
+        )));
+    }
+    if padding != 0 {
+        return Err(bad(format_args!("{name}: padding is not zero")));
+    }
+    for (o, (&sum, s)) in sums.iter().zip(stored.chunks_exact(4)).enumerate() {
+        let s = i32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+        if s != sum {
+            return Err(bad(format_args!(
+                "{name}: stored row sum {s} of output {o} is not its weights' sum {sum}"
+            )));
         }
     }
     Ok(())
