@@ -422,8 +422,10 @@ fn packed_weights_are_checked_padding_row_sums_and_layout() {
                     // A row sum off by one, and a weight changed without its row sum.
                     let at = rowsum_at(offset, out, k, out / 2);
                     refused(&name, &|b| b[at] ^= 1, "is not its weights' sum");
-                    let at = rowsum_at(offset, out, k, out);
-                    refused(&name, &|b| b[at] = 1, "is not its weights' sum");
+                    if out % 16 != 0 {
+                        let at = rowsum_at(offset, out, k, out);
+                        refused(&name, &|b| b[at] = 1, "is not its weights' sum");
+                    }
                     let at = i8_at(offset, out, out - 1, k - 1);
                     let says = format!("{name}: stored row sum");
                     refused(&name, &|b| b[at] = b[at].wrapping_add(1) & 0x7f, &says);
