@@ -109,37 +109,60 @@ fn packed_i8(
     let (pad, k4) = (out_pad(out), k.div_ceil(4) * 4);
     let data = &bytes[offset..offset + k4 * pad];
     let stored = &bytes[offset + k4 * pad..offset + k4 * pad + 4 * pad];
-    let mut sums = vec![0i32; pad];
-    // Bytes past `k` in the last group of 4 inputs: a mask per 4-byte word.
-    let tail = match k % 4 {
-        0 => 0u32,
-        r => u32::MAX << (8 * r),
-    };
-    let (mut min, mut padding) = (false, 0u32);
-    let groups = data.chunks_exact(4 * pad.max(1));
-    let last = k4 / 4;
-    for (g, group) in groups.enumerate() {
-        let mask = if g + 1 == last { tail } else { 0 };
-        for (o, (s, w)) in sums.iter_mut().zip(group.chunks_exact(4)).enumerate() {
-            let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-            *s += w.iter().map(|&b| i32::from(b as i8)).sum::<i32>();
-            // A byte is 0x80 exactly when it has its top bit set and its low 7 clear.
-            min |= (word & 0x8080_8080) & !((word & 0x7f7f_7f7f) + 0x7f7f_7f7f) != 0;
-            padding |= if o < out { word & mask } else { word };
+    // Per byte position of a group's row (output o's 4 inputs at 4o..4o+4): the sum
+    // and the OR of that byte over all groups, and whether any byte is 0x80. Taken 16
+    // positions (4 outputs) at a time down all groups, so that the accumulators stay in
+    // registers and the inner loop vectorizes; each byte is read once.
+    let row = 4 * pad;
+    let (mut acc, mut any) = (vec![0i32; row], vec![0u8; row]);
+    let mut min = 0u8;
+    for (j, (acc, any)) in acc
+        .chunks_exact_mut(16)
+        .zip(any.chunks_exact_mut(16))
+        .enumerate()
+    {
+        let (mut a, mut o, mut m) = ([0i32; 16], [0u8; 16], [0u8; 16]);
+        // i16 partial sums (half the widening work) over at most 256 groups: |Σ| ≤
+        // 256 × 128 fits.
+        for block in data.chunks(256 * row) {
+            let mut h = [0i16; 16];
+            for group in block.chunks_exact(row) {
+                let w: &[u8; 16] = group[16 * j..16 * j + 16].try_into().expect("16 bytes");
+                for t in 0..16 {
+                    h[t] += i16::from(w[t] as i8);
+                    o[t] |= w[t];
+                    m[t] |= u8::from(w[t] == 0x80);
+                }
+            }
+            for t in 0..16 {
+                a[t] += i32::from(h[t]);
+            }
         }
+        acc.copy_from_slice(&a);
+        any.copy_from_slice(&o);
+        min |= m.iter().fold(0, |x, &y| x | y);
     }
-    if min {
+    if min != 0 {
         let at = data.iter().position(|&b| b == 0x80).unwrap_or(0);
-        let (g, o, c) = (at / (4 * pad), at % (4 * pad) / 4, at % 4);
+        let (g, o, c) = (at / row, at % row / 4, at % 4);
         return Err(bad(format_args!(
             "{name}: value -128 at [{o}][{}] is outside -127..=127",
             c0 + 4 * g + c
         )));
     }
-    if padding != 0 {
+    // Outputs past `out` in every group; inputs past `k` in the last group.
+    let mut padding = any[4 * out..].iter().any(|&b| b != 0);
+    if k % 4 != 0 {
+        let last = &data[data.len() - row..];
+        padding |= last[..4 * out]
+            .chunks_exact(4)
+            .any(|w| w[k % 4..].iter().any(|&b| b != 0));
+    }
+    if padding {
         return Err(bad(format_args!("{name}: padding is not zero")));
     }
-    for (o, (&sum, s)) in sums.iter().zip(stored.chunks_exact(4)).enumerate() {
+    let sums = acc.chunks_exact(4).map(|a| a.iter().sum::<i32>());
+    for (o, (sum, s)) in sums.zip(stored.chunks_exact(4)).enumerate() {
         let s = i32::from_le_bytes([s[0], s[1], s[2], s[3]]);
         if s != sum {
             return Err(bad(format_args!(
