@@ -2,10 +2,12 @@
 //! `write.rs`, the validating parser in `parse.rs` and `values.rs` (see `docs/FORMAT.md`).
 
 mod parse;
+mod read;
 mod values;
 mod write;
 
 pub use parse::parse;
+pub use read::read_spec;
 pub use values::check_values;
 pub use write::write_model;
 
