@@ -6,7 +6,7 @@
 mod common;
 
 use camoe::ffi::*;
-use camoe::format::{Layout, LinearRef};
+use camoe::format::{Layout, LinearRef, WeightPart};
 use camoe::hash::{checksum, SplitMix};
 use camoe::spec::ModelSpec;
 use camoe::{write_model, DType, Status, WriteOptions};
@@ -272,44 +272,42 @@ fn corrupt_models_are_refused_cleanly() {
     }
 }
 
+/// Applies `edit` to a copy of `good`, refreshes the checksum and expects BAD_MODEL with
+/// a message containing `says`.
+fn refused_after(good: &[u8], what: &str, edit: &dyn Fn(&mut Vec<u8>), says: &str) {
+    let mut b = good.to_vec();
+    edit(&mut b);
+    refresh_checksum(&mut b);
+    let (st, msg) = load_c(&b);
+    assert_eq!(st, Status::BadModel, "{what}: {msg}");
+    assert!(
+        msg.contains(says),
+        "{what}: message {msg:?}, expected {says:?}"
+    );
+}
+
 /// Plants `value` (already encoded in the tensor's type) at element `index` of a tensor
 /// at byte `offset`, refreshes the checksum and expects BAD_MODEL naming `name`.
 fn plant_refused(good: &[u8], offset: usize, index: usize, value: &[u8], name: &str) {
     let at = offset + index * value.len();
-    let mut b = good.to_vec();
-    b[at..at + value.len()].copy_from_slice(value);
-    refresh_checksum(&mut b);
-    let (st, msg) = load_c(&b);
-    assert_eq!(st, Status::BadModel, "{name} <- {value:?}: {msg}");
-    assert!(
-        msg.starts_with(name),
-        "{name} <- {value:?}: message {msg:?}"
-    );
+    let plant = |b: &mut Vec<u8>| b[at..at + value.len()].copy_from_slice(value);
+    refused_after(good, &format!("{name} <- {value:?}"), &plant, name);
 }
 
 fn layout_of(bytes: &[u8]) -> Layout {
     camoe::format::parse(bytes).unwrap()
 }
 
-/// The weight parts of a linear layer as stored: (name, offset, columns, row-major).
-/// A layer reading x0 has a request part then a candidate part; a float layer's
-/// request part is row-major `[out][k]`, every other part packed.
+/// The weight parts of linear layer `i` as stored: (name, offset, columns, row-major).
 fn parts(l: &LinearRef, i: usize) -> Vec<(String, usize, usize, bool)> {
-    let mut v = vec![(
-        format!("weight of linear layer {i}"),
-        l.weight,
-        l.first_cols,
-        l.candidate.is_some() && l.dtype != DType::I8,
-    )];
-    if let Some(c) = l.candidate {
-        v.push((
-            format!("candidate columns of the weight of linear layer {i}"),
-            c,
-            l.inputs - l.first_cols,
-            false,
-        ));
-    }
-    v
+    let name = |p: &WeightPart| match p.candidate {
+        true => format!("candidate columns of the weight of linear layer {i}"),
+        false => format!("weight of linear layer {i}"),
+    };
+    let parts = l.parts().into_iter();
+    parts
+        .map(|p| (name(&p), p.offset, p.cols, p.row_major))
+        .collect()
 }
 
 fn pad16(n: usize) -> usize {
@@ -395,15 +393,7 @@ fn packed_weights_are_checked_padding_row_sums_and_layout() {
         assert_eq!(load_c(&good).0, Status::Ok);
         let layout = layout_of(&good);
         let refused = |name: &str, edit: &dyn Fn(&mut Vec<u8>), says: &str| {
-            let mut b = good.clone();
-            edit(&mut b);
-            refresh_checksum(&mut b);
-            let (st, msg) = load_c(&b);
-            assert_eq!(st, Status::BadModel, "{name}: {msg}");
-            assert!(
-                msg.contains(says),
-                "{name}: message {msg:?}, expected {says:?}"
-            );
+            refused_after(&good, name, edit, says)
         };
         for (i, l) in layout.linears.iter().enumerate() {
             let (out, size) = (l.outputs, l.dtype.size());
@@ -557,12 +547,7 @@ fn config_section_entry_and_dense_fields_are_checked() {
     let spec = ModelSpec::random(tiny_config(2, 1, 1, 0, &[4], &[]), 9);
     let good = write_model(&spec, WriteOptions::INT8).unwrap();
     let refused = |what: &str, edit: &dyn Fn(&mut Vec<u8>), says: &str| {
-        let mut b = good.clone();
-        edit(&mut b);
-        refresh_checksum(&mut b);
-        let (st, msg) = load_c(&b);
-        assert_eq!(st, Status::BadModel, "{what}: {msg}");
-        assert!(msg.contains(says), "{what}: message {msg:?}");
+        refused_after(&good, what, edit, says)
     };
     // The config's section entry: dtype, rows and cols are 0.
     for (what, at) in [("dtype", 4), ("rows", 24), ("cols", 28)] {

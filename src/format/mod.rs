@@ -199,6 +199,43 @@ pub struct LinearRef {
     pub bias: Option<usize>,
 }
 
+/// One stored part of a linear layer's weights: columns `first_col .. first_col + cols`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WeightPart {
+    pub first_col: usize,
+    pub cols: usize,
+    pub offset: usize,
+    /// `[out][cols]` (a float layer's request part, read by dot products); otherwise
+    /// packed: `[k4/4][out_pad][4]` int8 then row sums, or `[cols][out_pad]` floats.
+    pub row_major: bool,
+    /// The candidate columns of a layer reading x0.
+    pub candidate: bool,
+}
+
+impl LinearRef {
+    /// The layer's stored parts, in file order (see `docs/FORMAT.md`, "Linear layers").
+    pub fn parts(&self) -> Vec<WeightPart> {
+        let split = self.candidate.is_some();
+        let mut v = vec![WeightPart {
+            first_col: 0,
+            cols: self.first_cols,
+            offset: self.weight,
+            row_major: split && self.dtype != DType::I8,
+            candidate: false,
+        }];
+        if let Some(offset) = self.candidate {
+            v.push(WeightPart {
+                first_col: self.first_cols,
+                cols: self.inputs - self.first_cols,
+                offset,
+                row_major: false,
+                candidate: true,
+            });
+        }
+        v
+    }
+}
+
 /// Everything the parser learned: the config and where each tensor lives.
 #[derive(Clone, Debug)]
 pub struct Layout {

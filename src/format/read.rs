@@ -44,23 +44,19 @@ fn row_major(bytes: &[u8], t: &TensorRef) -> Vec<f32> {
 
 fn linear(bytes: &[u8], l: &LinearRef) -> LinearSpec {
     let (inputs, out, pad) = (l.inputs, l.outputs, out_pad(l.outputs));
-    let mut parts = vec![(0, l.first_cols, l.weight)];
-    if let Some(c) = l.candidate {
-        parts.push((l.first_cols, inputs - l.first_cols, c));
-    }
     let mut weight = vec![0.0; out * inputs];
-    for (at, &(c0, k, offset)) in parts.iter().enumerate() {
+    for p in l.parts() {
         // See docs/FORMAT.md, "Linear layers": where (output o, column c) lies.
-        let row_major = at == 0 && l.candidate.is_some() && l.dtype != DType::I8;
-        let index = |o: usize, c: usize| match (l.dtype, row_major) {
+        let index = |o: usize, c: usize| match (l.dtype, p.row_major) {
             (DType::I8, _) => (c / 4) * pad * 4 + o * 4 + c % 4,
-            (_, true) => o * k + c,
+            (_, true) => o * p.cols + c,
             (_, false) => c * pad + o,
         };
         for o in 0..out {
             let scale = l.scales.map_or(1.0, |s| value(bytes, s, DType::F32, o));
-            for c in 0..k {
-                weight[o * inputs + c0 + c] = value(bytes, offset, l.dtype, index(o, c)) * scale;
+            for c in 0..p.cols {
+                let v = value(bytes, p.offset, l.dtype, index(o, c));
+                weight[o * inputs + p.first_col + c] = v * scale;
             }
         }
     }

@@ -29,43 +29,32 @@ pub fn check_values(bytes: &[u8], layout: &Layout) -> Result<(), Error> {
 /// A linear layer's weights (each part in its layout), scales and bias.
 fn linear_values(bytes: &[u8], l: &LinearRef, i: usize) -> Result<(), Error> {
     let (out, pad) = (l.outputs, out_pad(l.outputs));
-    let mut parts = vec![(TensorName::Weight(i), l.weight, 0, l.first_cols)];
-    if let Some(c) = l.candidate {
-        parts.push((
-            TensorName::CandidateWeight(i),
-            c,
-            l.first_cols,
-            l.inputs - l.first_cols,
-        ));
-    }
-    for (at, &(name, offset, c0, k)) in parts.iter().enumerate() {
-        let row_major = at == 0 && l.candidate.is_some() && l.dtype != DType::I8;
-        match (l.dtype, row_major) {
-            (DType::I8, _) => packed_i8(bytes, offset, k, out, c0, name)?,
-            (dtype, true) => {
-                let t = TensorRef {
-                    dtype,
-                    rows: out,
-                    cols: k,
-                    offset,
-                    scales: None,
-                };
-                tensor_values(bytes, &t, name)?
-            }
-            (dtype, false) => {
-                // [k][out_pad]: each input's row is `out` values, then zero padding.
-                let t = TensorRef {
-                    dtype,
-                    rows: k,
-                    cols: pad,
-                    offset,
-                    scales: None,
-                };
-                tensor_values(bytes, &t, name)?;
-                let raw = &bytes[offset..offset + k * pad * dtype.size()];
-                zero_padding(raw, pad * dtype.size(), out * dtype.size(), name)?;
-            }
+    for p in l.parts() {
+        let name = match p.candidate {
+            true => TensorName::CandidateWeight(i),
+            false => TensorName::Weight(i),
+        };
+        if l.dtype == DType::I8 {
+            packed_i8(bytes, p.offset, p.cols, out, p.first_col, name)?;
+            continue;
         }
+        // Row-major [out][k], or packed [k][out_pad]: `out` values then zero padding.
+        let (rows, cols) = if p.row_major {
+            (out, p.cols)
+        } else {
+            (p.cols, pad)
+        };
+        let t = TensorRef {
+            dtype: l.dtype,
+            rows,
+            cols,
+            offset: p.offset,
+            scales: None,
+        };
+        tensor_values(bytes, &t, name)?;
+        let raw = &bytes[p.offset..p.offset + rows * cols * l.dtype.size()];
+        let used = if p.row_major { cols } else { out };
+        zero_padding(raw, cols * l.dtype.size(), used * l.dtype.size(), name)?;
     }
     let vectors = [
         (l.scales, TensorName::WeightScales(i), true),
