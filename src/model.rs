@@ -237,20 +237,18 @@ impl Model {
             // as long as the model that holds the views.
             unsafe { PackedI8::view(l.outputs, k, data, rowsum) }
         };
-        let mut parts = vec![(0, view(l.weight, l.first_cols))];
-        if let Some(c) = l.candidate {
-            parts.push((l.first_cols, view(c, l.inputs - l.first_cols)));
-        }
+        let parts = l.parts().into_iter();
         parts
+            .map(|p| (p.first_col, view(p.offset, p.cols)))
+            .collect()
     }
 
     /// The packed part of a float layer that runs per candidate, viewed in place.
     fn view_float(&self, l: &LinearRef) -> Option<(usize, PackedFloatLayer)> {
-        let (c0, offset) = match l.candidate {
-            Some(c) => (l.first_cols, c),
-            None => (0, l.weight),
-        };
-        let (k, pad, b) = (l.inputs - c0, out_pad(l.outputs), self.storage.bytes());
+        // The packed part: the candidate columns of a layer reading x0, else all.
+        let p = *l.parts().last()?;
+        let (c0, offset, k) = (p.first_col, p.offset, p.cols);
+        let (pad, b) = (out_pad(l.outputs), self.storage.bytes());
         // SAFETY (both arms): the slice is in `self.storage`, which is never written and
         // lives as long as the model that holds the view.
         let packed = match l.dtype {
