@@ -97,7 +97,7 @@ int main(int argc, char **argv) {
     id.struct_size = sizeof id;
     CHECK_STATUS(camoe_model_get_identity(m, &id), CAMOE_STATUS_OK);
     CHECK(id.name_len == 10 && memcmp(id.name, "camoe-demo", 10) == 0);
-    CHECK(id.format_version == 1 && id.writer_version == CAMOE_VERSION_NUMBER);
+    CHECK(id.format_version == 2 && id.writer_version == CAMOE_VERSION_NUMBER);
     uint64_t stored = 0;
     for (int i = 7; i >= 0; i--) stored = (stored << 8) | bytes[len - 8 + (size_t)i];
     CHECK(id.content_hash == stored);

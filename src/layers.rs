@@ -151,8 +151,6 @@ pub(crate) struct Plan {
     pub gate: Vec<usize>,
     /// Per group: tower hidden layers then the output layer.
     pub tower: Vec<Vec<usize>>,
-    /// Per layer: whether it reads x0 (and so is split into request and candidate columns).
-    reads_x0: Vec<bool>,
 }
 
 impl Plan {
@@ -162,10 +160,8 @@ impl Plan {
             experts: vec![Vec::new(); cfg.arch.experts as usize],
             gate: vec![0; groups],
             tower: vec![Vec::new(); groups],
-            reads_x0: Vec::new(),
         };
         for (i, l) in cfg.layers().iter().enumerate() {
-            plan.reads_x0.push(l.source == Source::X0);
             let step = |kind| Step { layer: i, kind };
             match l.role {
                 Role::Cross { expert, .. } | Role::CrossU { expert, .. } => {
@@ -178,11 +174,6 @@ impl Plan {
             }
         }
         plan
-    }
-
-    /// Whether layer `layer` reads x0 (split into request and candidate columns).
-    pub fn reads_x0(&self, layer: usize) -> bool {
-        self.reads_x0[layer]
     }
 
     /// The layer of expert `e` that reads x0.
@@ -234,7 +225,7 @@ mod tests {
                 let plan = Plan::new(&c);
                 for (e, steps) in plan.experts.iter().enumerate() {
                     assert_eq!(steps.len(), per_expert);
-                    assert!(plan.reads_x0(steps[0].layer));
+                    assert_eq!(layers[steps[0].layer].source, Source::X0);
                     assert!(steps
                         .iter()
                         .all(|s| layers[s.layer].role.expert() == Some(e)));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::format::{self, DType, Layout, LinearRef, TensorRef};
 use crate::hash;
-use crate::kernels::{PackedF16, PackedF32, PackedI8};
+use crate::kernels::{out_pad, PackedF16, PackedF32, PackedFloat, PackedI8};
 use crate::layers::Plan;
 use crate::spec::{FieldKind, ModelConfig, Side};
 use crate::storage::{cast, Storage};
@@ -28,8 +28,10 @@ pub(crate) enum Mat<'a> {
 /// A linear layer view: `y = W x + b`, W is `[out][in]`.
 #[derive(Clone, Copy)]
 pub(crate) struct Linear<'a> {
+    /// The weights products read row by row: a float layer's request part
+    /// `[out][request width]` when it reads x0, else empty; an int8 layer's values are
+    /// empty (the kernels read them packed, [`Model::packed`]) next to its `out` scales.
     pub w: Mat<'a>,
-    pub inputs: usize,
     pub outputs: usize,
     pub bias: Option<&'a [f32]>,
 }
@@ -70,15 +72,16 @@ pub struct Model {
     storage: Storage,
     layout: Layout,
     pub(crate) plan: Plan,
-    /// int8 layers packed for the kernels, per layer: (first column, packed columns).
+    /// int8 layers as the kernels read them, viewed in `storage`, per layer: (first
+    /// column, packed columns).
     packs: Vec<Vec<(usize, PackedI8)>>,
-    /// f32 and f16 layers packed for the float kernels, per layer: (first column, packed
-    /// columns) of the part that runs per candidate (a layer reading x0: its candidate
-    /// columns only; the request part runs once per request, as dots).
+    /// f32 and f16 layers viewed in `storage` for the float matrix kernels, per layer:
+    /// (first column, packed columns) of the part that runs per candidate (a layer
+    /// reading x0: its candidate columns only; the request part runs once per request,
+    /// as dots over its row-major section).
     packs_f32: Vec<Option<(usize, PackedFloatLayer)>>,
-    /// Per int8 layer: its weight scales and bias (zeros when it has none), padded with
-    /// zeros to a multiple of 16 outputs like the packed weights, for the fused epilogue.
-    padded: Vec<(Vec<f32>, Vec<f32>)>,
+    /// Zeros for the padded bias of a layer without one.
+    zeros: Vec<f32>,
     pub(crate) slots: Vec<FieldSlot>,
     pub(crate) request_width: usize,
     pub(crate) x0_width: usize,
@@ -177,7 +180,7 @@ impl Model {
             };
             *at += f.width();
         }
-        let types: Vec<DType> = layout.linears.iter().map(|l| l.weight.dtype).collect();
+        let types: Vec<DType> = layout.linears.iter().map(|l| l.dtype).collect();
         let mode = match types[0] {
             t if types.iter().any(|&u| u != t) => Mode::Mixed,
             DType::F32 => Mode::F32,
@@ -192,56 +195,70 @@ impl Model {
             plan,
             packs: Vec::new(),
             packs_f32: Vec::new(),
-            padded: Vec::new(),
+            zeros: vec![
+                0.0;
+                layout
+                    .linears
+                    .iter()
+                    .map(|l| out_pad(l.outputs))
+                    .max()
+                    .unwrap_or(0)
+            ],
             layout,
             storage,
             mode,
         };
-        model.packs = (0..model.layout.linears.len())
-            .map(|i| model.pack_layer(i))
+        model.packs = model
+            .layout
+            .linears
+            .iter()
+            .map(|l| model.view_i8(l))
             .collect();
-        model.packs_f32 = (0..model.layout.linears.len())
-            .map(|i| model.pack_layer_f32(i))
-            .collect();
-        model.padded = (0..model.layout.linears.len())
-            .map(|i| model.pad_layer(i))
+        model.packs_f32 = model
+            .layout
+            .linears
+            .iter()
+            .map(|l| model.view_float(l))
             .collect();
         Ok(Arc::new(model))
     }
 
-    /// Packs an int8 layer once, at load, in the kernels' layout (both column parts of
-    /// a layer that reads x0).
-    fn pack_layer(&self, i: usize) -> Vec<(usize, PackedI8)> {
-        let l = self.linear(i);
-        let Mat::I8(w, _) = l.w else {
+    /// The packed parts of an int8 layer, viewed in place: (first column, part).
+    fn view_i8(&self, l: &LinearRef) -> Vec<(usize, PackedI8)> {
+        if l.dtype != DType::I8 {
             return Vec::new();
+        }
+        let (b, pad) = (self.storage.bytes(), out_pad(l.outputs));
+        let view = |offset: usize, k: usize| {
+            let data_len = k.div_ceil(4) * 4 * pad;
+            let data = cast(b, offset, data_len);
+            let rowsum = cast(b, offset + data_len, pad);
+            // SAFETY: both slices are in `self.storage`, which is never written and lives
+            // as long as the model that holds the views.
+            unsafe { PackedI8::view(l.outputs, k, data, rowsum) }
         };
-        let parts: &[(usize, usize)] = if self.plan.reads_x0(i) {
-            &[
-                (0, self.request_width),
-                (self.request_width, self.x0_width - self.request_width),
-            ]
-        } else {
-            &[(0, l.inputs)]
-        };
+        let parts = l.parts().into_iter();
         parts
-            .iter()
-            .map(|&(c0, k)| (c0, PackedI8::pack(w, l.inputs, l.outputs, c0, k)))
+            .map(|p| (p.first_col, view(p.offset, p.cols)))
             .collect()
     }
 
-    /// Packs a float layer once, at load, for the float matrix kernels (f16 stays f16).
-    fn pack_layer_f32(&self, i: usize) -> Option<(usize, PackedFloatLayer)> {
-        let l = self.linear(i);
-        let (c0, k) = if self.plan.reads_x0(i) {
-            (self.request_width, self.x0_width - self.request_width)
-        } else {
-            (0, l.inputs)
-        };
-        let packed = match l.w {
-            Mat::F32(w) => PackedFloatLayer::F32(PackedF32::pack(w, l.inputs, l.outputs, c0, k)),
-            Mat::F16(w) => PackedFloatLayer::F16(PackedF16::pack(w, l.inputs, l.outputs, c0, k)),
-            Mat::I8(..) => return None,
+    /// The packed part of a float layer that runs per candidate, viewed in place.
+    fn view_float(&self, l: &LinearRef) -> Option<(usize, PackedFloatLayer)> {
+        // The packed part: the candidate columns of a layer reading x0, else all.
+        let p = *l.parts().last()?;
+        let (c0, offset, k) = (p.first_col, p.offset, p.cols);
+        let (pad, b) = (out_pad(l.outputs), self.storage.bytes());
+        // SAFETY (both arms): the slice is in `self.storage`, which is never written and
+        // lives as long as the model that holds the view.
+        let packed = match l.dtype {
+            DType::F32 => PackedFloatLayer::F32(unsafe {
+                PackedFloat::view(l.outputs, k, cast(b, offset, k * pad))
+            }),
+            DType::F16 => PackedFloatLayer::F16(unsafe {
+                PackedFloat::view(l.outputs, k, cast(b, offset, k * pad))
+            }),
+            _ => return None,
         };
         Some((c0, packed))
     }
@@ -256,32 +273,20 @@ impl Model {
         }
     }
 
-    /// An int8 layer's scales and bias, zero-padded to a multiple of 16 outputs (empty
-    /// for other layers).
-    fn pad_layer(&self, i: usize) -> (Vec<f32>, Vec<f32>) {
-        let l = self.linear(i);
-        let Mat::I8(_, scale) = l.w else {
-            return (Vec::new(), Vec::new());
-        };
-        let n = l.outputs.div_ceil(16) * 16;
-        let pad = |v: &[f32]| {
-            let mut p = vec![0.0; n];
-            p[..v.len()].copy_from_slice(v);
-            p
-        };
-        (pad(scale), pad(l.bias.unwrap_or(&[])))
-    }
-
-    /// `(weight scales, bias)` of int8 layer `i`, zero-padded to its packed out_pad.
+    /// `(weight scales, bias)` of int8 layer `i`, zero-padded to its packed out_pad, as
+    /// stored (zeros for a missing bias).
     pub(crate) fn padded(&self, i: usize) -> (&[f32], &[f32]) {
-        let (s, b) = &self.padded[i];
-        (s, b)
+        let l = &self.layout.linears[i];
+        let (b, pad) = (self.storage.bytes(), out_pad(l.outputs));
+        let scales = l.scales.map_or(&[][..], |o| cast(b, o, pad));
+        let bias = l.bias.map_or(&self.zeros[..pad], |o| cast(b, o, pad));
+        (scales, bias)
     }
 
     /// Columns `(first, count)` of `part` of layer `i`.
     pub(crate) fn columns(&self, i: usize, part: Part) -> (usize, usize) {
         match part {
-            Part::All => (0, self.layout.linears[i].weight.cols),
+            Part::All => (0, self.layout.linears[i].inputs),
             Part::Request => (0, self.request_width),
             Part::Candidate => (self.request_width, self.x0_width - self.request_width),
         }
@@ -409,13 +414,22 @@ impl Model {
 
     pub(crate) fn linear(&self, i: usize) -> Linear<'_> {
         let l: &LinearRef = &self.layout.linears[i];
+        let (b, out) = (self.storage.bytes(), l.outputs);
+        let (scales, bias) = self.padded(i);
+        // Only a float layer's row-major request part is read row by row.
+        let rows = match l.candidate {
+            Some(_) => out * l.first_cols,
+            None => 0,
+        };
+        let w = match l.dtype {
+            DType::F16 => Mat::F16(cast(b, l.weight, rows)),
+            DType::I8 => Mat::I8(&[], &scales[..out]),
+            _ => Mat::F32(cast(b, l.weight, rows)),
+        };
         Linear {
-            w: self.mat(&l.weight),
-            inputs: l.weight.cols,
-            outputs: l.weight.rows,
-            bias: l
-                .bias
-                .map(|off| cast(self.storage.bytes(), off, l.weight.rows)),
+            w,
+            outputs: out,
+            bias: l.bias.map(|_| &bias[..out]),
         }
     }
 

@@ -6,7 +6,7 @@
 mod common;
 
 use camoe::ffi::*;
-use camoe::format::Layout;
+use camoe::format::{Layout, LinearRef, WeightPart};
 use camoe::hash::{checksum, SplitMix};
 use camoe::spec::ModelSpec;
 use camoe::{write_model, DType, Status, WriteOptions};
@@ -121,7 +121,8 @@ fn corrupt_models_are_refused_cleanly() {
 
         // Header fields set to extremes, checksum refreshed so the parser must see them.
         let header_edits: &[(&str, usize, u64, bool)] = &[
-            ("version 2", 8, 2, false),
+            ("version 1", 8, 1, false),
+            ("version 3", 8, 3, false),
             ("version 0", 8, 0, false),
             ("header length", 12, 65, false),
             ("file length +1", 16, n as u64 + 1, true),
@@ -149,6 +150,7 @@ fn corrupt_models_are_refused_cleanly() {
             assert!(st != Status::Ok && !msg.is_empty(), "{what}: loaded");
             if what.starts_with("version") {
                 assert_eq!(st, Status::Version, "{what}: {msg}");
+                assert!(msg.contains("camoe convert"), "{what}: {msg}");
             }
             refused += 1;
         }
@@ -270,23 +272,56 @@ fn corrupt_models_are_refused_cleanly() {
     }
 }
 
+/// Applies `edit` to a copy of `good`, refreshes the checksum and expects BAD_MODEL with
+/// a message containing `says`.
+fn refused_after(good: &[u8], what: &str, edit: &dyn Fn(&mut Vec<u8>), says: &str) {
+    let mut b = good.to_vec();
+    edit(&mut b);
+    refresh_checksum(&mut b);
+    let (st, msg) = load_c(&b);
+    assert_eq!(st, Status::BadModel, "{what}: {msg}");
+    assert!(
+        msg.contains(says),
+        "{what}: message {msg:?}, expected {says:?}"
+    );
+}
+
 /// Plants `value` (already encoded in the tensor's type) at element `index` of a tensor
 /// at byte `offset`, refreshes the checksum and expects BAD_MODEL naming `name`.
 fn plant_refused(good: &[u8], offset: usize, index: usize, value: &[u8], name: &str) {
     let at = offset + index * value.len();
-    let mut b = good.to_vec();
-    b[at..at + value.len()].copy_from_slice(value);
-    refresh_checksum(&mut b);
-    let (st, msg) = load_c(&b);
-    assert_eq!(st, Status::BadModel, "{name} <- {value:?}: {msg}");
-    assert!(
-        msg.starts_with(name),
-        "{name} <- {value:?}: message {msg:?}"
-    );
+    let plant = |b: &mut Vec<u8>| b[at..at + value.len()].copy_from_slice(value);
+    refused_after(good, &format!("{name} <- {value:?}"), &plant, name);
 }
 
 fn layout_of(bytes: &[u8]) -> Layout {
     camoe::format::parse(bytes).unwrap()
+}
+
+/// The weight parts of linear layer `i` as stored: (name, offset, columns, row-major).
+fn parts(l: &LinearRef, i: usize) -> Vec<(String, usize, usize, bool)> {
+    let name = |p: &WeightPart| match p.candidate {
+        true => format!("candidate columns of the weight of linear layer {i}"),
+        false => format!("weight of linear layer {i}"),
+    };
+    let parts = l.parts().into_iter();
+    parts
+        .map(|p| (name(&p), p.offset, p.cols, p.row_major))
+        .collect()
+}
+
+fn pad16(n: usize) -> usize {
+    n.div_ceil(16) * 16
+}
+
+/// Byte offset of weight (output `o`, column `c` of the part) in a packed int8 part.
+fn i8_at(offset: usize, out: usize, o: usize, c: usize) -> usize {
+    offset + (c / 4) * pad16(out) * 4 + o * 4 + c % 4
+}
+
+/// Byte offset of the stored row sum of output `o` of a packed int8 part of `k` columns.
+fn rowsum_at(offset: usize, out: usize, k: usize, o: usize) -> usize {
+    offset + k.div_ceil(4) * 4 * pad16(out) + 4 * o
 }
 
 #[test]
@@ -301,16 +336,14 @@ fn int8_minus_128_is_refused_naming_the_tensor() {
     assert_eq!(load_c(&good).0, Status::Ok);
     let layout = layout_of(&good);
     for (i, l) in layout.linears.iter().enumerate().step_by(7) {
-        assert_eq!(l.weight.dtype, DType::I8);
-        let last = l.weight.rows * l.weight.cols - 1;
-        for at in [0, last / 2, last] {
-            plant_refused(
-                &good,
-                l.weight.offset,
-                at,
-                &[0x80],
-                &format!("weight of linear layer {i}"),
-            );
+        assert_eq!(l.dtype, DType::I8);
+        for (name, offset, k, _) in parts(l, i) {
+            let out = l.outputs;
+            for (o, c) in [(0, 0), (out / 2, k / 2), (out - 1, k - 1)] {
+                let at = i8_at(offset, out, o, c);
+                let name = format!("{name}: value -128 at [{o}][{}]", c + offset_col(l, offset));
+                plant_refused(&good, at, 0, &[0x80], &name);
+            }
         }
     }
     // One rule for every int8 tensor: embedding rows too (the writer never emits -128).
@@ -328,11 +361,113 @@ fn int8_minus_128_is_refused_naming_the_tensor() {
         &[0x80],
         &format!("embedding of field {}", f.name),
     );
-    // -127 is the limit and stays valid.
+    // -127 is the limit and stays valid (with the row sum it changes).
+    let l = &layout.linears[0];
     let mut b = good.clone();
-    b[layout.linears[0].weight.offset] = 0x81;
+    let old = b[i8_at(l.weight, l.outputs, 0, 0)] as i8 as i32;
+    b[i8_at(l.weight, l.outputs, 0, 0)] = 0x81;
+    let at = rowsum_at(l.weight, l.outputs, l.first_cols, 0);
+    let sum = i32::from_le_bytes(b[at..at + 4].try_into().unwrap()) - old - 127;
+    b[at..at + 4].copy_from_slice(&sum.to_le_bytes());
     refresh_checksum(&mut b);
     assert_eq!(load_c(&b).0, Status::Ok);
+}
+
+/// The first column of x0 a part at `offset` of layer `l` starts at.
+fn offset_col(l: &LinearRef, offset: usize) -> usize {
+    if l.candidate == Some(offset) {
+        l.first_cols
+    } else {
+        0
+    }
+}
+
+#[test]
+fn packed_weights_are_checked_padding_row_sums_and_layout() {
+    // Rank 3 and MLP width 6: parts whose inputs are not a multiple of 4 (padded columns
+    // in the last group of 4) and outputs far from a multiple of 16.
+    let spec = ModelSpec::random(tiny_config(3, 2, 2, 3, &[6], &[4]), 17);
+    let mut checked = 0;
+    for opts in [WriteOptions::INT8, WriteOptions::F32, WriteOptions::F16] {
+        let good = write_model(&spec, opts).unwrap();
+        assert_eq!(load_c(&good).0, Status::Ok);
+        let layout = layout_of(&good);
+        let refused = |name: &str, edit: &dyn Fn(&mut Vec<u8>), says: &str| {
+            refused_after(&good, name, edit, says)
+        };
+        for (i, l) in layout.linears.iter().enumerate() {
+            let (out, size) = (l.outputs, l.dtype.size());
+            for (name, offset, k, row_major) in parts(l, i) {
+                let padding = format!("{name}: padding is not zero");
+                if l.dtype == DType::I8 {
+                    // An output past `out` (when there is one), then a column past `k`.
+                    if out % 16 != 0 {
+                        let at = i8_at(offset, out, out, 0);
+                        refused(&name, &|b| b[at] = 1, &padding);
+                    }
+                    if k % 4 != 0 {
+                        let at = i8_at(offset, out, out - 1, k);
+                        refused(&name, &|b| b[at] = 0xff, &padding);
+                    }
+                    // A row sum off by one, and a weight changed without its row sum.
+                    let at = rowsum_at(offset, out, k, out / 2);
+                    refused(&name, &|b| b[at] ^= 1, "is not its weights' sum");
+                    if out % 16 != 0 {
+                        let at = rowsum_at(offset, out, k, out);
+                        refused(&name, &|b| b[at] = 1, "is not its weights' sum");
+                    }
+                    let at = i8_at(offset, out, out - 1, k - 1);
+                    let says = format!("{name}: stored row sum");
+                    refused(&name, &|b| b[at] = b[at].wrapping_add(1) & 0x7f, &says);
+                    checked += 5;
+                } else if !row_major && out % 16 != 0 {
+                    let at = offset + (k - 1) * pad16(out) * size + out * size;
+                    refused(&name, &|b| b[at] = 1, &padding);
+                    checked += 1;
+                }
+            }
+            let vectors = [(l.scales, "scales"), (l.bias, "bias")];
+            for (v, what) in vectors.into_iter().filter_map(|(v, w)| Some((v?, w))) {
+                if out % 16 != 0 {
+                    let at = v + 4 * out;
+                    let says = format!("{what} of linear layer {i}: padding is not zero");
+                    refused(what, &|b| b[at] = 1, &says);
+                    checked += 1;
+                }
+            }
+        }
+        // Layout: a part's section entry with the other layout's dtype, or transposed.
+        let l = layout
+            .linears
+            .iter()
+            .find(|l| l.candidate.is_some())
+            .unwrap();
+        let entry = (1..)
+            .map(|s| HEADER + s * ENTRY)
+            .find(|&e| get_u64(&good, e + 8) == l.candidate.unwrap() as u64)
+            .unwrap();
+        let dtype = u32::from_le_bytes(good[entry + 4..entry + 8].try_into().unwrap());
+        let other = if dtype >= 4 {
+            l.dtype as u32
+        } else {
+            dtype + 3
+        };
+        refused("row-major dtype", &|b| put_u32(b, entry + 4, other), "");
+        refused(
+            "transposed",
+            &|b| {
+                let (r, c) = (
+                    b[entry + 24..entry + 28].to_vec(),
+                    b[entry + 28..entry + 32].to_vec(),
+                );
+                b[entry + 24..entry + 28].copy_from_slice(&c);
+                b[entry + 28..entry + 32].copy_from_slice(&r);
+            },
+            "",
+        );
+        checked += 2;
+    }
+    assert!(checked > 60, "{checked}");
 }
 
 #[test]
@@ -342,31 +477,14 @@ fn non_finite_values_are_refused_naming_the_tensor() {
     let spec = ModelSpec::random(tiny_config(2, 2, 1, 3, &[4], &[3]), 5);
     let f32s = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY].map(|v| v.to_le_bytes().to_vec());
     let f16s = [0x7e00u16, 0x7c00, 0xfc00].map(|v| v.to_le_bytes().to_vec());
+    let more = [0.0f32, -1.0].map(|v| v.to_le_bytes().to_vec());
     let mut planted = 0;
     for opts in [WriteOptions::F32, WriteOptions::F16, WriteOptions::INT8] {
         let good = write_model(&spec, opts).unwrap();
         let layout = layout_of(&good);
-        let mut tensors = Vec::new();
         let embeddings = layout.config.fields.iter().zip(&layout.embeddings);
         for (f, t) in embeddings.filter_map(|(f, t)| t.map(|t| (f, t))) {
-            tensors.push((t, format!("embedding of field {}", f.name)));
-        }
-        for (i, l) in layout.linears.iter().enumerate() {
-            tensors.push((l.weight, format!("weight of linear layer {i}")));
-            if let Some(b) = l.bias {
-                for bad in &f32s {
-                    plant_refused(
-                        &good,
-                        b,
-                        l.weight.rows - 1,
-                        bad,
-                        &format!("bias of linear layer {i}"),
-                    );
-                    planted += 1;
-                }
-            }
-        }
-        for (t, name) in tensors {
+            let name = format!("embedding of field {}", f.name);
             let last = t.rows * t.cols - 1;
             match t.dtype {
                 DType::F32 | DType::F16 => {
@@ -379,14 +497,44 @@ fn non_finite_values_are_refused_naming_the_tensor() {
                     }
                 }
                 DType::I8 => {
-                    let scales = t.scales.unwrap();
-                    let more = [0.0f32, -1.0].map(|v| v.to_le_bytes().to_vec());
-                    let name = name.replace("weight of ", "scales of ");
-                    let name = name.replace("embedding of ", "scales of the embedding of ");
+                    let name = format!("scales of the {name}");
                     for (k, v) in f32s.iter().chain(&more).enumerate() {
-                        plant_refused(&good, scales, k % t.rows, v, &name);
+                        plant_refused(&good, t.scales.unwrap(), k % t.rows, v, &name);
                         planted += 1;
                     }
+                }
+            }
+        }
+        for (i, l) in layout.linears.iter().enumerate() {
+            let out = l.outputs;
+            if let Some(b) = l.bias {
+                for bad in &f32s {
+                    let name = format!("bias of linear layer {i}");
+                    plant_refused(&good, b, out - 1, bad, &name);
+                    planted += 1;
+                }
+            }
+            if let Some(s) = l.scales {
+                let name = format!("scales of linear layer {i}");
+                for (k, v) in f32s.iter().chain(&more).enumerate() {
+                    plant_refused(&good, s, k % out, v, &name);
+                    planted += 1;
+                }
+            }
+            if l.dtype == DType::I8 {
+                continue;
+            }
+            let bad = if l.dtype == DType::F32 { &f32s } else { &f16s };
+            for (name, offset, k, row_major) in parts(l, i) {
+                // Element (output o, column c): row-major [out][k] or packed [k][out_pad].
+                let index = |o: usize, c: usize| match row_major {
+                    true => o * k + c,
+                    false => c * pad16(out) + o,
+                };
+                for (j, v) in bad.iter().enumerate() {
+                    let (o, c) = [(0, 0), (out / 2, k / 2), (out - 1, k - 1)][j];
+                    plant_refused(&good, offset, index(o, c), v, &name);
+                    planted += 1;
                 }
             }
         }
@@ -399,12 +547,7 @@ fn config_section_entry_and_dense_fields_are_checked() {
     let spec = ModelSpec::random(tiny_config(2, 1, 1, 0, &[4], &[]), 9);
     let good = write_model(&spec, WriteOptions::INT8).unwrap();
     let refused = |what: &str, edit: &dyn Fn(&mut Vec<u8>), says: &str| {
-        let mut b = good.clone();
-        edit(&mut b);
-        refresh_checksum(&mut b);
-        let (st, msg) = load_c(&b);
-        assert_eq!(st, Status::BadModel, "{what}: {msg}");
-        assert!(msg.contains(says), "{what}: message {msg:?}");
+        refused_after(&good, what, edit, says)
     };
     // The config's section entry: dtype, rows and cols are 0.
     for (what, at) in [("dtype", 4), ("rows", 24), ("cols", 28)] {

@@ -1,11 +1,13 @@
-//! The `.camoe` file, version 1: its constants, limits and parsed layout; the writer is in
+//! The `.camoe` file, version 2: its constants, limits and parsed layout; the writer is in
 //! `write.rs`, the validating parser in `parse.rs` and `values.rs` (see `docs/FORMAT.md`).
 
 mod parse;
+mod read;
 mod values;
 mod write;
 
 pub use parse::parse;
+pub use read::read_spec;
 pub use values::check_values;
 pub use write::write_model;
 
@@ -13,7 +15,10 @@ use crate::error::{Error, Status};
 use crate::spec::ModelConfig;
 
 pub const MAGIC: [u8; 8] = *b"CAMOEMDL";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// The command a `VERSION` error names: how to get a file this runtime reads.
+pub const UPGRADE_HINT: &str =
+    "rewrite it with this release's converter: camoe convert MODEL.nnef.tgz --mode int8|f16|f32 -o MODEL.camoe";
 pub const HEADER_LEN: usize = 64;
 /// The version `write_model` records in the header: this library's.
 pub const WRITER_VERSION: u32 =
@@ -79,6 +84,65 @@ impl DType {
     }
 }
 
+/// The type code of a tensor section (its table entry's `dtype`): a numeric type,
+/// row-major (codes 1..=3, `DType`'s) or in the kernels' packed layout (4 = int8,
+/// 5 = f32, 6 = f16; `rows` = inputs k, `cols` = outputs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stored {
+    pub dtype: DType,
+    pub packed: bool,
+}
+
+impl Stored {
+    const PACKED: [(u32, DType); 3] = [(4, DType::I8), (5, DType::F32), (6, DType::F16)];
+
+    pub(crate) fn from_u32(v: u32) -> Option<Stored> {
+        let packed = Stored::PACKED.iter().find(|p| p.0 == v).map(|p| p.1);
+        match packed {
+            Some(dtype) => Some(Stored {
+                dtype,
+                packed: true,
+            }),
+            None => DType::from_u32(v).map(|dtype| Stored {
+                dtype,
+                packed: false,
+            }),
+        }
+    }
+
+    pub(crate) fn code(self) -> u32 {
+        match self.packed {
+            true => Stored::PACKED
+                .iter()
+                .find(|p| p.1 == self.dtype)
+                .map_or(0, |p| p.0),
+            false => self.dtype as u32,
+        }
+    }
+
+    /// The byte length of a `rows × cols` section (`None` on overflow). Packed int8 is
+    /// `[k4/4][out_pad][4]` bytes then `out_pad` i32 row sums; packed floats
+    /// `[k][out_pad]`.
+    pub(crate) fn section_len(self, rows: u64, cols: u64) -> Option<u64> {
+        let size = self.dtype.size() as u64;
+        let pad = cols.div_ceil(16) * 16;
+        match (self.packed, self.dtype) {
+            (false, _) => rows.checked_mul(cols)?.checked_mul(size),
+            (true, DType::I8) => (rows.div_ceil(4) * 4)
+                .checked_mul(pad)?
+                .checked_add(4 * pad),
+            (true, _) => rows.checked_mul(pad)?.checked_mul(size),
+        }
+    }
+}
+
+impl core::fmt::Display for Stored {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let layout = if self.packed { "packed " } else { "" };
+        write!(f, "{layout}{} (dtype {})", self.dtype.name(), self.code())
+    }
+}
+
 /// How the writer stores weights: linear layers and embedding tables separately.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WriteOptions {
@@ -112,12 +176,64 @@ pub struct TensorRef {
     pub scales: Option<usize>,
 }
 
+/// A linear layer's sections. Its weights are stored in the kernels' layouts: one packed
+/// part (all columns), or for a layer that reads x0 the request columns then the
+/// candidate columns. An int8 layer packs both parts; a float layer stores its request
+/// part row-major `[out][request width]` (read by dot products, once per request) and
+/// packs the candidate part.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LinearRef {
-    /// `[out][in]`: rows = outputs, cols = inputs.
-    pub weight: TensorRef,
-    /// Offset of `out` f32 biases.
+    /// f32, f16 or int8.
+    pub dtype: DType,
+    pub inputs: usize,
+    pub outputs: usize,
+    /// Columns of the first part: the request width for a layer reading x0, else all.
+    pub first_cols: usize,
+    /// Offset of the first part.
+    pub weight: usize,
+    /// Offset of the candidate part of a layer reading x0.
+    pub candidate: Option<usize>,
+    /// Offset of `out_pad` f32 weight scales (int8), zero past `outputs`.
+    pub scales: Option<usize>,
+    /// Offset of `out_pad` f32 biases, zero past `outputs`.
     pub bias: Option<usize>,
+}
+
+/// One stored part of a linear layer's weights: columns `first_col .. first_col + cols`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WeightPart {
+    pub first_col: usize,
+    pub cols: usize,
+    pub offset: usize,
+    /// `[out][cols]` (a float layer's request part, read by dot products); otherwise
+    /// packed: `[k4/4][out_pad][4]` int8 then row sums, or `[cols][out_pad]` floats.
+    pub row_major: bool,
+    /// The candidate columns of a layer reading x0.
+    pub candidate: bool,
+}
+
+impl LinearRef {
+    /// The layer's stored parts, in file order (see `docs/FORMAT.md`, "Linear layers").
+    pub fn parts(&self) -> Vec<WeightPart> {
+        let split = self.candidate.is_some();
+        let mut v = vec![WeightPart {
+            first_col: 0,
+            cols: self.first_cols,
+            offset: self.weight,
+            row_major: split && self.dtype != DType::I8,
+            candidate: false,
+        }];
+        if let Some(offset) = self.candidate {
+            v.push(WeightPart {
+                first_col: self.first_cols,
+                cols: self.inputs - self.first_cols,
+                offset,
+                row_major: false,
+                candidate: true,
+            });
+        }
+        v
+    }
 }
 
 /// Everything the parser learned: the config and where each tensor lives.
@@ -142,6 +258,8 @@ pub(crate) enum TensorName<'a> {
     EmbeddingScales(&'a str),
     /// The weight matrix of linear layer `i` (`ModelConfig::linear_shapes` order).
     Weight(usize),
+    /// The candidate columns of linear layer `i` (a layer reading x0).
+    CandidateWeight(usize),
     WeightScales(usize),
     Bias(usize),
 }
@@ -151,7 +269,7 @@ impl<'a> TensorName<'a> {
     pub(crate) fn scales(self) -> TensorName<'a> {
         match self {
             TensorName::Embedding(n) => TensorName::EmbeddingScales(n),
-            TensorName::Weight(i) => TensorName::WeightScales(i),
+            TensorName::Weight(i) | TensorName::CandidateWeight(i) => TensorName::WeightScales(i),
             other => other,
         }
     }
@@ -163,6 +281,9 @@ impl core::fmt::Display for TensorName<'_> {
             TensorName::Embedding(n) => write!(f, "embedding of field {n}"),
             TensorName::EmbeddingScales(n) => write!(f, "scales of the embedding of field {n}"),
             TensorName::Weight(i) => write!(f, "weight of linear layer {i}"),
+            TensorName::CandidateWeight(i) => {
+                write!(f, "candidate columns of the weight of linear layer {i}")
+            }
             TensorName::WeightScales(i) => write!(f, "scales of linear layer {i}"),
             TensorName::Bias(i) => write!(f, "bias of linear layer {i}"),
         }

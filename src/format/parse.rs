@@ -2,11 +2,12 @@
 //! reference; then it has `values.rs` check every stored value.
 
 use super::{
-    bad, limits, DType, Layout, LinearRef, TensorName, TensorRef, ALIGN, ENTRY_LEN, FORMAT_VERSION,
-    HEADER_LEN, KIND_CONFIG, KIND_TENSOR, MAGIC, NONE, TRAILER_LEN,
+    bad, limits, DType, Layout, LinearRef, Stored, TensorName, TensorRef, ALIGN, ENTRY_LEN,
+    FORMAT_VERSION, HEADER_LEN, KIND_CONFIG, KIND_TENSOR, MAGIC, NONE, TRAILER_LEN, UPGRADE_HINT,
 };
 use crate::error::{Error, Status};
 use crate::hash::checksum;
+use crate::layers::{Layer, Source};
 use crate::spec::{Architecture, FieldKind, FieldSpec, Missing, ModelConfig, Side, TaskSpec};
 #[derive(Clone, Copy)]
 struct Entry {
@@ -44,7 +45,10 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, Error> {
     if version != FORMAT_VERSION {
         return Err(Error::new(
             Status::Version,
-            format_args!("file format version {version}, this runtime reads {FORMAT_VERSION}"),
+            format_args!(
+                "file format version {version}, this runtime reads {FORMAT_VERSION} only: \
+                 {UPGRADE_HINT}"
+            ),
         ));
     }
     if rd_u32(bytes, 12) as usize != HEADER_LEN {
@@ -128,18 +132,13 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, Error> {
                 )))
             }
             (KIND_TENSOR, i) if i > 0 => {
-                let Some(dt) = DType::from_u32(e.dtype) else {
+                let Some(st) = Stored::from_u32(e.dtype) else {
                     return Err(bad(format_args!("section {i}: unknown dtype {}", e.dtype)));
                 };
-                let want = (e.rows as u64)
-                    .checked_mul(e.cols as u64)
-                    .and_then(|n| n.checked_mul(dt.size() as u64));
-                if want != Some(len) {
+                if st.section_len(e.rows as u64, e.cols as u64) != Some(len) {
                     return Err(bad(format_args!(
-                        "section {i}: {}x{} {} does not fill {len} bytes",
-                        e.rows,
-                        e.cols,
-                        dt.name()
+                        "section {i}: {}x{} {st} does not fill {len} bytes",
+                        e.rows, e.cols
                     )));
                 }
             }
@@ -247,8 +246,12 @@ impl ConfigReader<'_> {
         what: TensorName,
     ) -> Result<TensorRef, Error> {
         let e = self.section(idx, what)?;
-        let dtype =
-            DType::from_u32(e.dtype).ok_or_else(|| bad(format_args!("{what}: bad dtype")))?;
+        let dtype = DType::from_u32(e.dtype).ok_or_else(|| {
+            bad(format_args!(
+                "{what}: dtype {} is not f32, f16 or int8 (row-major)",
+                e.dtype
+            ))
+        })?;
         if e.rows != rows || e.cols != cols {
             return Err(bad(format_args!(
                 "{what}: tensor is {}x{}, expected {rows}x{cols}",
@@ -267,6 +270,84 @@ impl ConfigReader<'_> {
             cols,
             offset: e.offset,
             scales,
+        })
+    }
+
+    /// Linear layer `i`'s four references (first part, candidate part, scales, bias),
+    /// each checked against the layer's shape and its type; `split` is the request
+    /// width of a layer that reads x0.
+    fn linear(&mut self, i: usize, l: &Layer, split: Option<usize>) -> Result<LinearRef, Error> {
+        let (w, cand, s, b) = (self.u32()?, self.u32()?, self.u32()?, self.u32()?);
+        let (inp, out) = (l.inputs, l.outputs);
+        let first = self.section(w, TensorName::Weight(i))?;
+        let Some(Stored { dtype, .. }) = Stored::from_u32(first.dtype) else {
+            return Err(bad(format_args!("{}: bad dtype", TensorName::Weight(i))));
+        };
+        // (columns, section, whether it is row-major: a float layer's request part)
+        let mut parts = vec![(
+            split.unwrap_or(inp),
+            first,
+            split.is_some() && dtype != DType::I8,
+        )];
+        match (split, cand) {
+            (Some(r), c) if c != NONE => {
+                let e = self.section(c, TensorName::CandidateWeight(i))?;
+                parts.push((inp - r, e, false));
+            }
+            (None, NONE) => {}
+            _ => {
+                return Err(bad(format_args!(
+                    "linear layer {i}: a candidate part is given if and only if the layer reads x0"
+                )))
+            }
+        }
+        for (at, &(k, e, row_major)) in parts.iter().enumerate() {
+            let name = [TensorName::Weight(i), TensorName::CandidateWeight(i)][at];
+            let want = Stored {
+                dtype,
+                packed: !row_major,
+            };
+            let (rows, cols) = if row_major { (out, k) } else { (k, out) };
+            if e.dtype != want.code() || e.rows != rows || e.cols != cols {
+                return Err(bad(format_args!(
+                    "{name}: section is {}x{} of dtype {}, expected {rows}x{cols} {want}",
+                    e.rows, e.cols, e.dtype
+                )));
+            }
+        }
+        let padded = crate::kernels::out_pad(out);
+        let scales = match (dtype, s) {
+            (DType::I8, s) if s != NONE => {
+                Some(self.f32_vec(s, padded, TensorName::WeightScales(i))?)
+            }
+            (DType::I8, _) => {
+                return Err(bad(format_args!("linear layer {i}: int8 without scales")))
+            }
+            (_, NONE) => None,
+            _ => {
+                return Err(bad(format_args!(
+                    "linear layer {i}: scales given for a float layer"
+                )))
+            }
+        };
+        let bias = match (l.bias, b) {
+            (true, b) if b != NONE => Some(self.f32_vec(b, padded, TensorName::Bias(i))?),
+            (false, NONE) => None,
+            _ => {
+                return Err(bad(format_args!(
+                    "linear layer {i}: bias presence does not match the architecture"
+                )))
+            }
+        };
+        Ok(LinearRef {
+            dtype,
+            inputs: inp,
+            outputs: out,
+            first_cols: parts[0].0,
+            weight: first.offset,
+            candidate: parts.get(1).map(|p| p.1.offset),
+            scales,
+            bias,
         })
     }
 
@@ -447,20 +528,11 @@ impl ConfigReader<'_> {
                 shapes.len()
             )));
         }
+        let request = config.request_width();
         let mut linears = Vec::with_capacity(n);
-        for (i, &(inp, out, has_bias)) in shapes.iter().enumerate() {
-            let (w, s, b) = (self.u32()?, self.u32()?, self.u32()?);
-            let weight = self.tensor(w, s, out, inp, TensorName::Weight(i))?;
-            let bias = match (has_bias, b) {
-                (true, b) if b != NONE => Some(self.f32_vec(b, out, TensorName::Bias(i))?),
-                (false, NONE) => None,
-                _ => {
-                    return Err(bad(format_args!(
-                        "linear layer {i}: bias presence does not match the architecture"
-                    )))
-                }
-            };
-            linears.push(LinearRef { weight, bias });
+        for (i, layer) in config.layers().iter().enumerate() {
+            let split = (layer.source == Source::X0).then_some(request);
+            linears.push(self.linear(i, layer, split)?);
         }
         if self.at != self.b.len() {
             return Err(bad(format_args!(

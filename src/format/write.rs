@@ -3,13 +3,16 @@
 use half::f16;
 
 use super::{
-    bad, DType, TensorName, WriteOptions, ALIGN, ENTRY_LEN, FORMAT_VERSION, HEADER_LEN,
+    bad, DType, Stored, TensorName, WriteOptions, ALIGN, ENTRY_LEN, FORMAT_VERSION, HEADER_LEN,
     KIND_CONFIG, KIND_TENSOR, MAGIC, NONE, TRAILER_LEN, WRITER_VERSION,
 };
 use crate::error::Error;
 use crate::hash::checksum;
+use crate::kernels::{out_pad, FloatWeight, PackedFloat, PackedI8};
+use crate::layers::Source;
 use crate::quant;
-use crate::spec::{FieldKind, ModelSpec};
+use crate::spec::{FieldKind, LinearSpec, ModelSpec};
+
 struct Section {
     kind: u32,
     dtype: u32,
@@ -35,6 +38,63 @@ impl Sections {
     fn f32s(&mut self, rows: usize, cols: usize, v: &[f32]) -> u32 {
         let bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
         self.push(KIND_TENSOR, DType::F32 as u32, rows, cols, bytes)
+    }
+
+    /// `v` zero-padded to `out_pad(v.len())` f32 values (`v` holds one per output).
+    fn padded(&mut self, v: &[f32]) -> u32 {
+        let mut p = v.to_vec();
+        p.resize(out_pad(v.len()), 0.0);
+        self.f32s(p.len(), 1, &p)
+    }
+
+    /// Stores linear layer `l` in the kernels' layouts: the first `split` columns and
+    /// the rest as two parts when `split` is given (a layer reading x0), else all of
+    /// them packed. Returns the sections (first part, candidate part, scales).
+    fn linear(&mut self, dtype: DType, l: &LinearSpec, split: Option<usize>) -> [u32; 3] {
+        let (inputs, out) = (l.inputs, l.outputs);
+        let parts: Vec<(usize, usize)> = match split {
+            Some(r) => vec![(0, r), (r, inputs - r)],
+            None => vec![(0, inputs)],
+        };
+        let mut sections = [NONE; 3];
+        match dtype {
+            DType::I8 => {
+                let (q, scales) = quant::quantize_rows(&l.weight, inputs);
+                for (at, &(c0, k)) in parts.iter().enumerate() {
+                    let p = PackedI8::pack(&q, inputs, out, c0, k);
+                    let mut bytes: Vec<u8> = p.data().iter().map(|&b| b as u8).collect();
+                    bytes.extend(p.rowsum.iter().flat_map(|s| s.to_le_bytes()));
+                    let code = Stored {
+                        dtype,
+                        packed: true,
+                    }
+                    .code();
+                    sections[at] = self.push(KIND_TENSOR, code, k, out, bytes);
+                }
+                sections[2] = self.padded(&scales);
+            }
+            float => {
+                let f16 = (float == DType::F16).then(|| quant::to_f16_bits(&l.weight));
+                for (at, &(c0, k)) in parts.iter().enumerate() {
+                    // A layer's request part is read by dot products: row-major.
+                    let row_major = split.is_some() && at == 0;
+                    let bytes = match &f16 {
+                        Some(h) => float_part(h, inputs, out, (c0, k), row_major, u16::to_le_bytes),
+                        None => {
+                            float_part(&l.weight, inputs, out, (c0, k), row_major, f32::to_le_bytes)
+                        }
+                    };
+                    let (rows, cols) = if row_major { (out, k) } else { (k, out) };
+                    let code = Stored {
+                        dtype: float,
+                        packed: !row_major,
+                    }
+                    .code();
+                    sections[at] = self.push(KIND_TENSOR, code, rows, cols, bytes);
+                }
+            }
+        }
+        sections
     }
 
     /// Stores a `[rows][cols]` matrix in `dtype`; returns (data section, scale section).
@@ -84,6 +144,26 @@ impl Enc {
     fn str(&mut self, s: &str) {
         self.u32(s.len() as u32);
         self.0.extend_from_slice(s.as_bytes());
+    }
+}
+
+/// Columns `c0 .. c0 + k` of a `[out][inputs]` float matrix as little-endian bytes:
+/// row-major `[out][k]`, or packed for the float kernels `[k][out_pad]`.
+fn float_part<T: FloatWeight, const N: usize>(
+    w: &[T],
+    inputs: usize,
+    out: usize,
+    (c0, k): (usize, usize),
+    row_major: bool,
+    le: fn(T) -> [u8; N],
+) -> Vec<u8> {
+    if row_major {
+        let rows = w.chunks_exact(inputs);
+        rows.flat_map(|row| row[c0..c0 + k].iter().flat_map(|&x| le(x)))
+            .collect()
+    } else {
+        let p = PackedFloat::pack(w, inputs, out, c0, k);
+        p.data().iter().flat_map(|&x| le(x)).collect()
     }
 }
 
@@ -220,16 +300,18 @@ pub fn write_model(spec: &ModelSpec, opts: WriteOptions) -> Result<Vec<u8>, Erro
         }
     }
     cfg.u32(spec.linears.len() as u32);
-    for l in &spec.linears {
-        let (w, sc) = s.matrix(opts.linears, l.outputs, l.inputs, &l.weight);
+    let request = c.request_width();
+    for (l, layer) in spec.linears.iter().zip(c.layers()) {
+        let split = (layer.source == Source::X0).then_some(request);
+        let [w, cand, sc] = s.linear(opts.linears, l, split);
         let b = if l.bias.is_empty() {
             NONE
         } else {
-            s.f32s(l.outputs, 1, &l.bias)
+            s.padded(&l.bias)
         };
-        cfg.u32(w);
-        cfg.u32(sc);
-        cfg.u32(b);
+        for v in [w, cand, sc, b] {
+            cfg.u32(v);
+        }
     }
     s.0[0].bytes = cfg.0;
 

@@ -78,13 +78,13 @@ pub(crate) fn matmul(
     qs: &mut QuantScratch,
 ) {
     let lin = model.linear(layer);
-    let (c0, cols) = model.columns(layer, part);
+    let (_, cols) = model.columns(layer, part);
     let x = match input {
         Input::Float(x) => x,
         Input::X0Candidate { rows, .. } => rows,
     };
     debug_assert_eq!(cols, x.cols);
-    let (n_in, n_out) = (lin.inputs, lin.outputs);
+    let n_out = lin.outputs;
     let k = qs.kernels;
     let init: &[f32] = match init {
         Init::Bias => lin.bias.unwrap_or(&qs.zeros[..n_out]),
@@ -129,7 +129,8 @@ pub(crate) fn matmul(
                     for (r, o_row) in y.chunks_exact_mut(n_out).enumerate() {
                         let xr = x.row(r);
                         for (o, v) in o_row.iter_mut().enumerate() {
-                            let span = o * n_in + c0..o * n_in + c0 + cols;
+                            // The row-major request part, `[out][cols]`.
+                            let span = o * cols..(o + 1) * cols;
                             let dot = match lin.w {
                                 Mat::F32(w) => (k.dot_f32.0)(&w[span], xr),
                                 Mat::F16(w) => (k.dot_f16.0)(&w[span], xr),

@@ -18,7 +18,7 @@ mod tiled_f32;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
-pub use pack::{FloatWeight, PackedF16, PackedF32, PackedFloat, PackedI8};
+pub use pack::{out_pad, FloatWeight, PackedF16, PackedF32, PackedFloat, PackedI8, Slab};
 pub use registry::{
     available, kernels, kernels_for, parse_tier, try_kernels, Features, Kernel, Kernels, Line, Tier,
 };

@@ -44,7 +44,7 @@ fn convert_writes_a_loadable_file_within_budget() {
         out.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.starts_with("int8: 1354184 bytes"), "{stdout}");
+    assert!(stdout.starts_with("int8: 1383432 bytes"), "{stdout}");
     assert!(stdout.contains("top-10 overlap mean"), "{stdout}");
     let bytes = std::fs::read(&out).unwrap();
     assert_eq!(
