@@ -79,6 +79,8 @@ pub struct Model {
     /// Per int8 layer: its weight scales and bias (zeros when it has none), padded with
     /// zeros to a multiple of 16 outputs like the packed weights, for the fused epilogue.
     padded: Vec<(Vec<f32>, Vec<f32>)>,
+    /// A static int8 model's calibrated scales, ready for the forward pass.
+    pub(crate) fixed: Option<crate::forward::Fixed>,
     pub(crate) slots: Vec<FieldSlot>,
     pub(crate) request_width: usize,
     pub(crate) x0_width: usize,
@@ -193,6 +195,7 @@ impl Model {
             packs: Vec::new(),
             packs_f32: Vec::new(),
             padded: Vec::new(),
+            fixed: None,
             layout,
             storage,
             mode,
@@ -206,6 +209,7 @@ impl Model {
         model.padded = (0..model.layout.linears.len())
             .map(|i| model.pad_layer(i))
             .collect();
+        model.fixed = crate::forward::Fixed::new(&model);
         Ok(Arc::new(model))
     }
 
@@ -302,6 +306,12 @@ impl Model {
 
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// The calibrated activation scales of a static int8 model (`camoe convert --mode
+    /// int8-static`); `None` for a model whose int8 layers quantize per row.
+    pub fn activation_scales(&self) -> Option<format::ActivationScales> {
+        format::ActivationScales::of(self.storage.bytes(), &self.layout)
     }
 
     /// Size of the model file in bytes.

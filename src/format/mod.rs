@@ -2,12 +2,14 @@
 //! `write.rs`, the validating parser in `parse.rs` and `values.rs` (see `docs/FORMAT.md`).
 
 mod parse;
+mod scales;
 mod values;
 mod write;
 
 pub use parse::parse;
+pub use scales::ActivationScales;
 pub use values::check_values;
-pub use write::write_model;
+pub use write::{write_model, write_model_static};
 
 use crate::error::{Error, Status};
 use crate::spec::ModelConfig;
@@ -132,6 +134,9 @@ pub struct Layout {
     pub writer_version: u32,
     /// The file's stored checksum, verified: a cheap content id for logs.
     pub checksum: u64,
+    /// Offset of the calibrated activation scales of a static int8 model
+    /// ([`ActivationScales`]), when the file has them.
+    pub activation_scales: Option<usize>,
 }
 
 /// Names a tensor in messages, the same way in the writer and the parser.
@@ -144,6 +149,7 @@ pub(crate) enum TensorName<'a> {
     Weight(usize),
     WeightScales(usize),
     Bias(usize),
+    ActivationScales,
 }
 
 impl<'a> TensorName<'a> {
@@ -165,6 +171,7 @@ impl core::fmt::Display for TensorName<'_> {
             TensorName::Weight(i) => write!(f, "weight of linear layer {i}"),
             TensorName::WeightScales(i) => write!(f, "scales of linear layer {i}"),
             TensorName::Bias(i) => write!(f, "bias of linear layer {i}"),
+            TensorName::ActivationScales => write!(f, "activation scales"),
         }
     }
 }

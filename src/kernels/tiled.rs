@@ -3,8 +3,11 @@
 //! broadcast and multiply-accumulated against the packed weights (`[k/4][out][4]`),
 //! so no horizontal reduction is ever needed. Each ISA supplies the primitives
 //! ([`Isa`]); the body is compiled once per ISA inside a `#[target_feature]` wrapper.
+//! The static int8 layers ([`gemm_i8_fused`]) finish each tile in registers with the
+//! ISA's f32 primitives ([`FusedIsa`]).
 
-use super::{PackedI8, RowView};
+use super::simd::F32Simd;
+use super::{Fused, FusedFinish, FusedOut, PackedI8, Residual, RowView};
 
 /// The primitives one ISA gives the shared int8 body.
 pub(crate) trait Isa {
@@ -33,15 +36,16 @@ pub(crate) fn check(w: &PackedI8, x: RowView<'_, i8>, acc: &[i32], acc_stride: u
     assert!(w.data().len() >= w.k4 * w.out_pad && w.rowsum.len() >= w.out_pad);
 }
 
-/// One tile: rows `r0..r0+R`, output vectors `j0..j0+NB`.
+/// One tile: R rows from `x` × output vectors `o0..o0+NB·LANES`; each finished
+/// accumulator vector goes to `sink(row in the tile, first output, sums)` while in
+/// registers.
 #[inline(always)]
 unsafe fn tile<I: Isa, const R: usize, const NB: usize>(
     w: &PackedI8,
     x: *const i8,
     x_stride: usize,
-    acc: *mut i32,
-    acc_stride: usize,
     o0: usize,
+    sink: &mut impl FnMut(usize, usize, I::V),
 ) {
     let mut a = [[unsafe { I::zero() }; NB]; R];
     let wp = w.data().as_ptr();
@@ -61,14 +65,44 @@ unsafe fn tile<I: Isa, const R: usize, const NB: usize>(
     }
     for (r, ar) in a.iter().enumerate() {
         for (j, aj) in ar.iter().enumerate() {
-            let o = o0 + j * I::LANES;
-            unsafe { I::finish(*aj, w.rowsum.as_ptr().add(o), acc.add(r * acc_stride + o)) };
+            sink(r, o0 + j * I::LANES, *aj);
         }
     }
 }
 
-/// The int8 GEMM ([`super::GemmI8`]) of one ISA and tile: checks the sizes, then tiles
-/// rows by R and outputs by NB vectors, with smaller tiles at the edges ([`tiles`]).
+/// Every tile of `x` × `w`: rows by R and outputs by NB vectors, with smaller tiles at the
+/// edges ([`tiles`]); each accumulator vector goes to `sink(row, first output, sums)`.
+///
+/// # Safety
+/// The CPU supports `I`'s instructions; `check` passed for `w` and `x`.
+#[inline(always)]
+unsafe fn each_tile<I: Isa, const R: usize, const NB: usize>(
+    w: &PackedI8,
+    x: RowView<'_, i8>,
+    sink: &mut impl FnMut(usize, usize, I::V),
+) {
+    let (xp, x_stride) = (x.data.as_ptr(), x.stride);
+    for (r, j, full, nb) in tiles::<R, NB>(x.rows, w.out_pad / I::LANES) {
+        let xr = unsafe { xp.add(r * x_stride) };
+        let o0 = j * I::LANES;
+        let at = &mut |rr: usize, o: usize, v: I::V| sink(r + rr, o, v);
+        // SAFETY (all arms): the caller's CPU supports I; rows r.. r+R' and inputs < k4
+        // lie inside `x` (checked by the caller).
+        unsafe {
+            match (full, nb) {
+                (true, b) if b == NB => tile::<I, R, NB>(w, xr, x_stride, o0, at),
+                (true, 2) => tile::<I, R, 2>(w, xr, x_stride, o0, at),
+                (true, _) => tile::<I, R, 1>(w, xr, x_stride, o0, at),
+                (false, b) if b == NB => tile::<I, 1, NB>(w, xr, x_stride, o0, at),
+                (false, 2) => tile::<I, 1, 2>(w, xr, x_stride, o0, at),
+                (false, _) => tile::<I, 1, 1>(w, xr, x_stride, o0, at),
+            }
+        }
+    }
+}
+
+/// The int8 GEMM ([`super::GemmI8`]) of one ISA and tile: checks the sizes, then stores
+/// every tile ([`each_tile`]).
 ///
 /// # Safety
 /// The CPU supports `I`'s instructions.
@@ -80,25 +114,111 @@ pub(crate) unsafe fn gemm_i8<I: Isa, const R: usize, const NB: usize>(
     acc_stride: usize,
 ) {
     check(w, x, acc, acc_stride);
-    let (xp, ap, x_stride) = (x.data.as_ptr(), acc.as_mut_ptr(), x.stride);
-    for (r, j, full, nb) in tiles::<R, NB>(x.rows, w.out_pad / I::LANES) {
-        let (xr, ar) = unsafe { (xp.add(r * x_stride), ap.add(r * acc_stride)) };
-        let o0 = j * I::LANES;
-        // SAFETY (all arms): the caller's CPU supports I; rows r.. r+R' and outputs o0..
-        // o0+nb·LANES lie inside the buffers validated by `check`.
-        unsafe {
-            match (full, nb) {
-                (true, b) if b == NB => tile::<I, R, NB>(w, xr, x_stride, ar, acc_stride, o0),
-                (true, 2) => tile::<I, R, 2>(w, xr, x_stride, ar, acc_stride, o0),
-                (true, _) => tile::<I, R, 1>(w, xr, x_stride, ar, acc_stride, o0),
-                (false, b) if b == NB => tile::<I, 1, NB>(w, xr, x_stride, ar, acc_stride, o0),
-                (false, 2) => tile::<I, 1, 2>(w, xr, x_stride, ar, acc_stride, o0),
-                (false, _) => tile::<I, 1, 1>(w, xr, x_stride, ar, acc_stride, o0),
-            }
-        }
-    }
+    let (ap, rs) = (acc.as_mut_ptr(), w.rowsum.as_ptr());
+    // SAFETY: row r < x.rows and outputs o..o+LANES ≤ out_pad lie inside `acc` and
+    // `rowsum` (checked).
+    let store = &mut |r: usize, o: usize, v: I::V| unsafe {
+        I::finish(v, rs.add(o), ap.add(r * acc_stride + o))
+    };
+    unsafe { each_tile::<I, R, NB>(w, x, store) };
 }
 
+/// An int8 ISA whose sums convert to the f32 vectors of `F` (same lane count), for the
+/// static layers' fused epilogue.
+pub(crate) trait FusedIsa: Isa {
+    type F: F32Simd;
+    /// The exact sums of `acc` (any activation offset undone with the LANES sums at
+    /// `rowsum`), converted to f32 (rounded to nearest).
+    unsafe fn sums(acc: Self::V, rowsum: *const i32) -> <Self::F as F32Simd>::V;
+}
+
+/// Checks the buffer sizes of a static layer ([`super::GemmI8Fused`]); its kernels call it
+/// first.
+pub(crate) fn check_fused(w: &PackedI8, x: RowView<'_, i8>, e: &Fused<'_>, out: &FusedOut<'_>) {
+    let (rows, n) = (x.rows, w.out_pad);
+    assert!(x.stride >= w.k4 && (rows == 0 || x.data.len() >= (rows - 1) * x.stride + w.k4));
+    assert!(w.data().len() >= w.k4 * n && w.rowsum.len() >= n);
+    assert!(e.scale.len() >= n && e.init.len() >= n);
+    let fits =
+        |len: usize, stride: usize| stride >= n && (rows == 0 || len >= (rows - 1) * stride + n);
+    if let FusedFinish::Cross { x0, x } = e.finish {
+        assert!(
+            fits(x0.data.len(), x0.stride),
+            "cross layer: x0 rows too short"
+        );
+        let res = match x {
+            Residual::F32(v) => fits(v.data.len(), v.stride),
+            Residual::I8(v, _) => fits(v.data.len(), v.stride),
+        };
+        assert!(res, "cross layer: residual rows too short");
+    }
+    let dst = match out {
+        FusedOut::I8 { q, stride, .. } => fits(q.len(), *stride),
+        FusedOut::F32 { y, stride } => fits(y.len(), *stride),
+    };
+    assert!(dst, "static layer: output rows too short");
+}
+
+/// A static int8 layer ([`super::GemmI8Fused`]) of one ISA and tile: each tile's sums
+/// are scaled, offset, finished and stored (int8 or f32) straight from registers, with
+/// the scalar reference's IEEE operations in its order.
+///
+/// # Safety
+/// The CPU supports `I`'s and `I::F`'s instructions.
+#[inline(always)]
+pub(crate) unsafe fn gemm_i8_fused<I: FusedIsa, const R: usize, const NB: usize>(
+    w: &PackedI8,
+    x: RowView<'_, i8>,
+    e: Fused<'_>,
+    out: FusedOut<'_>,
+) {
+    check_fused(w, x, &e, &out);
+    assert_eq!(I::LANES, <I::F as F32Simd>::LANES);
+    let (sp, ip, rs) = (e.scale.as_ptr(), e.init.as_ptr(), w.rowsum.as_ptr());
+    // Raw destinations: the sink writes rows × out_pad values, inside the checked sizes.
+    let (q8, f32s, stride, inv) = match out {
+        FusedOut::I8 { q, stride, scale } => {
+            (q.as_mut_ptr(), core::ptr::null_mut(), stride, 1.0 / scale)
+        }
+        FusedOut::F32 { y, stride } => (core::ptr::null_mut(), y.as_mut_ptr(), stride, 0.0),
+    };
+    // SAFETY: every pointer below addresses LANES values at row r < x.rows, outputs
+    // o..o+LANES ≤ out_pad, of buffers `check_fused` validated; the CPU has the features.
+    unsafe {
+        let zero = <I::F as F32Simd>::zero();
+        let vinv = <I::F as F32Simd>::set1(inv);
+        let sink = &mut |r: usize, o: usize, acc: I::V| {
+            type F<I> = <I as FusedIsa>::F;
+            let a = I::sums(acc, rs.add(o));
+            let mut y = F::<I>::add(
+                F::<I>::load(ip.add(o)),
+                F::<I>::mul(a, F::<I>::load(sp.add(o))),
+            );
+            match e.finish {
+                FusedFinish::Linear => {}
+                // max(y, 0) = y > 0 ? y : 0: `relu`, bit for bit.
+                FusedFinish::Relu => y = F::<I>::max(y, zero),
+                FusedFinish::Cross { x0, x } => {
+                    let res = match x {
+                        Residual::F32(v) => F::<I>::load(v.data.as_ptr().add(r * v.stride + o)),
+                        Residual::I8(v, s) => F::<I>::mul(
+                            F::<I>::load_i8(v.data.as_ptr().add(r * v.stride + o)),
+                            F::<I>::set1(s),
+                        ),
+                    };
+                    let x0v = F::<I>::load(x0.data.as_ptr().add(r * x0.stride + o));
+                    y = F::<I>::add(F::<I>::mul(x0v, y), res);
+                }
+            }
+            if q8.is_null() {
+                F::<I>::store(y, f32s.add(r * stride + o));
+            } else {
+                F::<I>::quantize_store(y, vinv, q8.add(r * stride + o));
+            }
+        };
+        each_tile::<I, R, NB>(w, x, sink);
+    }
+}
 /// The tiles of a grid of `rows` rows × `vecs` output vectors, row block by row block:
 /// `(first row, first vector, full, nb)`, a tile being R rows when `full` (else the
 /// single row left over) × `nb` vectors: NB, then 2, then 1 at the right edge.

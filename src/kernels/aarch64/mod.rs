@@ -10,7 +10,7 @@ use core::marker::PhantomData;
 
 use super::registry::lines;
 use super::simd::{primitives, F32Simd, LoadW};
-use super::tiled::{check, Isa};
+use super::tiled::{check, FusedIsa, Isa};
 use super::{simd, tiled, tiled_f32, PackedI8, RowView};
 
 // Worst first within each slot: the plug keeps the last line that fits. NEON is baseline
@@ -29,6 +29,12 @@ lines! {
         => tiled_f32::gemm::<NeonF32, u16, 4, 4>;
     gemm_i8 "aarch64_dotprod_gemm_i8_4x16" needs [NEON, DOTPROD] enable "neon,dotprod"
         => tiled::gemm_i8::<Dotprod, 4, 4>;
+    gemm_i8_fused "aarch64_neon_gemm_i8_fused_4x16" needs [NEON] enable "neon"
+        => tiled::gemm_i8_fused::<Neon, 4, 4>;
+    quantize_fixed "aarch64_neon_quantize_fixed" needs [NEON] enable "neon"
+        => simd::quantize_fixed::<NeonF32>;
+    gemm_i8_fused "aarch64_dotprod_gemm_i8_fused_4x16" needs [NEON, DOTPROD]
+        enable "neon,dotprod" => tiled::gemm_i8_fused::<Dotprod, 4, 4>;
     gemm_i8 "aarch64_i8mm_gemm_i8_2x8" needs [NEON, DOTPROD, I8MM] enable "neon,dotprod,i8mm"
         => gemm_i8_i8mm;
 }
@@ -107,6 +113,14 @@ impl<M: Mla> Isa for NeonI8<M> {
     #[inline(always)]
     unsafe fn finish(acc: int32x4_t, _rowsum: *const i32, out: *mut i32) {
         unsafe { vst1q_s32(out, acc) }
+    }
+}
+
+impl<M: Mla> FusedIsa for NeonI8<M> {
+    type F = NeonF32;
+    #[inline(always)]
+    unsafe fn sums(acc: int32x4_t, _rowsum: *const i32) -> float32x4_t {
+        unsafe { vcvtq_f32_s32(acc) }
     }
 }
 
