@@ -44,7 +44,7 @@ pub use columns::{CandidateColumns, Column, ColumnValues};
 pub use error::{Error, Status};
 pub use features::{Feature, Value};
 pub use format::{write_model, write_model_static, ActivationScales, DType, WriteOptions};
-pub use forward::{observe_inputs, InputPart, Observer};
+pub use forward::{max_abs_scales, observe_inputs, InputPart, Observer};
 pub use model::Model;
 pub use rank::{Candidate, Objective, RankOptions, Session};
 pub use spec::{ModelConfig, ModelSpec};

@@ -5,15 +5,12 @@
 mod common;
 
 use camoe::hash::SplitMix;
-use camoe::layers::Source;
 use camoe::spec::{ModelSpec, Side};
 use camoe::{
-    observe_inputs, write_model, write_model_static, ActivationScales, InputPart, Model,
-    ModelConfig, RankOptions, Session, Status, WriteOptions,
+    max_abs_scales, write_model, write_model_static, ActivationScales, Model, ModelConfig,
+    RankOptions, Session, Status, WriteOptions,
 };
 use common::*;
-use std::cell::RefCell;
-use std::rc::Rc;
 
 /// Scores of `n` random candidates for one random request (seeded) on `model`.
 fn scores(model: &std::sync::Arc<Model>, seed: u64, n: usize) -> Vec<f32> {
@@ -35,40 +32,11 @@ fn scores(model: &std::sync::Arc<Model>, seed: u64, n: usize) -> Vec<f32> {
 /// calibration does, on random requests instead of data rows).
 pub fn calibrate(spec: &ModelSpec, seeds: std::ops::Range<u64>) -> ActivationScales {
     let f32_model = Model::from_bytes(&write_model(spec, WriteOptions::F32).unwrap()).unwrap();
-    let layers = spec.config.layers();
-    let max = Rc::new(RefCell::new((vec![0f32; layers.len()], 0f32, 0f32)));
-    let sink = max.clone();
-    observe_inputs(Some(Box::new(move |layer, part, row| {
-        let m = row.iter().fold(0f32, |m, x| m.max(x.abs()));
-        let mut s = sink.borrow_mut();
-        let slot = match part {
-            InputPart::All => &mut s.0[layer],
-            InputPart::Request => &mut s.1,
-            InputPart::Candidate => &mut s.2,
-        };
-        *slot = slot.max(m);
-    })));
-    for seed in seeds {
-        scores(&f32_model, seed, 20);
-    }
-    observe_inputs(None);
-    let (per, req, cand) = max.borrow().clone();
-    let sc = |m: f32| if m > 0.0 { m / 127.0 } else { 1.0 };
-    ActivationScales {
-        request: sc(req),
-        candidate: sc(cand),
-        layers: layers
-            .iter()
-            .zip(per)
-            .map(|(l, m)| {
-                if l.source == Source::X0 {
-                    sc(cand)
-                } else {
-                    sc(m)
-                }
-            })
-            .collect(),
-    }
+    max_abs_scales(&spec.config, || {
+        for seed in seeds {
+            scores(&f32_model, seed, 20);
+        }
+    })
 }
 
 fn configs() -> Vec<ModelConfig> {

@@ -77,7 +77,7 @@ for tier in $TIERS; do
     else
         name="$tier"
     fi
-    for mode in int8 f32; do CAMOE_ROWS+=("camoe-$mode-$name:$mode:$tier"); done
+    for mode in int8 int8-static f32; do CAMOE_ROWS+=("camoe-$mode-$name:$mode:$tier"); done
 done
 camoe_run() { # LABEL MODE TIER PASS [extra args...]
     local label="$1" mode="$2" tier="$3" pass="$4"; shift 4

@@ -18,7 +18,7 @@ use crate::kernels::RowView;
 use crate::model::{Mode, Model, Part};
 pub(crate) use fixed::Fixed;
 use linear::{matmul, Init, Input, Rows};
-pub use observe::{observe_inputs, InputPart, Observer};
+pub use observe::{max_abs_scales, observe_inputs, InputPart, Observer};
 pub(crate) use scratch::Scratch;
 use scratch::CHUNK;
 

@@ -46,3 +46,49 @@ pub(super) fn record(
         }
     });
 }
+
+/// Min/max calibration in one call: runs `f` (rankings of a float model of `cfg`) with an
+/// observer that keeps every input's largest |x|, and returns `largest / 127` per input
+/// (1 for an input never seen nonzero). The converter has percentiles too (`camoe
+/// convert --calibration-range`); tests and benches use this.
+pub fn max_abs_scales(cfg: &crate::ModelConfig, f: impl FnOnce()) -> crate::ActivationScales {
+    use std::rc::Rc;
+    let layers = cfg.layers();
+    // Per layer, then x0's request and candidate parts.
+    let seen = Rc::new(RefCell::new(vec![0f32; layers.len() + 2]));
+    let sink = seen.clone();
+    let previous = observe_inputs(Some(Box::new(move |layer, part, row| {
+        let m = row.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let mut s = sink.borrow_mut();
+        let n = s.len();
+        let slot = match part {
+            InputPart::All => &mut s[layer],
+            InputPart::Request => &mut s[n - 2],
+            InputPart::Candidate => &mut s[n - 1],
+        };
+        *slot = slot.max(m);
+    })));
+    f();
+    observe_inputs(previous);
+    let seen = seen.borrow();
+    let scale = |m: f32| {
+        if m > 0.0 && m.is_finite() {
+            m / 127.0
+        } else {
+            1.0
+        }
+    };
+    let (request, candidate) = (scale(seen[layers.len()]), scale(seen[layers.len() + 1]));
+    crate::ActivationScales {
+        request,
+        candidate,
+        layers: layers
+            .iter()
+            .zip(seen.iter())
+            .map(|(l, &m)| match l.source {
+                crate::layers::Source::X0 => candidate,
+                _ => scale(m),
+            })
+            .collect(),
+    }
+}

@@ -135,3 +135,24 @@ pub fn calibrate(
         layers: per_layer,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_and_pick_their_value() {
+        assert_eq!(Range::parse("max"), Ok(Range::Max));
+        assert_eq!(Range::parse("p99.9"), Ok(Range::Percentile(99.9)));
+        for bad in ["p0", "p100.5", "99", "pmax", ""] {
+            assert!(Range::parse(bad).is_err(), "{bad}");
+        }
+        let v: Vec<f32> = (0..=1000).rev().map(|i| i as f32).collect();
+        assert_eq!(Range::Max.of(&mut v.clone()), 1000.0);
+        assert_eq!(Range::Percentile(99.9).of(&mut v.clone()), 999.0);
+        assert_eq!(Range::Percentile(50.0).of(&mut v.clone()), 500.0);
+        assert_eq!(Range::Max.of(&mut []), 0.0);
+        assert_eq!(scale_of(0.0), 1.0);
+        assert_eq!(scale_of(127.0), 1.0);
+    }
+}

@@ -116,7 +116,7 @@ fn shape_grid_converts_within_budget() {
     ];
     for (i, cfg) in grid.iter().enumerate() {
         let nnef = export(&dir, cfg, 100 + i as u64);
-        for mode in [Mode::F32, Mode::F16, Mode::Int8] {
+        for mode in [Mode::F32, Mode::F16, Mode::Int8, Mode::Int8Static] {
             let (bytes, rep) =
                 run(&nnef, cfg, mode).unwrap_or_else(|e| panic!("{}: {e}", cfg.name));
             assert!(
@@ -131,11 +131,18 @@ fn shape_grid_converts_within_budget() {
             match mode {
                 Mode::F32 => assert!(rep.max_dp < 1e-5, "{}: {}", cfg.name, rep.max_dp),
                 Mode::F16 => assert!(rep.max_dp < 1e-2, "{}: {}", cfg.name, rep.max_dp),
-                Mode::Int8 => {
+                Mode::Int8 | Mode::Int8Static => {
                     assert!(rep.max_dp < 5e-2, "{}: {}", cfg.name, rep.max_dp);
                     assert!(rep.bytes < rep.f32_bytes, "{}", cfg.name);
                 }
             }
+            // Calibrated scales are stored exactly when the mode asks for them.
+            assert_eq!(
+                model.activation_scales().is_some(),
+                mode == Mode::Int8Static,
+                "{} {mode:?}",
+                cfg.name
+            );
             // The scores differ at all: quantization is really in the loop.
             if mode != Mode::F32 {
                 assert!(rep.max_dp > 0.0, "{} {mode:?}", cfg.name);
