@@ -215,6 +215,18 @@ fn gemm_i8_fused_matches_scalar_on_every_tier() {
                         let (want_y, got_y) = (run_f32(generic::gemm_i8_fused), run_f32(gemm));
                         let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
                         assert_eq!(bits(&got_y), bits(&want_y), "{what} f32");
+                        // Both at once: the same bytes and values.
+                        let mut q = vec![99i8; rows.max(1) * st];
+                        let mut y = vec![f32::NAN; rows.max(1) * st];
+                        let both = FusedOut::Both {
+                            q: &mut q,
+                            y: &mut y,
+                            stride: st,
+                            scale: out_scale,
+                        };
+                        gemm(&p, xv, e, both);
+                        assert_eq!(q, want_q, "{what} both");
+                        assert_eq!(bits(&y), bits(&want_y), "{what} both");
                         for r in 0..rows {
                             // Untouched past out_pad; padding outputs are zero.
                             assert!(want_q[r * st + n..(r + 1) * st].iter().all(|&v| v == 99));

@@ -56,6 +56,7 @@ pub(super) fn mixture(model: &Model, s: &mut Scratch, c0: usize, c1: usize) {
             sx,
             qy,
             qlow,
+            xres,
             mix,
             gates,
             expert_partial,
@@ -91,6 +92,8 @@ pub(super) fn mixture(model: &Model, s: &mut Scratch, c0: usize, c1: usize) {
                 a: qx,
                 b: &mut qy[..],
                 low: &mut qlow[..],
+                xa: &mut b[..],
+                xb: &mut xres[..],
                 out: &mut a[..],
             };
             let x0 = RowView::new(&x0c[..n * dx], dx, n);

@@ -41,11 +41,14 @@ impl Fixed {
     }
 }
 
-/// The int8 buffers a static expert works in (all of one chunk), and its f32 output.
+/// The buffers a static expert works in (all of one chunk): int8 activations, f32 x_l
+/// for the cross layers' residual, and its f32 output.
 pub(super) struct Buffers<'a> {
     pub a: &'a mut [i8],
     pub b: &'a mut [i8],
     pub low: &'a mut [i8],
+    pub xa: &'a mut [f32],
+    pub xb: &'a mut [f32],
     pub out: &'a mut [f32],
 }
 
@@ -53,6 +56,8 @@ pub(super) struct Buffers<'a> {
 /// (x0's candidate part in int8, with the candidate scale); `partial` is its first layer's
 /// request part. Output (f32) rows `pad16(H)` apart in `buf.out`. int8 activations go
 /// from layer to layer: `a` holds x_l (or the MLP's input), `low` a low-rank layer's V x.
+/// A cross layer that another follows also writes x_{l+1} in f32 (`xa`), the next one's
+/// residual: quantizing the residual stream too cost top-10 overlap on the demo model.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn expert(
     model: &Model,
@@ -70,10 +75,12 @@ pub(super) fn expert(
         mut a,
         mut b,
         low,
+        mut xa,
+        mut xb,
         out,
     } = buf;
-    // x_l in `a` is valid once a layer has run (x0 itself, in f32, before).
-    let (mut a_stride, mut a_scale, mut x_is_x0) = (0, 0.0, true);
+    // x_l in `a` (int8) and `xa` (f32) is valid once a layer has run (x0 before).
+    let (mut a_stride, mut x_is_x0) = (0, true);
     let (mut low_stride, mut after_v) = (0, false);
     for (i, step) in steps.iter().enumerate() {
         let layer = step.layer;
@@ -93,16 +100,17 @@ pub(super) fn expert(
             (false, false, true) => (RowView::new(&*a, a_stride, rows), &mut *low),
             (false, false, false) => (RowView::new(&*a, a_stride, rows), &mut *b),
         };
+        let residual = if x_is_x0 {
+            x0
+        } else {
+            RowView::new(&*xa, a_stride, rows)
+        };
         let finish = match step.kind {
             StepKind::Linear => FusedFinish::Linear,
             StepKind::Relu => FusedFinish::Relu,
-            StepKind::Cross if x_is_x0 => FusedFinish::Cross {
-                x0,
-                x: Residual::F32(x0),
-            },
             StepKind::Cross => FusedFinish::Cross {
                 x0,
-                x: Residual::I8(RowView::new(&*a, a_stride, rows), a_scale),
+                x: Residual::F32(residual),
             },
         };
         let epilogue = Fused {
@@ -110,8 +118,16 @@ pub(super) fn expert(
             init,
             finish,
         };
+        let keep_f32 = step.kind == StepKind::Cross
+            && steps[i + 1..].iter().any(|s| s.kind == StepKind::Cross);
         let next_scale = steps.get(i + 1).map(|s| fx.scales.layers[s.layer]);
         let target = match next_scale {
+            Some(scale) if keep_f32 => FusedOut::Both {
+                q: dst,
+                y: &mut *xb,
+                stride: n,
+                scale,
+            },
             Some(scale) => FusedOut::I8 {
                 q: dst,
                 stride: n,
@@ -128,7 +144,10 @@ pub(super) fn expert(
             (low_stride, after_v) = (n, true);
         } else {
             core::mem::swap(&mut a, &mut b);
-            (a_stride, a_scale, x_is_x0, after_v) = (n, next_scale.unwrap_or(0.0), false, false);
+            if keep_f32 {
+                core::mem::swap(&mut xa, &mut xb);
+            }
+            (a_stride, x_is_x0, after_v) = (n, false, false);
         }
     }
 }

@@ -42,6 +42,8 @@ pub(crate) struct Scratch {
     /// cross layer's V x.
     pub qy: Vec<i8>,
     pub qlow: Vec<i8>,
+    /// int8-static cross layers: the second f32 buffer of x_l (the residual).
+    pub xres: Vec<f32>,
     /// `[CHUNK][H]`: the gate-weighted mixture of the experts.
     pub mix: Vec<f32>,
     /// `[rows][E]`: every batch row's gate weights for its own group.
@@ -87,6 +89,7 @@ impl Scratch {
             qx: vec![0; ch * opad],
             qy: vec![0; ch * opad],
             qlow: vec![0; ch * pad16(a.cross_rank as usize)],
+            xres: vec![0.0; ch * opad],
             sx: [vec![0.0; ch], vec![0.0; ch]],
             mix: vec![0.0; ch * pad16(cfg.expert_width())],
             gates: vec![0.0; max_rows * e],

@@ -81,6 +81,15 @@ pub fn gemm_i8_fused(w: &PackedI8, x: RowView<'_, i8>, e: Fused<'_>, mut out: Fu
                     q[r * *stride + o] = quantize_activation(y, 1.0 / *scale)
                 }
                 FusedOut::F32 { y: dst, stride } => dst[r * *stride + o] = y,
+                FusedOut::Both {
+                    q,
+                    y: dst,
+                    stride,
+                    scale,
+                } => {
+                    q[r * *stride + o] = quantize_activation(y, 1.0 / *scale);
+                    dst[r * *stride + o] = y;
+                }
             }
         }
     }

@@ -128,6 +128,14 @@ pub enum FusedOut<'a> {
     },
     /// f32, for a float operation next (the mixture, a logit).
     F32 { y: &'a mut [f32], stride: usize },
+    /// Both, rows `stride` apart in each: int8 for the next layer, f32 for a later cross
+    /// layer's residual (which stays exact in f32, as x0 does).
+    Both {
+        q: &'a mut [i8],
+        y: &'a mut [f32],
+        stride: usize,
+        scale: f32,
+    },
 }
 
 /// The operands of a static int8 layer's epilogue: `y[r][o] = init[o] + acc[r][o] ·

@@ -155,6 +155,7 @@ pub(crate) fn check_fused(w: &PackedI8, x: RowView<'_, i8>, e: &Fused<'_>, out: 
     let dst = match out {
         FusedOut::I8 { q, stride, .. } => fits(q.len(), *stride),
         FusedOut::F32 { y, stride } => fits(y.len(), *stride),
+        FusedOut::Both { q, y, stride, .. } => fits(q.len(), *stride) && fits(y.len(), *stride),
     };
     assert!(dst, "static layer: output rows too short");
 }
@@ -176,11 +177,16 @@ pub(crate) unsafe fn gemm_i8_fused<I: FusedIsa, const R: usize, const NB: usize>
     assert_eq!(I::LANES, <I::F as F32Simd>::LANES);
     let (sp, ip, rs) = (e.scale.as_ptr(), e.init.as_ptr(), w.rowsum.as_ptr());
     // Raw destinations: the sink writes rows × out_pad values, inside the checked sizes.
+    use core::ptr::null_mut;
     let (q8, f32s, stride, inv) = match out {
-        FusedOut::I8 { q, stride, scale } => {
-            (q.as_mut_ptr(), core::ptr::null_mut(), stride, 1.0 / scale)
-        }
-        FusedOut::F32 { y, stride } => (core::ptr::null_mut(), y.as_mut_ptr(), stride, 0.0),
+        FusedOut::I8 { q, stride, scale } => (q.as_mut_ptr(), null_mut(), stride, 1.0 / scale),
+        FusedOut::F32 { y, stride } => (null_mut(), y.as_mut_ptr(), stride, 0.0),
+        FusedOut::Both {
+            q,
+            y,
+            stride,
+            scale,
+        } => (q.as_mut_ptr(), y.as_mut_ptr(), stride, 1.0 / scale),
     };
     // SAFETY: every pointer below addresses LANES values at row r < x.rows, outputs
     // o..o+LANES ≤ out_pad, of buffers `check_fused` validated; the CPU has the features.
@@ -210,9 +216,10 @@ pub(crate) unsafe fn gemm_i8_fused<I: FusedIsa, const R: usize, const NB: usize>
                     y = F::<I>::add(F::<I>::mul(x0v, y), res);
                 }
             }
-            if q8.is_null() {
+            if !f32s.is_null() {
                 F::<I>::store(y, f32s.add(r * stride + o));
-            } else {
+            }
+            if !q8.is_null() {
                 F::<I>::quantize_store(y, vinv, q8.add(r * stride + o));
             }
         };
