@@ -249,6 +249,16 @@ primitives! {
             vst1_s8(b.as_mut_ptr(), vqmovn_s16(vcombine_s16(h, h)));
             core::ptr::copy_nonoverlapping(b.as_ptr(), q, n.min(4));
         };
+        fn quantize_store(v: Self::V, inv: Self::V, q: *mut i8) = {
+            // As quantize_block, from a register.
+            let c = Self::max(vmulq_f32(v, inv), vdupq_n_f32(-127.0));
+            let hi = vdupq_n_f32(127.0);
+            let c = vbslq_f32(vcltq_f32(c, hi), c, hi);
+            let h = vqmovn_s32(vcvtnq_s32_f32(c));
+            let b = vqmovn_s16(vcombine_s16(h, h));
+            let w = vget_lane_s32::<0>(vreinterpret_s32_s8(b));
+            (q as *mut i32).write_unaligned(w);
+        };
     }
 }
 
