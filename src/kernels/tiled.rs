@@ -6,6 +6,8 @@
 //! The static int8 layers ([`gemm_i8_fused`]) finish each tile in registers with the
 //! ISA's f32 primitives ([`FusedIsa`]).
 
+use core::marker::PhantomData;
+
 use super::simd::F32Simd;
 use super::{Fused, FusedFinish, FusedOut, PackedI8, Residual, RowView};
 
@@ -36,16 +38,23 @@ pub(crate) fn check(w: &PackedI8, x: RowView<'_, i8>, acc: &[i32], acc_stride: u
     assert!(w.data().len() >= w.k4 * w.out_pad && w.rowsum.len() >= w.out_pad);
 }
 
-/// One tile: R rows from `x` × output vectors `o0..o0+NB·LANES`; each finished
-/// accumulator vector goes to `sink(row in the tile, first output, sums)` while in
-/// registers.
+/// Where a tile's finished accumulator vectors go, while in registers. A trait, not a
+/// closure: closures do not get the `#[target_feature]`s of the kernel they are in, so
+/// their intrinsics would not inline.
+pub(crate) trait Sink<V> {
+    /// The sums of row `r`, outputs `o..o+LANES`.
+    unsafe fn put(&mut self, r: usize, o: usize, v: V);
+}
+
+/// One tile: R rows from `x` (the first being row `r0`) × output vectors
+/// `o0..o0+NB·LANES`; each finished accumulator vector goes to `sink`.
 #[inline(always)]
-unsafe fn tile<I: Isa, const R: usize, const NB: usize>(
+unsafe fn tile<I: Isa, S: Sink<I::V>, const R: usize, const NB: usize>(
     w: &PackedI8,
     x: *const i8,
     x_stride: usize,
-    o0: usize,
-    sink: &mut impl FnMut(usize, usize, I::V),
+    (r0, o0): (usize, usize),
+    sink: &mut S,
 ) {
     let mut a = [[unsafe { I::zero() }; NB]; R];
     let wp = w.data().as_ptr();
@@ -65,37 +74,37 @@ unsafe fn tile<I: Isa, const R: usize, const NB: usize>(
     }
     for (r, ar) in a.iter().enumerate() {
         for (j, aj) in ar.iter().enumerate() {
-            sink(r, o0 + j * I::LANES, *aj);
+            unsafe { sink.put(r0 + r, o0 + j * I::LANES, *aj) };
         }
     }
 }
 
 /// Every tile of `x` × `w`: rows by R and outputs by NB vectors, with smaller tiles at the
-/// edges ([`tiles`]); each accumulator vector goes to `sink(row, first output, sums)`.
+/// edges ([`tiles`]); each accumulator vector goes to `sink`.
 ///
 /// # Safety
 /// The CPU supports `I`'s instructions; `check` passed for `w` and `x`.
 #[inline(always)]
-unsafe fn each_tile<I: Isa, const R: usize, const NB: usize>(
+unsafe fn each_tile<I: Isa, S: Sink<I::V>, const R: usize, const NB: usize>(
     w: &PackedI8,
     x: RowView<'_, i8>,
-    sink: &mut impl FnMut(usize, usize, I::V),
+    sink: &mut S,
 ) {
     let (xp, x_stride) = (x.data.as_ptr(), x.stride);
     for (r, j, full, nb) in tiles::<R, NB>(x.rows, w.out_pad / I::LANES) {
         let xr = unsafe { xp.add(r * x_stride) };
         let o0 = j * I::LANES;
-        let at = &mut |rr: usize, o: usize, v: I::V| sink(r + rr, o, v);
+        let (at, ro) = (&mut *sink, (r, o0));
         // SAFETY (all arms): the caller's CPU supports I; rows r.. r+R' and inputs < k4
         // lie inside `x` (checked by the caller).
         unsafe {
             match (full, nb) {
-                (true, b) if b == NB => tile::<I, R, NB>(w, xr, x_stride, o0, at),
-                (true, 2) => tile::<I, R, 2>(w, xr, x_stride, o0, at),
-                (true, _) => tile::<I, R, 1>(w, xr, x_stride, o0, at),
-                (false, b) if b == NB => tile::<I, 1, NB>(w, xr, x_stride, o0, at),
-                (false, 2) => tile::<I, 1, 2>(w, xr, x_stride, o0, at),
-                (false, _) => tile::<I, 1, 1>(w, xr, x_stride, o0, at),
+                (true, b) if b == NB => tile::<I, S, R, NB>(w, xr, x_stride, ro, at),
+                (true, 2) => tile::<I, S, R, 2>(w, xr, x_stride, ro, at),
+                (true, _) => tile::<I, S, R, 1>(w, xr, x_stride, ro, at),
+                (false, b) if b == NB => tile::<I, S, 1, NB>(w, xr, x_stride, ro, at),
+                (false, 2) => tile::<I, S, 1, 2>(w, xr, x_stride, ro, at),
+                (false, _) => tile::<I, S, 1, 1>(w, xr, x_stride, ro, at),
             }
         }
     }
@@ -114,13 +123,30 @@ pub(crate) unsafe fn gemm_i8<I: Isa, const R: usize, const NB: usize>(
     acc_stride: usize,
 ) {
     check(w, x, acc, acc_stride);
-    let (ap, rs) = (acc.as_mut_ptr(), w.rowsum.as_ptr());
-    // SAFETY: row r < x.rows and outputs o..o+LANES ≤ out_pad lie inside `acc` and
-    // `rowsum` (checked).
-    let store = &mut |r: usize, o: usize, v: I::V| unsafe {
-        I::finish(v, rs.add(o), ap.add(r * acc_stride + o))
+    let mut store = Store {
+        acc: acc.as_mut_ptr(),
+        stride: acc_stride,
+        rowsum: w.rowsum.as_ptr(),
+        isa: PhantomData::<I>,
     };
-    unsafe { each_tile::<I, R, NB>(w, x, store) };
+    // SAFETY: `check` validated every row and output the tiles reach.
+    unsafe { each_tile::<I, _, R, NB>(w, x, &mut store) };
+}
+
+/// The GEMM's sink: the exact sums into the i32 rows.
+struct Store<I> {
+    acc: *mut i32,
+    stride: usize,
+    rowsum: *const i32,
+    isa: PhantomData<I>,
+}
+
+impl<I: Isa> Sink<I::V> for Store<I> {
+    #[inline(always)]
+    unsafe fn put(&mut self, r: usize, o: usize, v: I::V) {
+        // SAFETY: the caller passes a row and outputs inside the checked buffers.
+        unsafe { I::finish(v, self.rowsum.add(o), self.acc.add(r * self.stride + o)) }
+    }
 }
 
 /// An int8 ISA whose sums convert to the f32 vectors of `F` (same lane count), for the
@@ -175,7 +201,6 @@ pub(crate) unsafe fn gemm_i8_fused<I: FusedIsa, const R: usize, const NB: usize>
 ) {
     check_fused(w, x, &e, &out);
     assert_eq!(I::LANES, <I::F as F32Simd>::LANES);
-    let (sp, ip, rs) = (e.scale.as_ptr(), e.init.as_ptr(), w.rowsum.as_ptr());
     // Raw destinations: the sink writes rows × out_pad values, inside the checked sizes.
     use core::ptr::null_mut;
     let (q8, f32s, stride, inv) = match out {
@@ -188,22 +213,49 @@ pub(crate) unsafe fn gemm_i8_fused<I: FusedIsa, const R: usize, const NB: usize>
             scale,
         } => (q.as_mut_ptr(), y.as_mut_ptr(), stride, 1.0 / scale),
     };
-    // SAFETY: every pointer below addresses LANES values at row r < x.rows, outputs
-    // o..o+LANES ≤ out_pad, of buffers `check_fused` validated; the CPU has the features.
+    // SAFETY: the sink addresses LANES values at row r < x.rows, outputs o..o+LANES ≤
+    // out_pad, of buffers `check_fused` validated; the CPU has the features.
     unsafe {
-        let zero = <I::F as F32Simd>::zero();
-        let vinv = <I::F as F32Simd>::set1(inv);
-        let sink = &mut |r: usize, o: usize, acc: I::V| {
-            type F<I> = <I as FusedIsa>::F;
-            let a = I::sums(acc, rs.add(o));
-            let mut y = F::<I>::add(
-                F::<I>::load(ip.add(o)),
-                F::<I>::mul(a, F::<I>::load(sp.add(o))),
-            );
+        let mut sink = Finisher::<I> {
+            e,
+            rowsum: w.rowsum.as_ptr(),
+            q8,
+            f32s,
+            stride,
+            inv: <I::F as F32Simd>::set1(inv),
+            zero: <I::F as F32Simd>::zero(),
+        };
+        each_tile::<I, _, R, NB>(w, x, &mut sink);
+    }
+}
+
+/// The static layer's sink: scale, offset, finish and store one vector of sums.
+struct Finisher<'a, I: FusedIsa> {
+    e: Fused<'a>,
+    rowsum: *const i32,
+    /// int8 rows, f32 rows (either may be null), `stride` apart.
+    q8: *mut i8,
+    f32s: *mut f32,
+    stride: usize,
+    inv: <I::F as F32Simd>::V,
+    zero: <I::F as F32Simd>::V,
+}
+
+impl<I: FusedIsa> Sink<I::V> for Finisher<'_, I> {
+    #[inline(always)]
+    unsafe fn put(&mut self, r: usize, o: usize, acc: I::V) {
+        type F<I> = <I as FusedIsa>::F;
+        let e = &self.e;
+        // SAFETY: the caller passes a row and outputs inside the buffers `check_fused`
+        // validated; the CPU has the features.
+        unsafe {
+            let a = I::sums(acc, self.rowsum.add(o));
+            let (ip, sp) = (e.init.as_ptr().add(o), e.scale.as_ptr().add(o));
+            let mut y = F::<I>::add(F::<I>::load(ip), F::<I>::mul(a, F::<I>::load(sp)));
             match e.finish {
                 FusedFinish::Linear => {}
                 // max(y, 0) = y > 0 ? y : 0: `relu`, bit for bit.
-                FusedFinish::Relu => y = F::<I>::max(y, zero),
+                FusedFinish::Relu => y = F::<I>::max(y, self.zero),
                 FusedFinish::Cross { x0, x } => {
                     let res = match x {
                         Residual::F32(v) => F::<I>::load(v.data.as_ptr().add(r * v.stride + o)),
@@ -216,14 +268,14 @@ pub(crate) unsafe fn gemm_i8_fused<I: FusedIsa, const R: usize, const NB: usize>
                     y = F::<I>::add(F::<I>::mul(x0v, y), res);
                 }
             }
-            if !f32s.is_null() {
-                F::<I>::store(y, f32s.add(r * stride + o));
+            let at = r * self.stride + o;
+            if !self.f32s.is_null() {
+                F::<I>::store(y, self.f32s.add(at));
             }
-            if !q8.is_null() {
-                F::<I>::quantize_store(y, vinv, q8.add(r * stride + o));
+            if !self.q8.is_null() {
+                F::<I>::quantize_store(y, self.inv, self.q8.add(at));
             }
-        };
-        each_tile::<I, R, NB>(w, x, sink);
+        }
     }
 }
 /// The tiles of a grid of `rows` rows × `vecs` output vectors, row block by row block:

@@ -517,7 +517,7 @@ pub struct ConvertArgs {
     calibration_rows: usize,
     /// int8-static: each input's range, `max` (largest |x|) or a percentile of |x| such as
     /// `p99.99`.
-    #[arg(long, value_name = "RANGE", default_value = "max", value_parser = convert::Range::parse)]
+    #[arg(long, value_name = "RANGE", default_value = "p99.99", value_parser = convert::Range::parse)]
     calibration_range: convert::Range,
     /// int8-static: labelled or unlabelled CSV rows to calibrate on (default: the rows
     /// verified on).
