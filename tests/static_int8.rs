@@ -127,3 +127,51 @@ fn static_rankings_stay_close_to_float() {
         );
     }
 }
+
+/// Corrupt scales in a written file (checksum refreshed, so the values themselves are
+/// what the loader checks): zero, negative, NaN and infinite values anywhere in the
+/// section, a layer reading x0 with its own scale, and a reference to a missing section,
+/// each refused as `BAD_MODEL` naming the activation scales.
+#[test]
+fn corrupt_scales_in_a_file_are_refused() {
+    let spec = ModelSpec::random(tiny_config(3, 2, 2, 0, &[6], &[4]), 2);
+    let scales = calibrate(&spec, 0..3);
+    let good = write_model_static(&spec, WriteOptions::INT8, Some(&scales)).unwrap();
+    let layout = camoe::format::parse(&good).unwrap();
+    let at = layout.activation_scales.unwrap();
+    let refused = |b: &mut Vec<u8>, what: &str| {
+        let n = b.len() - 8;
+        let sum = camoe::hash::checksum(&b[..n]);
+        b[n..].copy_from_slice(&sum.to_le_bytes());
+        let e = Model::from_bytes(b).unwrap_err();
+        assert_eq!(e.status(), Status::BadModel, "{what}");
+        assert!(
+            e.message().starts_with("activation scales"),
+            "{what}: {}",
+            e.message()
+        );
+    };
+    let values = 2 + layout.linears.len();
+    for i in 0..values {
+        for bad in [0.0f32, -0.5, f32::NAN, f32::INFINITY] {
+            let mut b = good.clone();
+            b[at + 4 * i..at + 4 * i + 4].copy_from_slice(&bad.to_le_bytes());
+            refused(&mut b, &format!("value {i} = {bad}"));
+        }
+    }
+    // Layer 0 reads x0: a scale of its own (positive, finite) is still refused.
+    let mut b = good.clone();
+    b[at + 8..at + 12].copy_from_slice(&(scales.candidate * 2.0).to_le_bytes());
+    refused(&mut b, "x0 layer");
+    // The config's last u32 names the section: point it past the table.
+    let cfg_at = u64::from_le_bytes(good[64 + 8..64 + 16].try_into().unwrap()) as usize;
+    let cfg_len = u64::from_le_bytes(good[64 + 16..64 + 24].try_into().unwrap()) as usize;
+    let mut b = good.clone();
+    b[cfg_at + cfg_len - 4..cfg_at + cfg_len].copy_from_slice(&9999u32.to_le_bytes());
+    refused(&mut b, "missing section");
+    // Untouched, it loads.
+    assert!(Model::from_bytes(&good)
+        .unwrap()
+        .activation_scales()
+        .is_some());
+}
