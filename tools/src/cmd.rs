@@ -586,7 +586,7 @@ pub fn convert(a: &ConvertArgs) -> Res {
         rows: a.calibration_rows,
         range: a.calibration_range,
     };
-    let (bytes, rep) = convert::convert_calibrated(
+    let (bytes, rep) = convert::convert(
         nnef,
         &cfg,
         mode,

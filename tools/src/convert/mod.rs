@@ -90,27 +90,10 @@ impl Default for Budget {
 }
 
 /// Reads, quantizes and verifies: the `.camoe` bytes and the parity report. The
-/// caller writes the bytes only when `report.failures` is empty.
+/// caller writes the bytes only when `report.failures` is empty. An int8-static mode
+/// calibrates on the first `cal.0.rows` rows of `cal.1` ([`calibrate`]).
 #[allow(clippy::too_many_arguments)]
 pub fn convert(
-    nnef: &Path,
-    cfg: &ModelConfig,
-    mode: Mode,
-    embeddings: Option<DType>,
-    table: &Table,
-    sample: &Sample,
-    budget: &Budget,
-    progress: &dyn Fn(&str),
-) -> Result<(Vec<u8>, Report), String> {
-    let cal = (Calibration::default(), table);
-    convert_calibrated(
-        nnef, cfg, mode, embeddings, table, sample, budget, cal, progress,
-    )
-}
-
-/// [`convert`], an int8-static mode calibrating on the first `cal.0.rows` rows of `cal.1`.
-#[allow(clippy::too_many_arguments)]
-pub fn convert_calibrated(
     nnef: &Path,
     cfg: &ModelConfig,
     mode: Mode,

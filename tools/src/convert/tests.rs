@@ -95,6 +95,7 @@ fn run(nnef: &Path, cfg: &ModelConfig, mode: Mode) -> Result<(Vec<u8>, Report), 
         &table,
         &s,
         &Budget::default(),
+        (Calibration::default(), &table),
         &|_| {},
     )
 }
@@ -257,6 +258,7 @@ fn labelled_rows_give_per_format_metrics() {
         &read,
         &s,
         &Budget::default(),
+        (Calibration::default(), &read),
         &|_| {},
     )
     .unwrap();
@@ -381,6 +383,7 @@ fn shipped_demo_files_come_from_the_nnef() {
             &table,
             &s,
             &Budget::default(),
+            (Calibration::default(), &table),
             &|_| {},
         )
         .unwrap();
