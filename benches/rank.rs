@@ -1,6 +1,7 @@
 //! Criterion: rank B ∈ {1, 10, 50, 200, 1000} candidates of one request with the demo
-//! model, per kernel tier (int8) and per numeric mode (f16, f32), in one run so the
-//! ratios between them hold. Each iteration is what an SDK does per request:
+//! model, per kernel tier (int8 with per-row activation scales, and int8-static with
+//! min/max-calibrated fixed scales and the fused GEMM epilogue) and per numeric mode (f16,
+//! f32), in one run so the ratios between them hold. Each iteration is what an SDK does per request:
 //! `set_request` (request-side precompute) then `rank`.
 //!
 //! `rank/int8-gemm-floor/<tier>/B` runs only the int8 matrix products such a ranking
@@ -15,7 +16,8 @@ use camoe::hash::SplitMix;
 use camoe::kernels::{kernels_for, PackedI8, RowView, Tier};
 use camoe::spec::{FieldKind, ModelSpec, Side};
 use camoe::{
-    write_model, Candidate, Feature, Model, ModelConfig, RankOptions, Session, Value, WriteOptions,
+    max_abs_scales, write_model, write_model_static, Candidate, Feature, Model, ModelConfig,
+    RankOptions, Session, Value, WriteOptions,
 };
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -55,30 +57,54 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
 
-    let mut variants: Vec<(String, WriteOptions, Tier)> = Vec::new();
+    // int8-static: min/max scales calibrated on the float model ranking these candidates.
+    let float = Model::from_bytes(&write_model(&spec, WriteOptions::F32).unwrap()).unwrap();
+    let scales = max_abs_scales(&cfg, || {
+        let mut s = Session::new(float, 1000).unwrap();
+        s.set_request(&req).unwrap();
+        let (mut scores, mut order) = (vec![0.0; 1000], vec![0u32; 1000]);
+        s.rank(&cands, &RankOptions::default(), &mut scores, &mut order)
+            .unwrap();
+    });
+    let fixed = write_model_static(&spec, WriteOptions::INT8, Some(&scales)).unwrap();
+    let file = |opts: WriteOptions| write_model(&spec, opts).unwrap();
+    let mut variants: Vec<(String, Vec<u8>, Tier)> = Vec::new();
     for tier in Tier::ALL.into_iter().filter(|t| t.supported()) {
-        variants.push((format!("int8/{}", tier.name()), WriteOptions::INT8, tier));
+        variants.push((
+            format!("int8/{}", tier.name()),
+            file(WriteOptions::INT8),
+            tier,
+        ));
+        variants.push((format!("int8-static/{}", tier.name()), fixed.clone(), tier));
     }
     let best = Tier::ALL
         .into_iter()
         .filter(|t| t.supported())
         .max()
         .unwrap();
-    variants.push((format!("f16/{}", best.name()), WriteOptions::F16, best));
-    variants.push((format!("f32/{}", best.name()), WriteOptions::F32, best));
-    variants.push(("f32/scalar".into(), WriteOptions::F32, Tier::Scalar));
+    variants.push((
+        format!("f16/{}", best.name()),
+        file(WriteOptions::F16),
+        best,
+    ));
+    variants.push((
+        format!("f32/{}", best.name()),
+        file(WriteOptions::F32),
+        best,
+    ));
+    variants.push(("f32/scalar".into(), file(WriteOptions::F32), Tier::Scalar));
     let masked = format!("int8-top2/{}", best.name());
 
     let mut g = c.benchmark_group("rank");
     g.sample_size(20);
-    variants.push((masked.clone(), WriteOptions::INT8, best));
-    for (name, opts, tier) in &variants {
+    variants.push((masked.clone(), file(WriteOptions::INT8), best));
+    for (name, bytes, tier) in &variants {
         // Inference-time expert masking: each candidate keeps its 2 best experts of 8.
         let rank_opts = RankOptions {
             expert_top_k: if *name == masked { 2 } else { 0 },
             ..RankOptions::default()
         };
-        let model = Model::from_bytes(&write_model(&spec, *opts).unwrap()).unwrap();
+        let model = Model::from_bytes(bytes).unwrap();
         let mut session = Session::with_kernels(model, 1000, kernels_for(*tier).unwrap()).unwrap();
         let (mut scores, mut order) = (vec![0.0; 1000], vec![0u32; 1000]);
         for b in BATCHES {

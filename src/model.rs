@@ -82,6 +82,8 @@ pub struct Model {
     packs_f32: Vec<Option<(usize, PackedFloatLayer)>>,
     /// Zeros for the padded bias of a layer without one.
     zeros: Vec<f32>,
+    /// A static int8 model's calibrated scales, ready for the forward pass.
+    pub(crate) fixed: Option<crate::forward::Fixed>,
     pub(crate) slots: Vec<FieldSlot>,
     pub(crate) request_width: usize,
     pub(crate) x0_width: usize,
@@ -204,6 +206,7 @@ impl Model {
                     .max()
                     .unwrap_or(0)
             ],
+            fixed: None,
             layout,
             storage,
             mode,
@@ -220,6 +223,7 @@ impl Model {
             .iter()
             .map(|l| model.view_float(l))
             .collect();
+        model.fixed = crate::forward::Fixed::new(&model);
         Ok(Arc::new(model))
     }
 
@@ -307,6 +311,12 @@ impl Model {
 
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// The calibrated activation scales of a static int8 model (`camoe convert --mode
+    /// int8-static`); `None` for a model whose int8 layers quantize per row.
+    pub fn activation_scales(&self) -> Option<format::ActivationScales> {
+        format::ActivationScales::of(self.storage.bytes(), &self.layout)
     }
 
     /// Size of the model file in bytes.

@@ -1,5 +1,6 @@
 //! Quantization references: int8 symmetric per row (weights per output channel,
-//! embedding rows, activations per row) and f16. The kernels must agree with these.
+//! embedding rows, activations per row or with a calibrated fixed scale) and f16. The
+//! kernels must agree with these.
 
 use half::f16;
 
@@ -84,14 +85,18 @@ const ROUND_MAGIC: f32 = 12_582_912.0;
 #[inline(always)]
 pub fn quantize_activations(row: &[f32], scale: f32, out: &mut [i8]) {
     let inv = 1.0 / scale;
-    let one = |v: f32| {
-        let t = v * inv;
-        let c = if t > -127.0 { t } else { -127.0 };
-        let c = if c < 127.0 { c } else { 127.0 };
-        // |c| ≤ 127: the magic add/sub rounds exactly, and the conversions are lossless.
-        ((c + ROUND_MAGIC) - ROUND_MAGIC) as i32 as i8
-    };
-    map_row(row, out, one)
+    map_row(row, out, |v| quantize_activation(v, inv))
+}
+
+/// One value of [`quantize_activations`], `inv` being 1/scale (the static int8 layers'
+/// epilogue quantizes value by value with the next layer's fixed scale).
+#[inline(always)]
+pub fn quantize_activation(v: f32, inv: f32) -> i8 {
+    let t = v * inv;
+    let c = if t > -127.0 { t } else { -127.0 };
+    let c = if c < 127.0 { c } else { 127.0 };
+    // |c| ≤ 127: the magic add/sub rounds exactly, and the conversions are lossless.
+    ((c + ROUND_MAGIC) - ROUND_MAGIC) as i32 as i8
 }
 
 /// Quantizes a `[rows][cols]` matrix per row; returns (values, scales).

@@ -6,8 +6,8 @@ mod common;
 
 use camoe::hash::SplitMix;
 use camoe::kernels::{
-    available, generic, kernels, kernels_for, Finish, Kernel, Kernels, PackedF16, PackedF32,
-    PackedI8, RowView, Scaled, Tier,
+    available, generic, kernels, kernels_for, Finish, Fused, FusedFinish, FusedOut, Kernel,
+    Kernels, PackedF16, PackedF32, PackedI8, Residual, RowView, Scaled, Tier,
 };
 use camoe::spec::{ModelSpec, Side};
 use camoe::{write_model, Model, ModelConfig, RankOptions, Session, WriteOptions};
@@ -106,6 +106,213 @@ fn gemm_i8_matches_scalar_on_every_tier() {
     }
     let names: Vec<_> = gemms.iter().map(|g| g.1).collect();
     ran(&names, cases, LENGTHS.len() * 8 * 6, &[|k| k.gemm_i8.1]);
+}
+
+/// The static int8 layer (`gemm_i8_fused`: GEMM with the epilogue in registers) of every
+/// tier against the scalar reference, bit for bit: every input length in LENGTHS, outputs
+/// around the 16-wide vectors, rows around the tile heights, each finish (linear, ReLU,
+/// cross with an f32 or an int8 residual) into int8 (with values that clamp at ±127) or
+/// f32 rows, strided; nothing is written past `out_pad` in a row. The reference is checked
+/// against the definition from the unpacked matrix.
+#[test]
+fn gemm_i8_fused_matches_scalar_on_every_tier() {
+    let mut rng = SplitMix(11);
+    let mut cases = 0;
+    let fused = lines_of!(gemm_i8_fused);
+    const OUTS: [usize; 6] = [1, 16, 17, 33, 65, 100];
+    const ROWS: [usize; 6] = [0, 1, 3, 4, 7, 13];
+    for &(gemm, name) in &fused {
+        for &kdim in &LENGTHS {
+            for &out in &OUTS {
+                for &rows in &ROWS {
+                    let inputs = kdim + 2;
+                    let col0 = 1.min(inputs - kdim);
+                    let w: Vec<i8> = (0..out * inputs)
+                        .map(|_| (rng.below(255) as i32 - 127) as i8)
+                        .collect();
+                    let p = PackedI8::pack(&w, inputs, out, col0, kdim);
+                    let n = p.out_pad;
+                    let xs = p.k4 + 4;
+                    let mut x = vec![0i8; rows.max(1) * xs];
+                    for r in 0..rows {
+                        for c in 0..kdim {
+                            x[r * xs + c] = (rng.below(255) as i32 - 127) as i8;
+                        }
+                    }
+                    // Zero in the padding outputs, as the model's padded vectors are.
+                    let real = |o: usize, v: f32| if o < out { v } else { 0.0 };
+                    let scale: Vec<f32> = (0..n)
+                        .map(|o| real(o, rng.normal().abs() * 1e-4 + 1e-6))
+                        .collect();
+                    let init: Vec<f32> = (0..n).map(|o| real(o, rng.normal() * 0.1)).collect();
+                    let st = n + 16;
+                    let x0: Vec<f32> = (0..rows.max(1) * st)
+                        .map(|i| real(i % st, rng.normal()))
+                        .collect();
+                    let xf: Vec<f32> = (0..rows.max(1) * st)
+                        .map(|i| real(i % st, rng.normal()))
+                        .collect();
+                    let xq: Vec<i8> = (0..rows.max(1) * st)
+                        .map(|i| {
+                            if i % st < out {
+                                (rng.below(255) as i32 - 127) as i8
+                            } else {
+                                0
+                            }
+                        })
+                        .collect();
+                    let finishes = [
+                        FusedFinish::Linear,
+                        FusedFinish::Relu,
+                        FusedFinish::Cross {
+                            x0: RowView::new(&x0, st, rows),
+                            x: Residual::F32(RowView::new(&xf, st, rows)),
+                        },
+                        FusedFinish::Cross {
+                            x0: RowView::new(&x0, st, rows),
+                            x: Residual::I8(RowView::new(&xq, st, rows), 0.013),
+                        },
+                    ];
+                    // The output scale: about a third of the values clamp at ±127.
+                    let out_scale = 0.004 * (kdim.max(1) as f32).sqrt() * 1e-2 + 1e-4;
+                    for finish in finishes {
+                        let e = Fused {
+                            scale: &scale,
+                            init: &init,
+                            finish,
+                        };
+                        let xv = RowView::new(&x, xs, rows);
+                        let run_i8 = |f: camoe::kernels::GemmI8Fused| {
+                            let mut q = vec![99i8; rows.max(1) * st];
+                            f(
+                                &p,
+                                xv,
+                                e,
+                                FusedOut::I8 {
+                                    q: &mut q,
+                                    stride: st,
+                                    scale: out_scale,
+                                },
+                            );
+                            q
+                        };
+                        let run_f32 = |f: camoe::kernels::GemmI8Fused| {
+                            let mut y = vec![f32::NAN; rows.max(1) * st];
+                            f(
+                                &p,
+                                xv,
+                                e,
+                                FusedOut::F32 {
+                                    y: &mut y,
+                                    stride: st,
+                                },
+                            );
+                            y
+                        };
+                        let what = format!("{name} k={kdim} out={out} rows={rows}");
+                        let (want_q, got_q) = (run_i8(generic::gemm_i8_fused), run_i8(gemm));
+                        assert_eq!(got_q, want_q, "{what} int8");
+                        let (want_y, got_y) = (run_f32(generic::gemm_i8_fused), run_f32(gemm));
+                        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&got_y), bits(&want_y), "{what} f32");
+                        // Both at once: the same bytes and values.
+                        let mut q = vec![99i8; rows.max(1) * st];
+                        let mut y = vec![f32::NAN; rows.max(1) * st];
+                        let both = FusedOut::Both {
+                            q: &mut q,
+                            y: &mut y,
+                            stride: st,
+                            scale: out_scale,
+                        };
+                        gemm(&p, xv, e, both);
+                        assert_eq!(q, want_q, "{what} both");
+                        assert_eq!(bits(&y), bits(&want_y), "{what} both");
+                        for r in 0..rows {
+                            // Untouched past out_pad; padding outputs are zero.
+                            assert!(want_q[r * st + n..(r + 1) * st].iter().all(|&v| v == 99));
+                            assert!(want_q[r * st + out..r * st + n].iter().all(|&v| v == 0));
+                            assert!(want_y[r * st + n..(r + 1) * st].iter().all(|v| v.is_nan()));
+                            // The definition: the exact sum, scaled, offset, finished.
+                            for o in 0..out {
+                                let d: i32 = (0..kdim)
+                                    .map(|c| w[o * inputs + col0 + c] as i32 * x[r * xs + c] as i32)
+                                    .sum();
+                                let y = init[o] + d as f32 * scale[o];
+                                let y = match finish {
+                                    FusedFinish::Linear => y,
+                                    FusedFinish::Relu => camoe::kernels::relu(y),
+                                    FusedFinish::Cross {
+                                        x: Residual::F32(_),
+                                        ..
+                                    } => x0[r * st + o] * y + xf[r * st + o],
+                                    FusedFinish::Cross { .. } => {
+                                        x0[r * st + o] * y + xq[r * st + o] as f32 * 0.013
+                                    }
+                                };
+                                assert_eq!(want_y[r * st + o].to_bits(), y.to_bits(), "{what}");
+                                let mut q = [0i8];
+                                camoe::quant::quantize_activations(&[y], out_scale, &mut q);
+                                assert_eq!(want_q[r * st + o], q[0], "{what}");
+                            }
+                        }
+                        cases += 1;
+                    }
+                }
+            }
+        }
+    }
+    let names: Vec<_> = fused.iter().map(|g| g.1).collect();
+    ran(
+        &names,
+        cases,
+        LENGTHS.len() * OUTS.len() * ROWS.len() * 4,
+        &[|k| k.gemm_i8_fused.1],
+    );
+}
+
+/// The fixed-scale quantizer of every tier against the scalar reference: every length in
+/// LENGTHS, rows 0..=5, a strided input, NaN, ±inf and clamped values, zeros after `cols`.
+#[test]
+fn quantize_fixed_matches_scalar_on_every_tier() {
+    let mut rng = SplitMix(12);
+    let mut cases = 0;
+    let lines = lines_of!(quantize_fixed);
+    for &(quantize, name) in &lines {
+        for &cols in &LENGTHS {
+            for rows in 0..=5usize {
+                let stride = cols + 3;
+                let mut x: Vec<f32> = (0..rows.max(1) * stride)
+                    .map(|_| rng.normal() * 3.0)
+                    .collect();
+                if cols > 3 && rows > 1 {
+                    x[stride] = f32::NAN;
+                    x[stride + 1] = f32::INFINITY;
+                    x[stride + 2] = f32::NEG_INFINITY;
+                }
+                let qs = cols.div_ceil(4) * 4 + 4;
+                let run = |f: camoe::kernels::QuantizeFixed| {
+                    let mut q = vec![55i8; rows.max(1) * qs];
+                    f(RowView::new(&x, stride, rows), cols, &mut q, qs, 0.021);
+                    q
+                };
+                let want = run(generic::quantize_fixed);
+                assert_eq!(run(quantize), want, "{name} cols={cols} rows={rows}");
+                for r in 0..rows {
+                    let mut q = vec![0i8; cols];
+                    camoe::quant::quantize_activations(
+                        &x[r * stride..r * stride + cols],
+                        0.021,
+                        &mut q,
+                    );
+                    assert_eq!(&want[r * qs..r * qs + cols], &q[..]);
+                    assert!(want[r * qs + cols..(r + 1) * qs].iter().all(|&v| v == 0));
+                }
+                cases += 1;
+            }
+        }
+    }
+    let names: Vec<_> = lines.iter().map(|g| g.1).collect();
+    ran(&names, cases, LENGTHS.len() * 6, &[|k| k.quantize_fixed.1]);
 }
 
 /// The packed float GEMMs (f32 weights, and f16 weights widened as loaded) of every tier
@@ -641,8 +848,37 @@ fn rankings_agree_across_tiers() {
     let spec = ModelSpec::random(ModelConfig::demo(), 4);
     let small = ModelSpec::random(tiny_config(3, 3, 2, 5, &[7], &[3]), 5);
     for spec in [spec, small] {
-        for opts in [WriteOptions::INT8, WriteOptions::F16, WriteOptions::F32] {
-            let model = Model::from_bytes(&write_model(&spec, opts).unwrap()).unwrap();
+        // int8-static with made-up scales (x0's layers share the candidate part's): some
+        // values clamp, which must clamp alike on every tier.
+        let layers = spec.config.layers();
+        let scales = camoe::ActivationScales {
+            request: 0.02,
+            candidate: 0.03,
+            layers: (0..layers.len())
+                .map(|i| match layers[i].source {
+                    camoe::layers::Source::X0 => 0.03,
+                    _ => 0.01 + 0.002 * i as f32,
+                })
+                .collect(),
+        };
+        let fixed = camoe::write_model_static(&spec, WriteOptions::INT8, Some(&scales)).unwrap();
+        let files = [
+            (
+                WriteOptions::INT8,
+                write_model(&spec, WriteOptions::INT8).unwrap(),
+            ),
+            (WriteOptions::INT8, fixed),
+            (
+                WriteOptions::F16,
+                write_model(&spec, WriteOptions::F16).unwrap(),
+            ),
+            (
+                WriteOptions::F32,
+                write_model(&spec, WriteOptions::F32).unwrap(),
+            ),
+        ];
+        for (opts, bytes) in files {
+            let model = Model::from_bytes(&bytes).unwrap();
             let mut rng = SplitMix(9);
             let req = random_side(&spec.config, Side::Request, &mut rng);
             let cands =

@@ -49,13 +49,35 @@ fn allocations<R>(f: impl FnOnce() -> R) -> (usize, R) {
 #[test]
 fn rank_allocates_nothing() {
     // One test function so no other test allocates concurrently.
-    for (cfg, opts) in [
-        (ModelConfig::demo(), WriteOptions::INT8),
-        (tiny_config(3, 3, 2, 4, &[8], &[4]), WriteOptions::F16),
-        (tiny_config(2, 2, 0, 0, &[8], &[]), WriteOptions::F32),
+    for (cfg, opts, fixed) in [
+        (ModelConfig::demo(), WriteOptions::INT8, false),
+        (ModelConfig::demo(), WriteOptions::INT8, true),
+        (
+            tiny_config(3, 3, 2, 4, &[8], &[4]),
+            WriteOptions::INT8,
+            true,
+        ),
+        (
+            tiny_config(3, 3, 2, 4, &[8], &[4]),
+            WriteOptions::F16,
+            false,
+        ),
+        (tiny_config(2, 2, 0, 0, &[8], &[]), WriteOptions::F32, false),
     ] {
         let spec = ModelSpec::random(cfg, 11);
-        let model = Model::from_bytes(&write_model(&spec, opts).unwrap()).unwrap();
+        // int8-static: fixed activation scales (x0's layers share the candidate one).
+        let scales = camoe::ActivationScales {
+            request: 0.02,
+            candidate: 0.03,
+            layers: (spec.config.layers().iter())
+                .map(|l| match l.source {
+                    camoe::layers::Source::X0 => 0.03,
+                    _ => 0.05,
+                })
+                .collect(),
+        };
+        let bytes = camoe::write_model_static(&spec, opts, fixed.then_some(&scales)).unwrap();
+        let model = Model::from_bytes(&bytes).unwrap();
         let n = 200;
         let mut session = Session::new(model.clone(), n).unwrap();
         let mut rng = SplitMix(1);

@@ -16,7 +16,8 @@
 //! - `config.json`: schema, tasks, architecture, linear layer shapes, x0 order
 //! - `emb_<field>.npy` (vocab × dim, f32) per categorical field
 //! - `lin_<k>_w.npy` (out × in, f32) and `lin_<k>_b.npy` (out, f32) per linear layer
-//! - `model-f32.camoe`, `model-int8.camoe`
+//! - `model-f32.camoe`, `model-int8.camoe`, `model-int8-static.camoe` (min/max activation
+//!   scales calibrated on the float model over every dumped request)
 //! - `req_rows_<field>.npy`: int64 rows, shape (R,) for request fields, (R, C) for
 //!   candidate fields (categorical: `bucket(...)`, 0 = missing); dense fields:
 //!   `req_dense_<field>.npy` with the normalized value (f32, 0 = missing)
@@ -30,6 +31,7 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use camoe::hash::{bucket, field_seed, hash_bytes, SplitMix};
 use camoe::spec::{FieldKind, ModelSpec, Side};
@@ -396,8 +398,10 @@ fn run() -> Res<()> {
         .collect();
     npy_i64(&out.join("req_task.npy"), &[n_req, n_cand], &tasks)?;
 
-    // camoe's own pCTRs, through the Rust API.
-    for (name, model) in &models {
+    // camoe's own pCTRs, through the Rust API. The float model's pass also calibrates
+    // the int8-static model (min/max over every dumped request, the same rows LiteRT's
+    // full-int8 converter calibrates on).
+    let score_all = |model: &Arc<Model>| -> Result<(Vec<f32>, String), String> {
         let mut session = Session::new(model.clone(), n_cand).map_err(|e| e.to_string())?;
         let mut pctr = Vec::with_capacity(n_req * n_cand);
         let (mut scores, mut order) = (vec![0f32; n_cand], vec![0u32; n_cand]);
@@ -432,18 +436,31 @@ fn run() -> Res<()> {
                 .map_err(|e| format!("rank: {e}"))?;
             pctr.extend_from_slice(&scores);
         }
+        Ok((pctr, session.kernels().describe()))
+    };
+    let mut float_scores = Err(String::new());
+    let scales = camoe::max_abs_scales(cfg, || float_scores = score_all(&models[0].1));
+    let mut scored = vec![float_scores?];
+    let bytes = camoe::write_model_static(&spec, WriteOptions::INT8, Some(&scales))
+        .map_err(|e| format!("write_model int8-static: {e}"))?;
+    fs::write(out.join("model-int8-static.camoe"), &bytes).map_err(|e| e.to_string())?;
+    models.push((
+        "int8-static",
+        Model::from_bytes(&bytes).map_err(|e| format!("load int8-static: {e}"))?,
+    ));
+    for (_, model) in &models[1..] {
+        scored.push(score_all(model)?);
+    }
+    for ((name, _), (pctr, kernels)) in models.iter().zip(&scored) {
         if let Some(bad) = pctr.iter().find(|p| !p.is_finite()) {
             return Err(format!("camoe {name} gave a non-finite pCTR {bad}"));
         }
         npy_f32(
             &out.join(format!("pctr_{name}.npy")),
             &[n_req, n_cand],
-            &pctr,
+            pctr,
         )?;
-        eprintln!(
-            "peers-dump: camoe {name} kernels: {}",
-            session.kernels().describe()
-        );
+        eprintln!("peers-dump: camoe {name} kernels: {kernels}");
     }
 
     // The requests in camoe-rank's format, for camoe-bench.

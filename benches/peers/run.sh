@@ -77,7 +77,7 @@ for tier in $TIERS; do
     else
         name="$tier"
     fi
-    for mode in int8 f32; do CAMOE_ROWS+=("camoe-$mode-$name:$mode:$tier"); done
+    for mode in int8 int8-static f32; do CAMOE_ROWS+=("camoe-$mode-$name:$mode:$tier"); done
 done
 camoe_run() { # MODE TIER PASS [camoe-bench flags...]: camoe-bench on the dump's first request
     local mode="$1" tier="$2" pass="$3"; shift 3

@@ -3,13 +3,15 @@
 
 mod parse;
 mod read;
+mod scales;
 mod values;
 mod write;
 
 pub use parse::parse;
 pub use read::read_spec;
+pub use scales::ActivationScales;
 pub use values::check_values;
-pub use write::write_model;
+pub use write::{write_model, write_model_static};
 
 use crate::error::{Error, Status};
 use crate::spec::ModelConfig;
@@ -248,6 +250,9 @@ pub struct Layout {
     pub writer_version: u32,
     /// The file's stored checksum, verified: a cheap content id for logs.
     pub checksum: u64,
+    /// Offset of the calibrated activation scales of a static int8 model
+    /// ([`ActivationScales`]), when the file has them.
+    pub activation_scales: Option<usize>,
 }
 
 /// Names a tensor in messages, the same way in the writer and the parser.
@@ -262,6 +267,7 @@ pub(crate) enum TensorName<'a> {
     CandidateWeight(usize),
     WeightScales(usize),
     Bias(usize),
+    ActivationScales,
 }
 
 impl<'a> TensorName<'a> {
@@ -286,6 +292,7 @@ impl core::fmt::Display for TensorName<'_> {
             }
             TensorName::WeightScales(i) => write!(f, "scales of linear layer {i}"),
             TensorName::Bias(i) => write!(f, "bias of linear layer {i}"),
+            TensorName::ActivationScales => write!(f, "activation scales"),
         }
     }
 }

@@ -163,6 +163,7 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, Error> {
         )));
     }
     super::check_values(bytes, &layout)?;
+    super::scales::check(bytes, &layout)?;
     Ok(layout)
 }
 
@@ -534,6 +535,13 @@ impl ConfigReader<'_> {
             let split = (layer.source == Source::X0).then_some(request);
             linears.push(self.linear(i, layer, split)?);
         }
+        // Optional: the activation scales of a static int8 model (scales.rs).
+        let activation_scales = if self.at < self.b.len() {
+            let idx = self.u32()?;
+            Some(self.f32_vec(idx, 2 + n, TensorName::ActivationScales)?)
+        } else {
+            None
+        };
         if self.at != self.b.len() {
             return Err(bad(format_args!(
                 "config has {} trailing bytes",
@@ -547,6 +555,7 @@ impl ConfigReader<'_> {
             file_len,
             writer_version: 0,
             checksum: 0,
+            activation_scales,
         })
     }
 }

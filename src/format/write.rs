@@ -3,8 +3,8 @@
 use half::f16;
 
 use super::{
-    bad, DType, Stored, TensorName, WriteOptions, ALIGN, ENTRY_LEN, FORMAT_VERSION, HEADER_LEN,
-    KIND_CONFIG, KIND_TENSOR, MAGIC, NONE, TRAILER_LEN, WRITER_VERSION,
+    bad, ActivationScales, DType, Stored, TensorName, WriteOptions, ALIGN, ENTRY_LEN,
+    FORMAT_VERSION, HEADER_LEN, KIND_CONFIG, KIND_TENSOR, MAGIC, NONE, TRAILER_LEN, WRITER_VERSION,
 };
 use crate::error::Error;
 use crate::hash::checksum;
@@ -243,6 +243,16 @@ fn storable(name: TensorName, v: &[f32], cols: usize, dtype: DType) -> Result<()
 /// The result is validated by the same parser the loader uses (every stored value
 /// included, `check_values`), so the writer cannot emit a file the runtime would refuse.
 pub fn write_model(spec: &ModelSpec, opts: WriteOptions) -> Result<Vec<u8>, Error> {
+    write_model_static(spec, opts, None)
+}
+
+/// [`write_model`], with the calibrated activation scales of a static int8 model when
+/// `scales` is given (`opts` must store int8 linear layers; see `scales.rs`).
+pub fn write_model_static(
+    spec: &ModelSpec,
+    opts: WriteOptions,
+    scales: Option<&ActivationScales>,
+) -> Result<Vec<u8>, Error> {
     check_spec(spec, opts)?;
     let c = &spec.config;
     let mut s = Sections(Vec::new());
@@ -312,6 +322,10 @@ pub fn write_model(spec: &ModelSpec, opts: WriteOptions) -> Result<Vec<u8>, Erro
         for v in [w, cand, sc, b] {
             cfg.u32(v);
         }
+    }
+    if let Some(a) = scales {
+        let v = a.values();
+        cfg.u32(s.f32s(v.len(), 1, &v));
     }
     s.0[0].bytes = cfg.0;
 

@@ -5,7 +5,7 @@
 
 use super::linear::{matmul, Init, Input, QuantScratch, Rows};
 use super::scratch::{pad16, Scratch};
-use super::{fused_int8, is_float, x0_candidate_stride};
+use super::{fixed, fused_int8, is_float, x0_candidate_stride};
 use crate::kernels::{Finish, Kernels, RowView, Scaled};
 use crate::layers::StepKind;
 use crate::model::{Model, Part};
@@ -54,6 +54,9 @@ pub(super) fn mixture(model: &Model, s: &mut Scratch, c0: usize, c1: usize) {
             low,
             qx,
             sx,
+            qy,
+            qlow,
+            xres,
             mix,
             gates,
             expert_partial,
@@ -84,7 +87,28 @@ pub(super) fn mixture(model: &Model, s: &mut Scratch, c0: usize, c1: usize) {
             }
             Some((&q0g[..], &s0g[..]))
         };
-        if let (true, Some(q0)) = (fused, quantized) {
+        if let (Some(fx), Some((q0, _))) = (&model.fixed, quantized) {
+            let buffers = fixed::Buffers {
+                a: qx,
+                b: &mut qy[..],
+                low: &mut qlow[..],
+                xa: &mut b[..],
+                xb: &mut xres[..],
+                out: &mut a[..],
+            };
+            let x0 = RowView::new(&x0c[..n * dx], dx, n);
+            let q0 = RowView::new(q0, kc, n);
+            fixed::expert(
+                model,
+                fx,
+                e,
+                x0,
+                q0,
+                &expert_partial[e],
+                buffers,
+                qs.kernels,
+            );
+        } else if let (true, Some(q0)) = (fused, quantized) {
             expert_i8(
                 model,
                 e,

@@ -3,6 +3,7 @@
 //! It runs the int8 or float kernels over all of a layer's columns or over x0's request
 //! or candidate part.
 
+use super::observe::{record, InputPart};
 use crate::kernels::{Kernels, RowView, Scaled};
 use crate::model::{Mat, Model, PackedFloatLayer, Part};
 
@@ -84,6 +85,12 @@ pub(crate) fn matmul(
         Input::X0Candidate { rows, .. } => rows,
     };
     debug_assert_eq!(cols, x.cols);
+    let observed = match part {
+        Part::All => InputPart::All,
+        Part::Request => InputPart::Request,
+        Part::Candidate => InputPart::Candidate,
+    };
+    record(layer, observed, x.data, rows, (x.stride, x.offset, cols));
     let n_out = lin.outputs;
     let k = qs.kernels;
     let init: &[f32] = match init {
@@ -101,7 +108,15 @@ pub(crate) fn matmul(
                 } => qx,
                 _ => {
                     let xr = RowView::new(&x.data[x.offset..], x.stride, rows);
-                    (k.quantize.0)(xr, cols, &mut qs.q, kp, &mut qs.scales);
+                    match &model.fixed {
+                        // Static int8: the calibrated scale of these columns.
+                        Some(fx) => {
+                            let sc = fx.input_scale(layer, part);
+                            (k.quantize_fixed.0)(xr, cols, &mut qs.q, kp, sc);
+                            qs.scales[..rows].fill(sc);
+                        }
+                        None => (k.quantize.0)(xr, cols, &mut qs.q, kp, &mut qs.scales),
+                    }
                     (&qs.q[..], &qs.scales[..])
                 }
             };

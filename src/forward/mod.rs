@@ -8,17 +8,22 @@
 //! candidate part computed per candidate. int8 quantizes the two parts separately.
 
 mod expert;
+mod fixed;
 mod gate;
 mod linear;
+mod observe;
 mod scratch;
 
 use crate::kernels::RowView;
 use crate::model::{Mode, Model, Part};
+pub(crate) use fixed::Fixed;
 use linear::{matmul, Init, Input, Rows};
+pub use observe::{max_abs_scales, observe_inputs, InputPart, Observer};
 pub(crate) use scratch::Scratch;
 use scratch::CHUNK;
 
-/// Whether the experts run the fused int8 path (every linear layer int8).
+/// Whether the experts run a fused int8 path (every linear layer int8: per-row scales,
+/// or the static path when the model has calibrated scales).
 fn fused_int8(model: &Model) -> bool {
     model.mode() == Mode::Int8
 }
@@ -85,7 +90,14 @@ pub(crate) fn score(
     if !is_float(model) {
         // Once per rank; the quantize kernel needs no layer buffer, so all rows at once.
         let xc = RowView::new(&s.xc, dc, rows);
-        (s.qs.kernels.quantize.0)(xc, dc, &mut s.q0, kc, &mut s.s0);
+        match &model.fixed {
+            Some(fx) => {
+                let sc = fx.scales.candidate;
+                (s.qs.kernels.quantize_fixed.0)(xc, dc, &mut s.q0, kc, sc);
+                s.s0[..rows].fill(sc);
+            }
+            None => (s.qs.kernels.quantize.0)(xc, dc, &mut s.q0, kc, &mut s.s0),
+        }
     }
     // Gates first: with top-k masking they decide which experts each row needs.
     for g in 0..model.plan.gate.len() {
@@ -96,7 +108,10 @@ pub(crate) fn score(
         for g in 0..model.plan.gate.len() {
             let (r0, r1) = (group_start[g].max(c0), group_start[g + 1].min(c1));
             if r0 < r1 {
-                tower(model, s, g, c0, r0, r1);
+                match &model.fixed {
+                    Some(fx) => fixed::tower(model, fx, s, g, c0, r0, r1),
+                    None => tower(model, s, g, c0, r0, r1),
+                }
             }
         }
     }

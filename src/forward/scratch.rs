@@ -38,6 +38,12 @@ pub(crate) struct Scratch {
     /// scales of the layer's input and output rows.
     pub qx: Vec<i8>,
     pub sx: [Vec<f32>; 2],
+    /// int8-static experts and towers: the second activation buffer, and a low-rank
+    /// cross layer's V x.
+    pub qy: Vec<i8>,
+    pub qlow: Vec<i8>,
+    /// int8-static cross layers: the second f32 buffer of x_l (the residual).
+    pub xres: Vec<f32>,
     /// `[CHUNK][H]`: the gate-weighted mixture of the experts.
     pub mix: Vec<f32>,
     /// `[rows][E]`: every batch row's gate weights for its own group.
@@ -81,6 +87,9 @@ impl Scratch {
             b: vec![0.0; ch * opad],
             low: vec![0.0; ch * pad16(a.cross_rank as usize)],
             qx: vec![0; ch * opad],
+            qy: vec![0; ch * opad],
+            qlow: vec![0; ch * pad16(a.cross_rank as usize)],
+            xres: vec![0.0; ch * opad],
             sx: [vec![0.0; ch], vec![0.0; ch]],
             mix: vec![0.0; ch * pad16(cfg.expert_width())],
             gates: vec![0.0; max_rows * e],

@@ -1,8 +1,11 @@
 //! Scalar reference kernels: the definition every SIMD kernel is tested against.
 
 use super::registry::lines;
-use super::{relu, Finish, FloatWeight, PackedFloat, PackedI8, RowView, Scaled};
-use crate::quant::{f16_bits_to_f32, quantize_activations, row_scale};
+use super::{
+    relu, Finish, FloatWeight, Fused, FusedFinish, FusedOut, PackedFloat, PackedI8, Residual,
+    RowView, Scaled,
+};
+use crate::quant::{f16_bits_to_f32, quantize_activation, quantize_activations, row_scale};
 
 lines! {
     gemm_i8 "generic_gemm_i8" => gemm_i8;
@@ -11,6 +14,8 @@ lines! {
     quantize "generic_quantize_rows" => quantize_rows;
     dequantize "generic_dequantize" => dequantize;
     requantize "generic_requantize" => requantize;
+    gemm_i8_fused "generic_gemm_i8_fused" => gemm_i8_fused;
+    quantize_fixed "generic_quantize_fixed" => quantize_fixed;
     exp "generic_exp" => exp;
     sigmoid "generic_sigmoid" => sigmoid;
     dot_f32 "generic_dot_f32" => dot_f32;
@@ -51,6 +56,69 @@ pub fn gemm_float<T: FloatWeight>(
                 *y += xv * wv.widen();
             }
         }
+    }
+}
+
+/// The static int8 layer ([`super::GemmI8Fused`]) by its definition: each output's exact
+/// sum, then [`fused_value`], then the store.
+pub fn gemm_i8_fused(w: &PackedI8, x: RowView<'_, i8>, e: Fused<'_>, mut out: FusedOut<'_>) {
+    super::tiled::check_fused(w, x, &e, &out);
+    let d = w.data();
+    for r in 0..x.rows {
+        let xr = x.row(r, w.k4);
+        for o in 0..w.out_pad {
+            let acc: i32 = xr
+                .chunks_exact(4)
+                .enumerate()
+                .map(|(kb, xs)| {
+                    let ws = &d[(kb * w.out_pad + o) * 4..][..4];
+                    (0..4).map(|i| xs[i] as i32 * ws[i] as i32).sum::<i32>()
+                })
+                .sum();
+            let y = fused_value(&e, r, o, acc);
+            match &mut out {
+                FusedOut::I8 { q, stride, scale } => {
+                    q[r * *stride + o] = quantize_activation(y, 1.0 / *scale)
+                }
+                FusedOut::F32 { y: dst, stride } => dst[r * *stride + o] = y,
+                FusedOut::Both {
+                    q,
+                    y: dst,
+                    stride,
+                    scale,
+                } => {
+                    q[r * *stride + o] = quantize_activation(y, 1.0 / *scale);
+                    dst[r * *stride + o] = y;
+                }
+            }
+        }
+    }
+}
+
+/// Output `o` of row `r` of a static layer from its exact sum `acc`: `init + acc · scale`,
+/// then the finish.
+#[inline(always)]
+pub(crate) fn fused_value(e: &Fused<'_>, r: usize, o: usize, acc: i32) -> f32 {
+    let y = e.init[o] + acc as f32 * e.scale[o];
+    match e.finish {
+        FusedFinish::Linear => y,
+        FusedFinish::Relu => relu(y),
+        FusedFinish::Cross { x0, x } => {
+            let res = match x {
+                Residual::F32(v) => v.data[r * v.stride + o],
+                Residual::I8(v, s) => v.data[r * v.stride + o] as f32 * s,
+            };
+            x0.data[r * x0.stride + o] * y + res
+        }
+    }
+}
+
+/// The fixed-scale activation quantizer ([`super::QuantizeFixed`]).
+pub fn quantize_fixed(x: RowView<'_, f32>, cols: usize, q: &mut [i8], q_stride: usize, scale: f32) {
+    for r in 0..x.rows {
+        let qr = &mut q[r * q_stride..(r + 1) * q_stride];
+        quantize_activations(x.row(r, cols), scale, &mut qr[..cols]);
+        qr[cols..].fill(0);
     }
 }
 

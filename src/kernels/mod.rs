@@ -93,6 +93,71 @@ pub enum Finish<'a> {
 /// in `acc`, `w_scale`, `init` and the cross inputs: they stay zero in `out` and `q`.
 pub type Requantize =
     fn(y: Scaled<'_>, finish: Finish<'_>, out: &mut [f32], q: Option<(&mut [i8], &mut [f32])>);
+/// How a static int8 layer ([`GemmI8Fused`]) finishes each value `y` of row `r`,
+/// output `o`.
+#[derive(Clone, Copy)]
+pub enum FusedFinish<'a> {
+    /// `y` as is.
+    Linear,
+    /// [`relu`]`(y)`.
+    Relu,
+    /// A DCN-v2 cross layer: `x0[r][o] · y + x[r][o]`, x0 in f32 rows and the residual x
+    /// ([`Residual`]).
+    Cross {
+        x0: RowView<'a, f32>,
+        x: Residual<'a>,
+    },
+}
+
+/// The residual `x` of a static cross layer: f32 rows (x0 itself, before the first
+/// layer), or the layer's own int8 input with its scale (`q · scale`).
+#[derive(Clone, Copy)]
+pub enum Residual<'a> {
+    F32(RowView<'a, f32>),
+    I8(RowView<'a, i8>, f32),
+}
+
+/// Where a static int8 layer ([`GemmI8Fused`]) stores its rows (`w.out_pad` values each).
+pub enum FusedOut<'a> {
+    /// int8 for the next layer: `quant::quantize_activation(y, 1/scale)`, `scale` being
+    /// the next layer's calibrated input scale.
+    I8 {
+        q: &'a mut [i8],
+        stride: usize,
+        scale: f32,
+    },
+    /// f32, for a float operation next (the mixture, a logit).
+    F32 { y: &'a mut [f32], stride: usize },
+    /// Both, rows `stride` apart in each: int8 for the next layer, f32 for a later cross
+    /// layer's residual (which stays exact in f32, as x0 does).
+    Both {
+        q: &'a mut [i8],
+        y: &'a mut [f32],
+        stride: usize,
+        scale: f32,
+    },
+}
+
+/// The operands of a static int8 layer's epilogue: `y[r][o] = init[o] + acc[r][o] ·
+/// scale[o]` (`scale` = weight scale × the calibrated input scale), then `finish`.
+/// `scale` and `init` hold `w.out_pad` values, zero in the padding (the cross inputs'
+/// padding must be zero too, so padding outputs are 0).
+#[derive(Clone, Copy)]
+pub struct Fused<'a> {
+    pub scale: &'a [f32],
+    pub init: &'a [f32],
+    pub finish: FusedFinish<'a>,
+}
+
+/// A whole static int8 layer: the GEMM of [`GemmI8`] with each tile finished while its
+/// accumulators are in registers ([`Fused`]) and stored as `out` says; no i32 buffer,
+/// no per-row scale. The same bits on every tier (integer sums; the epilogue's IEEE
+/// operations in the scalar reference's order).
+pub type GemmI8Fused = fn(w: &PackedI8, x: RowView<'_, i8>, e: Fused<'_>, out: FusedOut<'_>);
+/// Quantizes the first `cols` values of each row of `x` with one fixed `scale` (a
+/// calibrated one) to int8 rows of `q_stride` bytes, zero beyond `cols`.
+pub type QuantizeFixed =
+    fn(x: RowView<'_, f32>, cols: usize, q: &mut [i8], q_stride: usize, scale: f32);
 /// `out[r·out_stride + o] = init[o] + Σ_{c < w.k} x[r][c] · w[c][o]` for `r < x.rows`,
 /// `o < w.out` (columns past `w.out` are not written), each weight widened exactly to
 /// f32 as it is loaded. The sum runs over `c` in order on every tier; SIMD tiers fuse

@@ -11,7 +11,8 @@ use std::fmt::{self, Write};
 use std::sync::OnceLock;
 
 use super::{
-    generic, Dequantize, DotF16, DotF32, GemmF16, GemmF32, GemmI8, MapF32, QuantizeRows, Requantize,
+    generic, Dequantize, DotF16, DotF32, GemmF16, GemmF32, GemmI8, GemmI8Fused, MapF32,
+    QuantizeFixed, QuantizeRows, Requantize,
 };
 use crate::error::{Error, Status};
 
@@ -289,6 +290,8 @@ slots! {
     quantize: QuantizeRows,
     dequantize: Dequantize,
     requantize: Requantize,
+    gemm_i8_fused: GemmI8Fused,
+    quantize_fixed: QuantizeFixed,
     exp: MapF32,
     sigmoid: MapF32,
     dot_f32: DotF32,
@@ -404,6 +407,11 @@ macro_rules! wrap {
     (requantize $($l:tt)*) => { $crate::kernels::registry::wrap!(@
         (y: Scaled<'_>, finish: Finish<'_>, out: &mut [f32], q: Option<(&mut [i8], &mut [f32])>)
         -> (); $($l)*); };
+    (gemm_i8_fused $($l:tt)*) => { $crate::kernels::registry::wrap!(@
+        (w: &PackedI8, x: RowView<'_, i8>, e: Fused<'_>, out: FusedOut<'_>) -> (); $($l)*); };
+    (quantize_fixed $($l:tt)*) => { $crate::kernels::registry::wrap!(@
+        (x: RowView<'_, f32>, cols: usize, q: &mut [i8], q_stride: usize, scale: f32)
+        -> (); $($l)*); };
     (exp $($l:tt)*) => { $crate::kernels::registry::wrap!(@map $($l)*); };
     (sigmoid $($l:tt)*) => { $crate::kernels::registry::wrap!(@map $($l)*); };
     (@map $($l:tt)*) => { $crate::kernels::registry::wrap!(@ (v: &mut [f32]) -> (); $($l)*); };
@@ -413,14 +421,18 @@ macro_rules! wrap {
         (a: &[$w], b: &[f32]) -> f32; $($l)*); };
     (@ ($($p:ident: $t:ty),*) -> $r:ty; => $body:path) => {
         #[allow(unused_imports)]
-        use $crate::kernels::{Finish, PackedF16, PackedF32, PackedI8, RowView, Scaled};
+        use $crate::kernels::{
+            Finish, Fused, FusedOut, PackedF16, PackedF32, PackedI8, RowView, Scaled,
+        };
         fn kernel($($p: $t),*) -> $r {
             $body($($p),*)
         }
     };
     (@ ($($p:ident: $t:ty),*) -> $r:ty; $tf:literal => $body:path) => {
         #[allow(unused_imports)]
-        use $crate::kernels::{Finish, PackedF16, PackedF32, PackedI8, RowView, Scaled};
+        use $crate::kernels::{
+            Finish, Fused, FusedOut, PackedF16, PackedF32, PackedI8, RowView, Scaled,
+        };
         fn kernel($($p: $t),*) -> $r {
             #[target_feature(enable = $tf)]
             #[allow(unused_unsafe)]

@@ -41,6 +41,28 @@ pub(crate) trait F32Simd {
     /// `quant::quantize_activations` of the first `min(n, QBLOCK)` values at `x`, with
     /// `inv` = 1/scale, into the bytes at `q` (no byte past them is written).
     unsafe fn quantize_block(x: *const f32, inv: f32, q: *mut i8, n: usize);
+    /// `LANES` int8 values from `p`, converted to f32 (exactly).
+    #[inline(always)]
+    unsafe fn load_i8(p: *const i8) -> Self::V {
+        let mut t = [0.0f32; 16];
+        for (i, v) in t[..Self::LANES].iter_mut().enumerate() {
+            *v = unsafe { *p.add(i) } as f32;
+        }
+        unsafe { Self::load(t.as_ptr()) }
+    }
+    /// `quant::quantize_activation(v, inv)` of every lane, stored as `LANES` bytes at `q`
+    /// (`inv` = 1/scale in every lane).
+    #[inline(always)]
+    unsafe fn quantize_store(v: Self::V, inv: Self::V, q: *mut i8) {
+        let mut t = [0.0f32; 16];
+        let mut i = [0.0f32; 16];
+        // SAFETY: LANES ≤ 16; the caller's `q` holds LANES bytes.
+        unsafe {
+            Self::store(v, t.as_mut_ptr());
+            Self::store(inv, i.as_mut_ptr());
+            Self::quantize_block(t.as_ptr(), i[0], q, Self::LANES);
+        }
+    }
 }
 
 /// Implements a trait of primitives for one ISA, or for two from one table: each row
@@ -173,6 +195,26 @@ pub(crate) unsafe fn quantize_rows<S: F32Simd>(
     for (r, &s) in scales[..x.rows].iter().enumerate() {
         let qr = &mut q[r * q_stride..(r + 1) * q_stride];
         unsafe { quantize_row::<S>(x.row(r, cols), s, qr) };
+        qr[cols..].fill(0);
+    }
+}
+
+/// The fixed-scale activation quantizer ([`super::QuantizeFixed`]).
+///
+/// # Safety
+/// The CPU supports `S`'s instructions.
+#[inline(always)]
+pub(crate) unsafe fn quantize_fixed<S: F32Simd>(
+    x: RowView<'_, f32>,
+    cols: usize,
+    q: &mut [i8],
+    q_stride: usize,
+    scale: f32,
+) {
+    assert!(q_stride >= cols);
+    for r in 0..x.rows {
+        let qr = &mut q[r * q_stride..(r + 1) * q_stride];
+        unsafe { quantize_row::<S>(x.row(r, cols), scale, qr) };
         qr[cols..].fill(0);
     }
 }

@@ -511,6 +511,18 @@ pub struct ConvertArgs {
     /// against the float model (0 = all experts).
     #[arg(long, value_name = "K", default_value_t = 0)]
     expert_top_k: usize,
+    /// int8-static: calibrate the activation scales on the first N rows of the
+    /// calibration data.
+    #[arg(long, value_name = "N", default_value_t = convert::Calibration::default().rows)]
+    calibration_rows: usize,
+    /// int8-static: each input's range, `max` (largest |x|) or a percentile of |x| such as
+    /// `p99.99`.
+    #[arg(long, value_name = "RANGE", default_value = "p99.99", value_parser = convert::Range::parse)]
+    calibration_range: convert::Range,
+    /// int8-static: labelled or unlabelled CSV rows to calibrate on (default: the rows
+    /// verified on).
+    #[arg(long, value_name = "CALIB.csv")]
+    calibration_data: Option<PathBuf>,
     /// Budget, f32 mode: the largest |ΔpCTR| against tract.
     #[arg(long, default_value_t = Budget::default().f32_max_dp)]
     max_dp: f64,
@@ -566,8 +578,24 @@ pub fn convert(a: &ConvertArgs) -> Res {
         top10: a.min_top10,
     };
     let embeddings = a.embeddings.map(Mode::dtype);
+    let calib_table = match &a.calibration_data {
+        Some(p) => Some(Table::read_csv(&cfg, p, a.calibration_rows)?),
+        None => None,
+    };
+    let cal = convert::Calibration {
+        rows: a.calibration_rows,
+        range: a.calibration_range,
+    };
     let (bytes, rep) = convert::convert(
-        nnef, &cfg, mode, embeddings, &table, &sample, &budget, &progress,
+        nnef,
+        &cfg,
+        mode,
+        embeddings,
+        &table,
+        &sample,
+        &budget,
+        (cal, calib_table.as_ref().unwrap_or(&table)),
+        &progress,
     )?;
     rep.print(&mut std::io::stdout())?;
     if let Some(j) = &a.json {

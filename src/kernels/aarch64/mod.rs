@@ -10,7 +10,7 @@ use core::mem::MaybeUninit;
 
 use super::registry::lines;
 use super::simd::{primitives, F32Simd, LoadW};
-use super::tiled::{check, Isa};
+use super::tiled::{check, FusedIsa, Isa};
 use super::{simd, tiled, tiled_f32, PackedI8, RowView};
 
 // Worst first within each slot: the plug keeps the last line that fits. NEON is baseline
@@ -29,6 +29,12 @@ lines! {
         => tiled_f32::gemm::<NeonF32, u16, 4, 4>;
     gemm_i8 "aarch64_dotprod_gemm_i8_4x16" needs [NEON, DOTPROD] enable "neon,dotprod"
         => gemm_i8_dotprod;
+    gemm_i8_fused "aarch64_neon_gemm_i8_fused_4x8" needs [NEON] enable "neon"
+        => tiled::gemm_i8_fused::<Neon, 4, 2>;
+    quantize_fixed "aarch64_neon_quantize_fixed" needs [NEON] enable "neon"
+        => simd::quantize_fixed::<NeonF32>;
+    gemm_i8_fused "aarch64_dotprod_gemm_i8_fused_4x16" needs [NEON, DOTPROD]
+        enable "neon,dotprod" => tiled::gemm_i8_fused::<Dotprod, 4, 4>;
     gemm_i8 "aarch64_i8mm_gemm_i8_8x8" needs [NEON, DOTPROD, I8MM] enable "neon,dotprod,i8mm"
         => gemm_i8_i8mm;
 }
@@ -194,6 +200,51 @@ unsafe fn dot_rows<const R: usize>(
                 }
             }
         }
+    }
+}
+
+impl FusedIsa for Neon {
+    type F = NeonF32;
+    #[inline(always)]
+    unsafe fn sums(acc: int32x4x2_t, _rowsum: *const i32) -> float32x4_t {
+        unsafe { vcvtq_f32_s32(vpaddq_s32(acc.0, acc.1)) }
+    }
+}
+
+/// dotprod through the shared tile (the static layers' fused kernel): `sdot` of 4 outputs
+/// × 4 inputs against the same 4 activation bytes broadcast to every lane.
+struct Dotprod;
+impl Isa for Dotprod {
+    type V = int32x4_t;
+    const LANES: usize = 4;
+    #[inline(always)]
+    unsafe fn zero() -> int32x4_t {
+        unsafe { vdupq_n_s32(0) }
+    }
+    #[inline(always)]
+    unsafe fn prep(x4: u32) -> int32x4_t {
+        unsafe { vreinterpretq_s32_u32(vdupq_n_u32(x4)) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const i8) -> int32x4_t {
+        unsafe { vreinterpretq_s32_s8(vld1q_s8(p)) }
+    }
+    #[inline(always)]
+    unsafe fn dot(acc: int32x4_t, x: int32x4_t, w: int32x4_t) -> int32x4_t {
+        let (w, x) = (vreinterpretq_s8_s32(w), vreinterpretq_s8_s32(x));
+        asm_mla!("dotprod", "sdot", "16b", acc, w, x)
+    }
+    #[inline(always)]
+    unsafe fn finish(acc: int32x4_t, _rowsum: *const i32, out: *mut i32) {
+        unsafe { vst1q_s32(out, acc) }
+    }
+}
+
+impl FusedIsa for Dotprod {
+    type F = NeonF32;
+    #[inline(always)]
+    unsafe fn sums(acc: int32x4_t, _rowsum: *const i32) -> float32x4_t {
+        unsafe { vcvtq_f32_s32(acc) }
     }
 }
 
@@ -394,6 +445,16 @@ primitives! {
                 let t = vget_lane_u32::<0>(b).to_le_bytes();
                 core::ptr::copy_nonoverlapping(t.as_ptr() as *const i8, q, n);
             }
+        };
+        fn quantize_store(v: Self::V, inv: Self::V, q: *mut i8) = {
+            // As quantize_block, from a register.
+            let c = Self::max(vmulq_f32(v, inv), vdupq_n_f32(-127.0));
+            let hi = vdupq_n_f32(127.0);
+            let c = vbslq_f32(vcltq_f32(c, hi), c, hi);
+            let h = vqmovn_s32(vcvtnq_s32_f32(c));
+            let b = vqmovn_s16(vcombine_s16(h, h));
+            let w = vget_lane_s32::<0>(vreinterpret_s32_s8(b));
+            (q as *mut i32).write_unaligned(w);
         };
     }
 }

@@ -47,6 +47,48 @@ primitives! {
             reduce8(v, |a, b| _mm_max_ps(a, b)), _mm512_reduce_max_ps(v);
         fn quantize_block(x: *const f32, inv: f32, q: *mut i8, n: usize) =
             quantize_8(x, inv, q, n), quantize_64(x, inv, q, n);
+        fn quantize_store(v: Self::V, inv: Self::V, q: *mut i8) =
+            store_8(v, inv, q), store_16(v, inv, q);
+    }
+}
+
+/// `quant::quantize_activation` of 8 lanes from a register, stored as 8 bytes.
+///
+/// # Safety
+/// The CPU supports avx2; `q` is valid for 8 bytes.
+#[inline(always)]
+unsafe fn store_8(v: __m256, inv: __m256, q: *mut i8) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        // maxps(t, -127) then minps(·, 127): the reference's clamp, NaN → -127.
+        let t = _mm256_mul_ps(v, inv);
+        let c = _mm256_min_ps(
+            _mm256_max_ps(t, _mm256_set1_ps(-127.0)),
+            _mm256_set1_ps(127.0),
+        );
+        let i = _mm256_cvttps_epi32(_mm256_round_ps::<NEAREST>(c));
+        // Within ±127: the saturating packs narrow exactly.
+        let w = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+        _mm_storel_epi64(q as *mut __m128i, _mm_packs_epi16(w, w));
+    }
+}
+
+/// `quant::quantize_activation` of 16 lanes from a register, stored as 16 bytes.
+///
+/// # Safety
+/// The CPU supports avx512f; `q` is valid for 16 bytes.
+#[inline(always)]
+unsafe fn store_16(v: __m512, inv: __m512, q: *mut i8) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let t = _mm512_mul_ps(v, inv);
+        let c = _mm512_min_ps(
+            _mm512_max_ps(t, _mm512_set1_ps(-127.0)),
+            _mm512_set1_ps(127.0),
+        );
+        let i = _mm512_cvt_roundps_epi32::<NEAREST>(c);
+        // Within ±127: the narrowing is exact; to a register, then one store.
+        _mm_storeu_si128(q as *mut __m128i, _mm512_cvtsepi32_epi8(i));
     }
 }
 

@@ -4,11 +4,14 @@
 use core::arch::x86_64::*;
 use core::marker::PhantomData;
 
-use crate::kernels::simd::primitives;
-use crate::kernels::tiled::Isa;
+use super::float::{Fma256, Fma512};
+use crate::kernels::simd::{primitives, F32Simd};
+use crate::kernels::tiled::{FusedIsa, Isa};
 
 /// The i32 vector operations of one width (ymm, zmm) the int8 primitives use.
 pub(crate) trait I32x: Copy {
+    /// The f32 vectors of the same width.
+    type F: F32Simd;
     const LANES: usize;
     unsafe fn zero() -> Self;
     unsafe fn set1(v: i32) -> Self;
@@ -18,11 +21,13 @@ pub(crate) trait I32x: Copy {
     unsafe fn sub_shl7(v: Self, p: *const i32) -> Self;
     /// `vpdpbusd`: `acc + Σ_{i<4} x[i]·w[i]`, x unsigned and w signed bytes.
     unsafe fn dpbusd(acc: Self, x: Self, w: Self) -> Self;
+    unsafe fn to_f32(v: Self) -> <Self::F as F32Simd>::V;
 }
 
 // ymm's dpbusd needs avxvnni; zmm's, avx512f and avx512vnni.
 primitives! {
     impl I32x for __m256i, __m512i {
+        type F = Fma256, Fma512;
         const LANES: usize = 8, 16;
         fn zero() -> Self = _mm256_setzero_si256(), _mm512_setzero_si512();
         fn set1(v: i32) -> Self = _mm256_set1_epi32(v), _mm512_set1_epi32(v);
@@ -36,6 +41,7 @@ primitives! {
             _mm512_sub_epi32(v, _mm512_slli_epi32(Self::load(p as *const i8), 7));
         fn dpbusd(acc: Self, x: Self, w: Self) -> Self =
             _mm256_dpbusd_avx_epi32(acc, x, w), _mm512_dpbusd_epi32(acc, x, w);
+        fn to_f32(v: Self) -> <Self::F as F32Simd>::V = _mm256_cvtepi32_ps(v), _mm512_cvtepi32_ps(v);
     }
 }
 
@@ -87,5 +93,22 @@ impl<V: I32x> Isa for Vnni<V> {
     unsafe fn finish(acc: V, rowsum: *const i32, out: *mut i32) {
         // Σ (x+128)·w − 128·Σ w = Σ x·w.
         unsafe { V::store(V::sub_shl7(acc, rowsum), out) }
+    }
+}
+
+impl FusedIsa for Avx2 {
+    type F = Fma256;
+    #[inline(always)]
+    unsafe fn sums(acc: __m256i, _rowsum: *const i32) -> __m256 {
+        unsafe { _mm256_cvtepi32_ps(acc) }
+    }
+}
+
+impl<V: I32x> FusedIsa for Vnni<V> {
+    type F = V::F;
+    #[inline(always)]
+    unsafe fn sums(acc: V, rowsum: *const i32) -> <V::F as F32Simd>::V {
+        // Σ (x+128)·w − 128·Σ w = Σ x·w, exact in i32, then converted.
+        unsafe { V::to_f32(V::sub_shl7(acc, rowsum)) }
     }
 }

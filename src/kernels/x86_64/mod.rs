@@ -31,10 +31,16 @@ lines! {
         => generic::dequantize;
     requantize "x86_64_avx2_requantize" needs [AVX2] enable "avx2,fma,f16c"
         => simd::requantize::<Fma256>;
+    gemm_i8_fused "x86_64_avx2_gemm_i8_fused_3x16" needs [AVX2] enable "avx2,fma,f16c"
+        => tiled::gemm_i8_fused::<Avx2, 3, 2>;
+    quantize_fixed "x86_64_avx2_quantize_fixed" needs [AVX2] enable "avx2,fma,f16c"
+        => simd::quantize_fixed::<Fma256>;
     exp "x86_64_avx2_exp_8" needs [AVX2] enable "avx2,fma" => generic::exp;
     sigmoid "x86_64_avx2_sigmoid_8" needs [AVX2] enable "avx2,fma" => generic::sigmoid;
     gemm_i8 "x86_64_avxvnni_gemm_i8_4x16" needs [AVX2, AVXVNNI] enable "avx2,fma,f16c,avxvnni"
         => tiled::gemm_i8::<Vnni<__m256i>, 4, 2>;
+    gemm_i8_fused "x86_64_avxvnni_gemm_i8_fused_4x16" needs [AVX2, AVXVNNI]
+        enable "avx2,fma,f16c,avxvnni" => tiled::gemm_i8_fused::<Vnni<__m256i>, 4, 2>;
     gemm_f32 "x86_64_avx512_gemm_f32_6x64" needs [AVX2, AVX512] enable "avx2,fma,avx512f,avx512bw"
         => tiled_f32::gemm::<Fma512, f32, 6, 4>;
     gemm_f16 "x86_64_avx512_gemm_f16_6x64" needs [AVX2, AVX512] enable "avx2,fma,avx512f,avx512bw"
@@ -47,9 +53,14 @@ lines! {
         enable "avx2,fma,f16c,avx512f,avx512bw,avx512vl" => generic::dequantize;
     requantize "x86_64_avx512_requantize_16" needs [AVX2, AVX512]
         enable "avx2,fma,f16c,avx512f,avx512bw,avx512vl" => simd::requantize::<Fma512>;
+    quantize_fixed "x86_64_avx512_quantize_fixed" needs [AVX2, AVX512]
+        enable "avx2,fma,f16c,avx512f,avx512bw,avx512vl" => simd::quantize_fixed::<Fma512>;
     exp "x86_64_avx512_exp_16" needs [AVX512] enable "avx512f,avx512bw,avx512vl" => generic::exp;
     sigmoid "x86_64_avx512_sigmoid_16" needs [AVX512] enable "avx512f,avx512bw,avx512vl"
         => generic::sigmoid;
     gemm_i8 "x86_64_avx512vnni_gemm_i8_6x64" needs [AVX2, AVX512, AVX512VNNI]
         enable "avx2,fma,f16c,avx512f,avx512bw,avx512vnni" => tiled::gemm_i8::<Vnni<__m512i>, 6, 4>;
+    gemm_i8_fused "x86_64_avx512vnni_gemm_i8_fused_6x64" needs [AVX2, AVX512, AVX512VNNI]
+        enable "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
+        => tiled::gemm_i8_fused::<Vnni<__m512i>, 6, 4>;
 }

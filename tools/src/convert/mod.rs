@@ -12,12 +12,14 @@
 //!    hashing and normalization), and [`Report::failures`] holds the budget it exceeds,
 //!    if any. The caller writes the file only when there is none.
 
+pub mod calibrate;
 pub mod nnef;
 pub mod parity;
 pub mod sample;
 #[cfg(test)]
 mod tests;
 
+pub use calibrate::{calibrate, Calibration, Range};
 pub use nnef::read_nnef;
 pub use parity::{verify, FormatParity, Report};
 pub use sample::{Sample, Table};
@@ -30,17 +32,22 @@ use std::path::Path;
 pub enum Mode {
     F32,
     F16,
+    /// int8 weights; activations quantized per row at run time.
     Int8,
+    /// int8 weights; activations with calibrated fixed scales (LiteRT's full-int8
+    /// contract), each layer finished inside its GEMM tile.
+    Int8Static,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::Int8, Mode::F16, Mode::F32];
+    pub const ALL: [Mode; 4] = [Mode::Int8, Mode::Int8Static, Mode::F16, Mode::F32];
 
     pub fn name(self) -> &'static str {
         match self {
             Mode::F32 => "f32",
             Mode::F16 => "f16",
             Mode::Int8 => "int8",
+            Mode::Int8Static => "int8-static",
         }
     }
     /// The element type the mode stores weights in (`--embeddings` names one by its mode).
@@ -48,7 +55,7 @@ impl Mode {
         match self {
             Mode::F32 => DType::F32,
             Mode::F16 => DType::F16,
-            Mode::Int8 => DType::I8,
+            Mode::Int8 | Mode::Int8Static => DType::I8,
         }
     }
     /// Linear layers and embedding tables in the mode's type unless `embeddings`
@@ -83,7 +90,8 @@ impl Default for Budget {
 }
 
 /// Reads, quantizes and verifies: the `.camoe` bytes and the parity report. The
-/// caller writes the bytes only when `report.failures` is empty.
+/// caller writes the bytes only when `report.failures` is empty. An int8-static mode
+/// calibrates on the first `cal.0.rows` rows of `cal.1` ([`calibrate`]).
 #[allow(clippy::too_many_arguments)]
 pub fn convert(
     nnef: &Path,
@@ -93,11 +101,23 @@ pub fn convert(
     table: &Table,
     sample: &Sample,
     budget: &Budget,
+    cal: (Calibration, &Table),
     progress: &dyn Fn(&str),
 ) -> Result<(Vec<u8>, Report), String> {
     progress(&format!("convert: reading {}", nnef.display()));
     let spec = read_nnef(nnef, cfg)?;
-    let bytes = camoe::write_model(&spec, mode.write_options(embeddings))
+    let scales = match mode {
+        Mode::Int8Static => {
+            progress(&format!(
+                "convert: calibrating activation scales ({}) on {} rows",
+                cal.0.range.name(),
+                cal.0.rows.min(cal.1.len())
+            ));
+            Some(calibrate(&spec, cal.1, &cal.0)?)
+        }
+        _ => None,
+    };
+    let bytes = camoe::write_model_static(&spec, mode.write_options(embeddings), scales.as_ref())
         .map_err(|e| format!("writing the .camoe: {e}"))?;
     let f32_bytes = camoe::write_model(&spec, WriteOptions::F32)
         .map_err(|e| format!("writing the .camoe: {e}"))?

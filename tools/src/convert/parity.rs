@@ -114,7 +114,7 @@ fn features<'a>(
 }
 
 /// pCTR of every pair from the runtime on a `.camoe` file, one ranking per request.
-fn score_camoe(
+pub(super) fn score_camoe(
     bytes: &[u8],
     t: &Table,
     p: &Pairs,

@@ -95,6 +95,7 @@ fn run(nnef: &Path, cfg: &ModelConfig, mode: Mode) -> Result<(Vec<u8>, Report), 
         &table,
         &s,
         &Budget::default(),
+        (Calibration::default(), &table),
         &|_| {},
     )
 }
@@ -116,7 +117,7 @@ fn shape_grid_converts_within_budget() {
     ];
     for (i, cfg) in grid.iter().enumerate() {
         let nnef = export(&dir, cfg, 100 + i as u64);
-        for mode in [Mode::F32, Mode::F16, Mode::Int8] {
+        for mode in [Mode::F32, Mode::F16, Mode::Int8, Mode::Int8Static] {
             let (bytes, rep) =
                 run(&nnef, cfg, mode).unwrap_or_else(|e| panic!("{}: {e}", cfg.name));
             assert!(
@@ -131,11 +132,21 @@ fn shape_grid_converts_within_budget() {
             match mode {
                 Mode::F32 => assert!(rep.max_dp < 1e-5, "{}: {}", cfg.name, rep.max_dp),
                 Mode::F16 => assert!(rep.max_dp < 1e-2, "{}: {}", cfg.name, rep.max_dp),
-                Mode::Int8 => {
-                    assert!(rep.max_dp < 5e-2, "{}: {}", cfg.name, rep.max_dp);
+                Mode::Int8 | Mode::Int8Static => {
+                    // Fixed scales clip the rare values beyond their percentile: a larger
+                    // worst case on these random weights (the budget above still holds).
+                    let max = if mode == Mode::Int8 { 5e-2 } else { 1e-1 };
+                    assert!(rep.max_dp < max, "{}: {}", cfg.name, rep.max_dp);
                     assert!(rep.bytes < rep.f32_bytes, "{}", cfg.name);
                 }
             }
+            // Calibrated scales are stored exactly when the mode asks for them.
+            assert_eq!(
+                model.activation_scales().is_some(),
+                mode == Mode::Int8Static,
+                "{} {mode:?}",
+                cfg.name
+            );
             // The scores differ at all: quantization is really in the loop.
             if mode != Mode::F32 {
                 assert!(rep.max_dp > 0.0, "{} {mode:?}", cfg.name);
@@ -247,6 +258,7 @@ fn labelled_rows_give_per_format_metrics() {
         &read,
         &s,
         &Budget::default(),
+        (Calibration::default(), &read),
         &|_| {},
     )
     .unwrap();
@@ -392,6 +404,7 @@ fn shipped_demo_files_come_from_the_nnef() {
             &table,
             &s,
             &Budget::default(),
+            (Calibration::default(), &table),
             &|_| {},
         )
         .unwrap();
