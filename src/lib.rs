@@ -45,7 +45,7 @@ pub use error::{Error, Status};
 pub use features::{Feature, Value};
 pub use format::{write_model, DType, WriteOptions};
 pub use model::Model;
-pub use rank::{Candidate, Objective, RankOptions, Session};
+pub use rank::{Candidate, Objective, RankOptions, Session, SessionOptions};
 pub use spec::{ModelConfig, ModelSpec};
 
 /// Semantic version of the library and its C ABI (agrees with Cargo.toml and the header).
