@@ -261,6 +261,34 @@ int main(int argc, char **argv) {
                      CAMOE_STATUS_OK);
         CHECK(n_copied == 4 && memcmp(copied_scores, scores, sizeof copied_scores) == 0);
         camoe_session_free(&cs);
+        /* A session with worker threads ranks the same bits; freed with its workers idle. */
+        {
+            camoe_session_options so;
+            memset(&so, 0xff, sizeof so);
+            so.struct_size = sizeof so;
+            CHECK_STATUS(camoe_session_options_default(&so), CAMOE_STATUS_OK);
+            CHECK(so.struct_size == sizeof so && so.threads == 1 && so.max_candidates == 256);
+            so.max_candidates = 4;
+            for (uint32_t threads = 2; threads <= 4; threads++) {
+                camoe_session *ts = NULL;
+                float threaded[4] = {0};
+                uint32_t threaded_order[4] = {0};
+                size_t n_threaded = 0;
+                so.threads = threads;
+                CHECK_STATUS(camoe_session_new_with_options(copied, &so, &ts), CAMOE_STATUS_OK);
+                CHECK_STATUS(camoe_session_set_request(ts, req, 4), CAMOE_STATUS_OK);
+                CHECK_STATUS(camoe_session_rank(ts, cands, 4, NULL, threaded, threaded_order, 4, &n_threaded),
+                             CAMOE_STATUS_OK);
+                CHECK(n_threaded == 4 && memcmp(threaded, scores, sizeof threaded) == 0);
+                CHECK(memcmp(threaded_order, order, sizeof threaded_order) == 0);
+                camoe_session_free(&ts);
+                CHECK(ts == NULL);
+            }
+            camoe_session *ts = NULL;
+            so.threads = 0;
+            CHECK_STATUS(camoe_session_new_with_options(copied, &so, &ts), CAMOE_STATUS_INVALID_ARGUMENT);
+            CHECK(ts == NULL && strstr(camoe_last_error(), "threads") != NULL);
+        }
         camoe_model_free(&copied);
         CHECK(copied == NULL);
     }
