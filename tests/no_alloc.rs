@@ -1,5 +1,6 @@
 //! A session sized for N candidates performs no heap allocation in `set_request` or
-//! `rank`, on success and on the error path, through the Rust API and the C ABI.
+//! `rank`, on success and on the error path, through the Rust API and the C ABI, with
+//! one thread and with worker threads.
 
 // The Rust API returns the fixed-size `Error` by value (see src/lib.rs).
 #![allow(clippy::result_large_err)]
@@ -13,8 +14,8 @@ use camoe::ffi::*;
 use camoe::hash::SplitMix;
 use camoe::spec::{ModelSpec, Side};
 use camoe::{
-    write_model, Candidate, Feature, Model, ModelConfig, Objective, RankOptions, Session, Status,
-    Value, WriteOptions,
+    write_model, Candidate, Feature, Model, ModelConfig, Objective, RankOptions, Session,
+    SessionOptions, Status, Value, WriteOptions,
 };
 use common::*;
 
@@ -112,6 +113,37 @@ fn rank_allocates_nothing() {
         assert!(r.is_err());
         assert_eq!(count, 0, "a failing rank allocated {count} times");
 
+        // A session with worker threads: the counter is global, so what its workers
+        // allocate counts too. One call first, so the workers have started (their
+        // start-up belongs to the session's creation, not to a call).
+        let mut threaded = Session::with_options(
+            model.clone(),
+            SessionOptions {
+                max_candidates: n,
+                threads: 3,
+            },
+        )
+        .unwrap();
+        threaded.set_request(&req).unwrap();
+        threaded
+            .rank(&list, &opts, &mut scores, &mut order)
+            .unwrap();
+        let (count, r) = allocations(|| {
+            threaded.set_request(&req).unwrap();
+            threaded
+                .rank(&list, &RankOptions::default(), &mut scores, &mut order)
+                .unwrap();
+            threaded.rank(&list, &opts, &mut scores, &mut order)
+        });
+        assert_eq!(r.unwrap(), 10);
+        assert_eq!(count, 0, "a threaded rank allocated {count} times");
+        let mut bad_list = list.clone();
+        bad_list[n - 1].features = &bad;
+        let all = RankOptions::default();
+        let (count, r) = allocations(|| threaded.rank(&bad_list, &all, &mut scores, &mut order));
+        assert!(r.is_err());
+        assert_eq!(count, 0, "a failing threaded rank allocated {count} times");
+
         // Through the C ABI.
         let bytes = write_model(&spec, WriteOptions::INT8).unwrap();
         let mut m = std::ptr::null_mut();
@@ -121,6 +153,12 @@ fn rank_allocates_nothing() {
         );
         let mut s = std::ptr::null_mut();
         assert_eq!(camoe_session_new(m, n, &mut s), Status::Ok);
+        let mut ts = std::ptr::null_mut();
+        let so = camoe_session_options::from_rust(&SessionOptions {
+            max_candidates: n,
+            threads: 2,
+        });
+        assert_eq!(camoe_session_new_with_options(m, &so, &mut ts), Status::Ok);
         let cf: Vec<_> = feats.iter().map(|f| c_features(f)).collect();
         let cc = c_candidates(&list, &cf);
         // Options passed by pointer: reading a sized struct allocates nothing either.
@@ -144,6 +182,33 @@ fn rank_allocates_nothing() {
         });
         assert_eq!((st, len), (Status::Ok, n));
         assert_eq!(count, 0, "camoe_session_rank allocated {count} times");
+        let threaded_rank = || {
+            assert_eq!(
+                camoe_session_set_request(ts, std::ptr::null(), 0),
+                Status::Ok
+            );
+            let mut len = 0;
+            let (mut scores, mut order) = ([0.0f32; 200], [0u32; 200]);
+            let st = camoe_session_rank(
+                ts,
+                cc.as_ptr(),
+                cc.len(),
+                &c_opts,
+                scores.as_mut_ptr(),
+                order.as_mut_ptr(),
+                order.len(),
+                &mut len,
+            );
+            (st, len)
+        };
+        threaded_rank();
+        let (count, r) = allocations(threaded_rank);
+        assert_eq!(r, (Status::Ok, n));
+        assert_eq!(
+            count, 0,
+            "a threaded camoe_session_rank allocated {count} times"
+        );
+        camoe_session_free(&mut ts);
         let (count, st) = allocations(|| {
             camoe_session_rank(
                 s,
