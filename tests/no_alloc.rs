@@ -58,7 +58,6 @@ fn rank_allocates_nothing() {
         let spec = ModelSpec::random(cfg, 11);
         let model = Model::from_bytes(&write_model(&spec, opts).unwrap()).unwrap();
         let n = 200;
-        let mut session = Session::new(model.clone(), n).unwrap();
         let mut rng = SplitMix(1);
         let req = random_side(&spec.config, Side::Request, &mut rng);
         let req = borrow(&req);
@@ -83,66 +82,53 @@ fn rank_allocates_nothing() {
             expert_top_k: 2,
         };
 
-        let (count, r) = allocations(|| {
-            session.set_request(&req).unwrap();
-            session
-                .rank(&list, &RankOptions::default(), &mut scores, &mut order)
-                .unwrap();
-            session.rank(&list, &opts, &mut scores, &mut order)
-        });
-        assert_eq!(r.unwrap(), 10);
-        assert_eq!(count, 0, "rank allocated {count} times");
-
-        // The error path allocates nothing either (messages live in fixed buffers).
         let bad = [Feature {
             field: 9999,
             value: Value::Id(1),
         }];
-        let (count, r) = allocations(|| {
-            session.rank(
-                &[Candidate {
-                    task: 0,
-                    bid: 1.0,
-                    features: &bad,
-                }],
-                &opts,
-                &mut scores,
-                &mut order,
-            )
-        });
-        assert!(r.is_err());
-        assert_eq!(count, 0, "a failing rank allocated {count} times");
-
-        // A session with worker threads: the counter is global, so what its workers
-        // allocate counts too. One call first, so the workers have started (their
-        // start-up belongs to the session's creation, not to a call).
-        let mut threaded = Session::with_options(
-            model.clone(),
-            SessionOptions {
-                max_candidates: n,
-                threads: 3,
-            },
-        )
-        .unwrap();
-        threaded.set_request(&req).unwrap();
-        threaded
-            .rank(&list, &opts, &mut scores, &mut order)
-            .unwrap();
-        let (count, r) = allocations(|| {
-            threaded.set_request(&req).unwrap();
-            threaded
-                .rank(&list, &RankOptions::default(), &mut scores, &mut order)
-                .unwrap();
-            threaded.rank(&list, &opts, &mut scores, &mut order)
-        });
-        assert_eq!(r.unwrap(), 10);
-        assert_eq!(count, 0, "a threaded rank allocated {count} times");
         let mut bad_list = list.clone();
         bad_list[n - 1].features = &bad;
-        let all = RankOptions::default();
-        let (count, r) = allocations(|| threaded.rank(&bad_list, &all, &mut scores, &mut order));
-        assert!(r.is_err());
-        assert_eq!(count, 0, "a failing threaded rank allocated {count} times");
+        // One thread, and worker threads (the counter is global, so what the workers
+        // allocate counts too).
+        for threads in [1, 3] {
+            let options = SessionOptions {
+                max_candidates: n,
+                threads,
+            };
+            let mut session = Session::with_options(model.clone(), options).unwrap();
+            if threads > 1 {
+                // One call first, so the workers have started: their start-up belongs
+                // to the session's creation, not to a call.
+                session.set_request(&req).unwrap();
+                session.rank(&list, &opts, &mut scores, &mut order).unwrap();
+            }
+            let (count, r) = allocations(|| {
+                session.set_request(&req).unwrap();
+                session
+                    .rank(&list, &RankOptions::default(), &mut scores, &mut order)
+                    .unwrap();
+                session.rank(&list, &opts, &mut scores, &mut order)
+            });
+            assert_eq!(r.unwrap(), 10);
+            assert_eq!(
+                count, 0,
+                "rank on {threads} threads allocated {count} times"
+            );
+
+            // The error path allocates nothing either (messages live in fixed buffers).
+            let all = RankOptions::default();
+            // A batch of one bad candidate, and a full one whose last (on the last
+            // thread) is bad.
+            let (count, r) = allocations(|| {
+                [&bad_list[n - 1..], &bad_list[..]]
+                    .map(|l| session.rank(l, &all, &mut scores, &mut order).is_err())
+            });
+            assert_eq!(r, [true, true]);
+            assert_eq!(
+                count, 0,
+                "a failing rank on {threads} threads allocated {count} times"
+            );
+        }
 
         // Through the C ABI.
         let bytes = write_model(&spec, WriteOptions::INT8).unwrap();
