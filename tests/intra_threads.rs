@@ -245,15 +245,24 @@ fn sessions_with_idle_workers_free_at_once() {
     });
 }
 
-/// This process's CPU time (user + system) in clock ticks, from /proc/self/stat.
+/// Nanoseconds thread `task` (a directory of /proc/self/task) has run on a CPU.
 #[cfg(target_os = "linux")]
-fn cpu_ticks() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    // Fields after the command name (which may hold spaces) end with ')'.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split(' ').collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after ')'.
-    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+fn cpu_ns(task: &std::path::Path) -> u64 {
+    let stat = std::fs::read_to_string(task.join("schedstat")).unwrap_or_default();
+    stat.split(' ').next().unwrap_or("0").parse().unwrap_or(0)
+}
+
+/// The session workers' threads (named `camoe-rank-N`) of this process.
+#[cfg(target_os = "linux")]
+fn worker_tasks() -> Vec<std::path::PathBuf> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| t.ok().map(|t| t.path()))
+        .filter(|t| {
+            let comm = std::fs::read_to_string(t.join("comm")).unwrap_or_default();
+            comm.starts_with("camoe-rank-")
+        })
+        .collect()
 }
 
 #[cfg(target_os = "linux")]
@@ -278,12 +287,30 @@ fn idle_workers_use_no_cpu() {
     let (mut sc, mut o) = (vec![0.0; 200], vec![0; 200]);
     s.rank(&list, &RankOptions::default(), &mut sc, &mut o)
         .unwrap();
+    let workers = worker_tasks();
+    assert_eq!(workers.len(), 3, "{workers:?}");
     std::thread::sleep(Duration::from_millis(20));
-    let before = cpu_ticks();
-    std::thread::sleep(Duration::from_millis(500));
-    let used = cpu_ticks() - before;
-    // Three spinning workers would use ~150 ticks (100 per second each); allow noise.
-    assert!(used <= 10, "idle workers used {used} ticks of CPU in 0.5 s");
+    let before: u64 = workers.iter().map(|t| cpu_ns(t)).sum();
+    // What one busy thread gets of the machine meanwhile (it may be shared): the yardstick.
+    let busy = std::thread::spawn(|| {
+        let me = std::path::Path::new("/proc/thread-self");
+        let (t0, c0) = (std::time::Instant::now(), cpu_ns(me));
+        while t0.elapsed() < Duration::from_millis(300) {
+            std::hint::spin_loop();
+        }
+        cpu_ns(me) - c0
+    })
+    .join()
+    .unwrap();
+    let idle = workers.iter().map(|t| cpu_ns(t)).sum::<u64>() - before;
+    assert!(
+        busy > 0,
+        "the busy thread got no CPU in 300 ms: cannot judge"
+    );
+    assert!(
+        idle * 20 < busy,
+        "3 idle workers ran {idle} ns while one busy thread ran {busy} ns"
+    );
 }
 
 #[test]
