@@ -127,6 +127,10 @@ pub struct SessionOptions {
 /// The most threads a session runs on.
 pub const MAX_THREADS: usize = 64;
 
+/// Fewest rows worth a thread of their own: below this many per thread, waking a
+/// worker costs more than the rows it would score (~2 µs each for the demo model).
+const MIN_ROWS_PER_THREAD: usize = 16;
+
 impl Default for SessionOptions {
     fn default() -> Self {
         SessionOptions {
@@ -143,15 +147,16 @@ struct Lane {
     seen: Vec<bool>,
     /// `group_start` relative to the lane's first row.
     group_start: Vec<usize>,
-    /// The first error of the last call (its rows are in candidate order, so the first
-    /// failing lane holds the call's first error).
+    /// The first error of the last call. Lanes hold consecutive batch rows, so the
+    /// first failing lane holds the error one thread would have met first.
     failed: Option<Error>,
 }
 
 impl Lane {
     /// Encodes and scores batch rows `r0..r0 + perm.len()` (candidates `perm`): their
-    /// logits into `s.logits[..perm.len()]`. Every row is computed on its own, so the
-    /// result does not depend on how rows are split between lanes.
+    /// logits into `s.logits[..perm.len()]`. Every row is computed on its own (each
+    /// kernel's result for a row depends on that row only: tests/intra_threads.rs
+    /// checks it bit for bit), so how rows are split between lanes does not matter.
     fn score_rows<C: CandidateList + ?Sized>(
         &mut self,
         model: &Model,
@@ -285,8 +290,10 @@ impl Session {
         }
         let cfg = model.config();
         let (fields, groups) = (cfg.fields.len(), cfg.groups.len());
-        // A call's rows are split evenly, so no lane gets more than this.
-        let share = max_candidates.div_ceil(threads);
+        // The most rows a lane gets (see `rank_from`).
+        let share = max_candidates
+            .div_ceil(threads)
+            .max(max_candidates.min(MIN_ROWS_PER_THREAD));
         let lanes = (0..threads)
             .map(|_| {
                 Mutex::new(Lane {
@@ -465,9 +472,17 @@ impl Session {
             }
         }
 
-        // Each thread encodes and scores an even share of the rows (in order).
-        let threads = self.lanes.len();
-        let bounds = |i: usize| (rows * i / threads, rows * (i + 1) / threads);
+        // Each thread encodes and scores an even share of the rows (in order); a small
+        // batch takes fewer threads, each with at most MIN_ROWS_PER_THREAD rows.
+        let active = self
+            .lanes
+            .len()
+            .min(rows.div_ceil(MIN_ROWS_PER_THREAD).max(1));
+        let bounds = |i: usize| {
+            let (a, b) = (rows * i / active, rows * (i + 1) / active);
+            // Lanes past the batch's threads get no rows.
+            (a.min(rows), b.min(rows))
+        };
         {
             let (lanes, perm, group_start) = (&self.lanes, &self.perm, &self.group_start);
             let list = ReadOnly(candidates);
@@ -484,16 +499,16 @@ impl Session {
                 lane.failed = r.err();
             };
             match &self.workers {
-                None => share(0),
-                Some(w) => w.run(&share).map_err(|()| {
+                Some(w) if active > 1 => w.run(&share).map_err(|()| {
                     err!(
                         Status::Panic,
                         "a ranking thread panicked (a bug in camoe: please report it)"
                     )
                 })?,
+                _ => share(0),
             }
         }
-        for (i, lane) in self.lanes.iter().enumerate() {
+        for (i, lane) in self.lanes[..active].iter().enumerate() {
             let (r0, r1) = bounds(i);
             let mut lane = lock(lane);
             if let Some(e) = lane.failed.take() {
