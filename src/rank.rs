@@ -2,13 +2,14 @@
 
 mod workers;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::columns::{CandidateColumns, ColumnList};
 use crate::err;
 use crate::error::{Error, Status};
 use crate::features::{encode, Feature, FeatureList};
-use crate::forward::{request_partials, score, Scratch};
+use crate::forward::{request_partials, score, Scratch, CHUNK as PIECE};
 use crate::kernels::Kernels;
 use crate::model::Model;
 use crate::spec::Side;
@@ -147,9 +148,6 @@ struct Lane {
     seen: Vec<bool>,
     /// `group_start` relative to the lane's first row.
     group_start: Vec<usize>,
-    /// The first error of the last call. Lanes hold consecutive batch rows, so the
-    /// first failing lane holds the error one thread would have met first.
-    failed: Option<Error>,
 }
 
 impl Lane {
@@ -223,6 +221,8 @@ pub struct Session {
     /// `set_request` copies to the others.
     lanes: Box<[Mutex<Lane>]>,
     workers: Option<Workers>,
+    /// Per share of a threaded call: pieces claimed so far.
+    claimed: Box<[AtomicUsize]>,
     has_request: bool,
     /// A request is encoded here and swapped into lane 0's `x_req` only once it is
     /// valid, so a failed `set_request` leaves the previous request in effect.
@@ -290,17 +290,18 @@ impl Session {
         }
         let cfg = model.config();
         let (fields, groups) = (cfg.fields.len(), cfg.groups.len());
-        // The most rows a lane gets (see `rank_from`).
-        let share = max_candidates
-            .div_ceil(threads)
-            .max(max_candidates.min(MIN_ROWS_PER_THREAD));
+        // One thread scores the whole batch; several score a piece at a time.
+        let share = if threads == 1 {
+            max_candidates
+        } else {
+            max_candidates.min(PIECE.max(MIN_ROWS_PER_THREAD))
+        };
         let lanes = (0..threads)
             .map(|_| {
                 Mutex::new(Lane {
                     s: Scratch::new(&model, share, kernels),
                     seen: vec![false; fields],
                     group_start: vec![0; groups + 1],
-                    failed: None,
                 })
             })
             .collect();
@@ -309,6 +310,7 @@ impl Session {
                 .then(|| Workers::new(threads - 1))
                 .transpose()?,
             lanes,
+            claimed: (0..threads).map(|_| AtomicUsize::new(0)).collect(),
             kernels,
             max_candidates,
             seen: vec![false; fields],
@@ -472,49 +474,29 @@ impl Session {
             }
         }
 
-        // Each thread encodes and scores an even share of the rows (in order); a small
-        // batch takes fewer threads, each with at most MIN_ROWS_PER_THREAD rows.
+        // A small batch takes fewer threads, each with at least MIN_ROWS_PER_THREAD rows.
         let active = self
             .lanes
             .len()
             .min(rows.div_ceil(MIN_ROWS_PER_THREAD).max(1));
-        let bounds = |i: usize| {
-            let (a, b) = (rows * i / active, rows * (i + 1) / active);
-            // Lanes past the batch's threads get no rows.
-            (a.min(rows), b.min(rows))
-        };
-        {
-            let (lanes, perm, group_start) = (&self.lanes, &self.perm, &self.group_start);
-            let list = ReadOnly(candidates);
-            let share = |i: usize| {
-                let (r0, r1) = bounds(i);
-                let mut lane = lock(&lanes[i]);
-                let r = lane.score_rows(
+        match &self.workers {
+            Some(w) if active > 1 => {
+                let parts = Parts {
                     model,
-                    list.get(),
-                    &perm[r0..r1],
-                    (r0, group_start),
-                    opts.expert_top_k,
-                );
-                lane.failed = r.err();
-            };
-            match &self.workers {
-                Some(w) if active > 1 => w.run(&share).map_err(|()| {
-                    err!(
-                        Status::Panic,
-                        "a ranking thread panicked (a bug in camoe: please report it)"
-                    )
-                })?,
-                _ => share(0),
+                    lanes: &self.lanes,
+                    claimed: &self.claimed[..active],
+                    perm: &self.perm,
+                    group_start: &self.group_start,
+                };
+                score_shared(w, parts, candidates, &mut self.logits[..rows], opts)?
             }
-        }
-        for (i, lane) in self.lanes[..active].iter().enumerate() {
-            let (r0, r1) = bounds(i);
-            let mut lane = lock(lane);
-            if let Some(e) = lane.failed.take() {
-                return Err(e);
+            _ => {
+                let mut lane = lock(&self.lanes[0]);
+                let perm = &self.perm[..rows];
+                let top_k = opts.expert_top_k;
+                lane.score_rows(model, candidates, perm, (0, &self.group_start), top_k)?;
+                self.logits[..rows].copy_from_slice(&lane.s.logits[..rows]);
             }
-            self.logits[r0..r1].copy_from_slice(&lane.s.logits[..r1 - r0]);
         }
 
         // Calibrate (one vectorized sigmoid pass), then order by the objective.
@@ -552,6 +534,84 @@ impl Session {
             *o = k.1;
         }
         Ok(want)
+    }
+}
+
+/// What the threads of a call read: the model, their lanes, per share the pieces
+/// claimed so far, and the batch rows (`perm`, `group_start`).
+struct Parts<'a> {
+    model: &'a Model,
+    lanes: &'a [Mutex<Lane>],
+    claimed: &'a [AtomicUsize],
+    perm: &'a [u32],
+    group_start: &'a [usize],
+}
+
+/// Scores batch rows `0..logits.len()` into `logits` on `parts.claimed.len()` threads.
+/// Thread `t` starts on share `t` of an even split, one piece (a forward chunk of
+/// rows) at a time, then helps with the pieces left in the other shares: a thread the
+/// system runs late (a busy or a slower core) holds up no more than one piece. The
+/// first error in row order is returned, as one thread would meet it.
+fn score_shared<C: CandidateList + ?Sized>(
+    workers: &Workers,
+    parts: Parts<'_>,
+    candidates: &C,
+    logits: &mut [f32],
+    opts: &RankOptions,
+) -> Result<(), Error> {
+    let (rows, active) = (logits.len(), parts.claimed.len());
+    let share = |j: usize| (rows * j / active, rows * (j + 1) / active);
+    for c in parts.claimed {
+        c.store(0, Ordering::Relaxed);
+    }
+    let Parts {
+        model,
+        lanes,
+        claimed,
+        perm,
+        group_start,
+    } = parts;
+    let list = ReadOnly(candidates);
+    // The logits and the first error (by row), written as pieces finish.
+    let out = Mutex::new((logits, None::<(usize, Error)>));
+    let work = |t: usize| {
+        if t >= active {
+            return;
+        }
+        let mut lane = lock(&lanes[t]);
+        for j in (0..active).map(|k| (t + k) % active) {
+            let (a, b) = share(j);
+            loop {
+                let r0 = a + claimed[j].fetch_add(1, Ordering::Relaxed) * PIECE;
+                if r0 >= b {
+                    break;
+                }
+                let r1 = (r0 + PIECE).min(b);
+                let r = lane.score_rows(
+                    model,
+                    list.get(),
+                    &perm[r0..r1],
+                    (r0, group_start),
+                    opts.expert_top_k,
+                );
+                let mut out = out.lock().unwrap_or_else(PoisonError::into_inner);
+                match r {
+                    Ok(()) => out.0[r0..r1].copy_from_slice(&lane.s.logits[..r1 - r0]),
+                    Err(e) if out.1.as_ref().is_none_or(|f| r0 < f.0) => out.1 = Some((r0, e)),
+                    Err(_) => {}
+                }
+            }
+        }
+    };
+    workers.run(&work).map_err(|()| {
+        err!(
+            Status::Panic,
+            "a ranking thread panicked (a bug in camoe: please report it)"
+        )
+    })?;
+    match out.into_inner().unwrap_or_else(PoisonError::into_inner).1 {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
     }
 }
 

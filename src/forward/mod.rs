@@ -16,7 +16,7 @@ use crate::kernels::RowView;
 use crate::model::{Mode, Model, Part};
 use linear::{matmul, Init, Input, Rows};
 pub(crate) use scratch::Scratch;
-use scratch::CHUNK;
+pub(crate) use scratch::CHUNK;
 
 /// Whether the experts run the fused int8 path (every linear layer int8).
 fn fused_int8(model: &Model) -> bool {
