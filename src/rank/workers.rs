@@ -1,7 +1,7 @@
 //! A session's worker threads: parked between calls, each runs its share of a call.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -30,12 +30,19 @@ struct State {
     quit: bool,
 }
 
+/// `Shared::call`: the call's generation (high 32 bits), whether it still takes
+/// workers, and how many are inside it (the low bits).
+const OPEN: u64 = 1 << 31;
+const INSIDE: u64 = OPEN - 1;
+
+fn generation(call: u64) -> u64 {
+    call >> 32
+}
+
 struct Shared {
     state: Mutex<State>,
-    /// Counts calls; a worker runs each generation once (spinning threads read it).
-    generation: AtomicU64,
-    /// Workers still running the current call.
-    left: AtomicUsize,
+    /// The current call (see [`OPEN`]); changed to a new generation under `state`'s lock.
+    call: AtomicU64,
     panicked: AtomicBool,
     start: Condvar,
     done: Condvar,
@@ -77,8 +84,7 @@ impl Workers {
                     job: None,
                     quit: false,
                 }),
-                generation: AtomicU64::new(0),
-                left: AtomicUsize::new(0),
+                call: AtomicU64::new(0),
                 panicked: AtomicBool::new(false),
                 start: Condvar::new(),
                 done: Condvar::new(),
@@ -102,23 +108,27 @@ impl Workers {
         Ok(w)
     }
 
-    /// Runs `share(0)` on this thread and `share(i)` on worker `i` (1..=count), and
-    /// returns once all are done: `Err` when a worker's share panicked (the panic stays
-    /// on that worker, which lives on). A panic of `share(0)` unwinds from here, but
-    /// only after every worker has finished.
+    /// Runs `share(0)` on this thread and `share(i)` on each worker `i` (1..=count)
+    /// that wakes up before `share(0)` returns; a worker the system runs later sits the
+    /// call out, so `share` must leave no work to a given worker (the caller's share
+    /// finishes what the others have not claimed). Returns once every worker that
+    /// joined is done: `Err` when one's share panicked (the panic stays on that
+    /// worker, which lives on). A panic of `share(0)` unwinds from here, but only
+    /// after the workers inside the call have left it.
     pub fn run(&self, share: &Share<'_>) -> Result<(), ()> {
         let sh = &*self.shared;
-        // SAFETY: only the lifetime changes; `Finish` below waits for every worker
-        // before this call returns or unwinds, so the pointer never outlives `share`.
+        // SAFETY: only the lifetime changes; `Finish` below closes the call and waits
+        // for every worker inside it before this returns or unwinds, and no worker
+        // reads the job outside a call it joined, so none uses it after `share` ends.
         let job =
             Job(unsafe { core::mem::transmute::<*const Share<'_>, *const Share<'static>>(share) });
         {
             let mut st = lock(&sh.state);
             st.job = Some(job);
             sh.panicked.store(false, Ordering::Relaxed);
-            sh.left.store(self.handles.len(), Ordering::Relaxed);
-            // Release: a worker that sees the new generation sees `left` and the job.
-            sh.generation.fetch_add(1, Ordering::Release);
+            let next = generation(sh.call.load(Ordering::Relaxed)) + 1;
+            // Release: a worker that joins this call sees the job.
+            sh.call.store(next << 32 | OPEN, Ordering::Release);
         }
         sh.start.notify_all();
         let finish = Finish(sh);
@@ -132,16 +142,18 @@ impl Workers {
     }
 }
 
-/// Waits for the workers of the current call, also when the caller's share unwinds.
+/// Closes the current call and waits for the workers inside it, also when the
+/// caller's share unwinds.
 struct Finish<'a>(&'a Shared);
 
 impl Finish<'_> {
     fn wait(&self) {
         let sh = self.0;
-        let ready = || sh.left.load(Ordering::Acquire) == 0;
+        sh.call.fetch_and(!OPEN, Ordering::AcqRel);
+        let ready = || sh.call.load(Ordering::Acquire) & INSIDE == 0;
         if !spin_until(ready) {
             let mut st = lock(&sh.state);
-            // `left` reaches 0 before the last worker takes the lock to notify.
+            // The last worker to leave a closed call notifies under the lock.
             while !ready() {
                 st = sh.done.wait(st).unwrap_or_else(PoisonError::into_inner);
             }
@@ -167,30 +179,50 @@ impl Drop for Workers {
     }
 }
 
-/// Worker `index`'s loop: wait for a new generation, run its share, report.
+/// Whether `call` is open and not the generation `seen` (the worker's last).
+fn fresh(call: u64, seen: u64) -> bool {
+    call & OPEN != 0 && generation(call) != seen
+}
+
+/// Worker `index`'s loop: wait for an open call it has not run, join it, run its
+/// share, leave.
 fn work(sh: &Shared, index: usize) {
     let mut seen = 0;
     loop {
-        spin_until(|| sh.generation.load(Ordering::Acquire) != seen);
+        spin_until(|| fresh(sh.call.load(Ordering::Acquire), seen));
         let job = {
             let mut st = lock(&sh.state);
-            while sh.generation.load(Ordering::Acquire) == seen && !st.quit {
+            while !fresh(sh.call.load(Ordering::Acquire), seen) && !st.quit {
                 st = sh.start.wait(st).unwrap_or_else(PoisonError::into_inner);
             }
             if st.quit {
                 return;
             }
-            seen = sh.generation.load(Ordering::Acquire);
+            // Join while holding the lock: the call cannot change generation meanwhile,
+            // so the job read here is the joined call's.
+            let call = sh.call.load(Ordering::Acquire);
+            let joined = fresh(call, seen)
+                && sh
+                    .call
+                    .compare_exchange(call, call + 1, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok();
+            if !joined {
+                // Closed meanwhile (or another worker joined first: try again).
+                continue;
+            }
+            seen = generation(call);
             st.job
         };
         if let Some(Job(share)) = job {
-            // SAFETY: `run` keeps `*share` alive until `left` is 0, decremented below.
+            // SAFETY: `run` keeps `*share` alive until no worker is inside the call,
+            // and this one leaves it only below.
             let ran = catch_unwind(AssertUnwindSafe(|| unsafe { (*share)(index) }));
             if ran.is_err() {
                 sh.panicked.store(true, Ordering::Relaxed);
             }
         }
-        if sh.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+        let before = sh.call.fetch_sub(1, Ordering::AcqRel);
+        if before & OPEN == 0 && before & INSIDE == 1 {
             // Under the lock, so a caller between its check and its wait is not missed.
             let _st = lock(&sh.state);
             sh.done.notify_all();
@@ -201,29 +233,68 @@ fn work(sh: &Shared, index: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Spins until `n` shares have started (workers join while share 0 waits here).
+    fn until(count: &AtomicUsize, n: usize) {
+        let t0 = Instant::now();
+        while count.load(Ordering::Acquire) < n {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "workers never joined"
+            );
+            std::thread::yield_now();
+        }
+    }
 
     #[test]
-    fn every_share_runs_once_per_call() {
+    fn each_share_runs_at_most_once_and_all_run_when_waited_for() {
         let w = Workers::new(3).unwrap();
         let hits: Vec<AtomicUsize> = (0..4).map(|_| AtomicUsize::new(0)).collect();
-        for _ in 0..200 {
+        let started = AtomicUsize::new(0);
+        for call in 1..=50 {
             w.run(&|i| {
                 hits[i].fetch_add(1, Ordering::Relaxed);
+                started.fetch_add(1, Ordering::Release);
+                if i == 0 {
+                    until(&started, 4 * call);
+                }
             })
             .unwrap();
+            for h in &hits {
+                assert_eq!(h.load(Ordering::Relaxed), call);
+            }
         }
-        for h in &hits {
-            assert_eq!(h.load(Ordering::Relaxed), 200);
+        // Without waiting, share 0 always runs and no share runs twice.
+        for _ in 0..50 {
+            let once: Vec<AtomicUsize> = (0..4).map(|_| AtomicUsize::new(0)).collect();
+            w.run(&|i| {
+                once[i].fetch_add(1, Ordering::Relaxed);
+            })
+            .unwrap();
+            assert_eq!(once[0].load(Ordering::Relaxed), 1);
+            assert!(once.iter().all(|o| o.load(Ordering::Relaxed) <= 1));
         }
     }
 
     #[test]
     fn a_worker_panic_is_an_error_and_the_workers_live_on() {
         let w = Workers::new(2).unwrap();
-        assert!(w.run(&|i| assert!(i != 2, "share 2 fails")).is_err());
+        let started = AtomicUsize::new(0);
+        let r = w.run(&|i| {
+            started.fetch_add(1, Ordering::Release);
+            if i == 0 {
+                until(&started, 3);
+            }
+            assert!(i != 2, "share 2 fails");
+        });
+        assert!(r.is_err());
         let ran = AtomicUsize::new(0);
-        w.run(&|_| {
-            ran.fetch_add(1, Ordering::Relaxed);
+        w.run(&|i| {
+            ran.fetch_add(1, Ordering::Release);
+            if i == 0 {
+                until(&ran, 3);
+            }
         })
         .unwrap();
         assert_eq!(ran.load(Ordering::Relaxed), 3);
@@ -232,10 +303,12 @@ mod tests {
     #[test]
     fn the_callers_panic_waits_for_the_workers() {
         let w = Workers::new(2).unwrap();
-        let done = AtomicUsize::new(0);
+        let (started, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
         let r = catch_unwind(AssertUnwindSafe(|| {
             w.run(&|i| {
+                started.fetch_add(1, Ordering::Release);
                 if i == 0 {
+                    until(&started, 3);
                     panic!("share 0 fails");
                 }
                 std::thread::sleep(Duration::from_millis(20));
