@@ -294,7 +294,8 @@ impl Session {
         let share = if threads == 1 {
             max_candidates
         } else {
-            max_candidates.min(PIECE.max(MIN_ROWS_PER_THREAD))
+            // A batch runs on one thread only below 2 · MIN_ROWS_PER_THREAD rows.
+            max_candidates.min(PIECE.max(2 * MIN_ROWS_PER_THREAD))
         };
         let lanes = (0..threads)
             .map(|_| {
@@ -475,10 +476,7 @@ impl Session {
         }
 
         // A small batch takes fewer threads, each with at least MIN_ROWS_PER_THREAD rows.
-        let active = self
-            .lanes
-            .len()
-            .min(rows.div_ceil(MIN_ROWS_PER_THREAD).max(1));
+        let active = self.lanes.len().min((rows / MIN_ROWS_PER_THREAD).max(1));
         match &self.workers {
             Some(w) if active > 1 => {
                 let parts = Parts {

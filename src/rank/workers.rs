@@ -1,4 +1,5 @@
-//! A session's worker threads: parked between calls, each runs its share of a call.
+//! A session's worker threads: parked between calls; each joins a call while it is
+//! open and runs its share.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,7 +23,8 @@ const SPIN: Duration = Duration::from_micros(50);
 struct Job(*const Share<'static>);
 
 // SAFETY: the pointee is `Sync`, and `Workers::run` does not return or unwind before
-// every worker is done with it (`left` back at 0), so no thread uses it once it is gone.
+// every worker inside the call has left it (no worker reads the job of a call it did
+// not join), so no thread uses it once it is gone.
 unsafe impl Send for Job {}
 
 struct State {
