@@ -204,8 +204,8 @@ impl<'a, C: ?Sized> ReadOnly<'a, C> {
 }
 
 fn lock(m: &Mutex<Lane>) -> MutexGuard<'_, Lane> {
-    // A lane is rewritten by every call before it is read: a panic midway leaves
-    // nothing that a later call could read stale.
+    // A call rewrites a lane's rows before it reads them and never writes its request
+    // state, so a panic midway leaves nothing a later call could read stale.
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
