@@ -96,12 +96,6 @@ fn rank_allocates_nothing() {
                 threads,
             };
             let mut session = Session::with_options(model.clone(), options).unwrap();
-            if threads > 1 {
-                // One call first, so the workers have started: their start-up belongs
-                // to the session's creation, not to a call.
-                session.set_request(&req).unwrap();
-                session.rank(&list, &opts, &mut scores, &mut order).unwrap();
-            }
             let (count, r) = allocations(|| {
                 session.set_request(&req).unwrap();
                 session
@@ -143,42 +137,16 @@ fn rank_allocates_nothing() {
         let cc = c_candidates(&list, &cf);
         // Options passed by pointer: reading a sized struct allocates nothing either.
         let c_opts = camoe_rank_options::from_rust(&RankOptions::default());
-        let mut len = 0;
-        let (count, st) = allocations(|| {
+        // Sets an empty request and ranks every candidate (n = 200) with `c_opts`.
+        let c_rank = |session: *mut camoe_session| {
             assert_eq!(
-                camoe_session_set_request(s, std::ptr::null(), 0),
-                Status::Ok
-            );
-            camoe_session_rank(
-                s,
-                cc.as_ptr(),
-                cc.len(),
-                &c_opts,
-                scores.as_mut_ptr(),
-                order.as_mut_ptr(),
-                order.len(),
-                &mut len,
-            )
-        });
-        assert_eq!((st, len), (Status::Ok, n));
-        assert_eq!(count, 0, "camoe_session_rank allocated {count} times");
-        // Created after the one-thread measurement: its worker starts while this
-        // runs on, and start-up may allocate (the first call below waits for it).
-        let mut ts = std::ptr::null_mut();
-        let so = camoe_session_options::from_rust(&SessionOptions {
-            max_candidates: n,
-            threads: 2,
-        });
-        assert_eq!(camoe_session_new_with_options(m, &so, &mut ts), Status::Ok);
-        let threaded_rank = || {
-            assert_eq!(
-                camoe_session_set_request(ts, std::ptr::null(), 0),
+                camoe_session_set_request(session, std::ptr::null(), 0),
                 Status::Ok
             );
             let mut len = 0;
             let (mut scores, mut order) = ([0.0f32; 200], [0u32; 200]);
             let st = camoe_session_rank(
-                ts,
+                session,
                 cc.as_ptr(),
                 cc.len(),
                 &c_opts,
@@ -189,14 +157,24 @@ fn rank_allocates_nothing() {
             );
             (st, len)
         };
-        threaded_rank();
-        let (count, r) = allocations(threaded_rank);
+        let (count, r) = allocations(|| c_rank(s));
+        assert_eq!(r, (Status::Ok, n));
+        assert_eq!(count, 0, "camoe_session_rank allocated {count} times");
+        // Its worker starts (and may allocate) inside camoe_session_new_with_options.
+        let mut ts = std::ptr::null_mut();
+        let so = camoe_session_options::from_rust(&SessionOptions {
+            max_candidates: n,
+            threads: 2,
+        });
+        assert_eq!(camoe_session_new_with_options(m, &so, &mut ts), Status::Ok);
+        let (count, r) = allocations(|| c_rank(ts));
         assert_eq!(r, (Status::Ok, n));
         assert_eq!(
             count, 0,
             "a threaded camoe_session_rank allocated {count} times"
         );
         camoe_session_free(&mut ts);
+        let mut len = 0;
         let (count, st) = allocations(|| {
             camoe_session_rank(
                 s,

@@ -2,7 +2,7 @@
 //! open and runs its share.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -78,7 +78,8 @@ fn spin_until(ready: impl Fn() -> bool) -> bool {
 }
 
 impl Workers {
-    /// Starts `count` worker threads (named `camoe-rank-1`…); all allocation happens here.
+    /// Starts `count` worker threads (named `camoe-rank-1`…) and returns once each has
+    /// run: all allocation happens here.
     pub fn new(count: usize) -> Result<Workers, Error> {
         let mut w = Workers {
             shared: Arc::new(Shared {
@@ -107,6 +108,18 @@ impl Workers {
             })?;
             w.handles.push(handle);
         }
+        // Every worker joins one call before the pool is used: its start-up (which may
+        // allocate) belongs to the session's creation, and calls find it parked.
+        let joined = AtomicUsize::new(0);
+        let all_joined = w.run(&|i| {
+            if i > 0 {
+                joined.fetch_add(1, Ordering::Release);
+            }
+            while joined.load(Ordering::Acquire) < count {
+                std::thread::yield_now();
+            }
+        });
+        all_joined.map_err(|()| err!(Status::Panic, "a ranking thread failed to start"))?;
         Ok(w)
     }
 
@@ -235,7 +248,6 @@ fn work(sh: &Shared, index: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
 
     /// Spins until `n` shares have started (workers join while share 0 waits here).
     fn until(count: &AtomicUsize, n: usize) {
