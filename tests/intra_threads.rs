@@ -447,3 +447,59 @@ fn c_abi_session_options() {
     );
     camoe_model_free(&mut m);
 }
+
+/// Timings, not checks: B = 200 ranked by one session on 1 thread, by two such sessions
+/// at once on two threads of this test (what the machine gives two threads: the
+/// ceiling of any split), and by one session on 2 threads, interleaved, in one run:
+/// `taskset -c 0,1 cargo test --profile ci -p camoe --test intra_threads -- --ignored
+/// --nocapture two_thread_timings`.
+#[test]
+#[ignore = "a timing, not a check: run it by name with --ignored --nocapture"]
+fn two_thread_timings() {
+    use std::time::Instant;
+    let _g = serial();
+    let model = Model::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/random-demo.camoe"
+    ))
+    .unwrap();
+    let cfg = model.config().clone();
+    let mut rng = SplitMix(1);
+    let req = random_side(&cfg, Side::Request, &mut rng);
+    let cands = random_candidates(&cfg, 200, cfg.tasks.len() as u64, &mut rng);
+    let feats = borrow_candidates(&cands);
+    let list = candidate_list(&feats);
+    let calls = 1000;
+    // µs per call of `calls` calls on a session of `threads` threads, after a warm-up.
+    let time = |threads: usize| {
+        let mut s = session(&model, 200, threads);
+        let (mut sc, mut o) = (vec![0.0; 200], vec![0; 200]);
+        let mut run = |n: usize| {
+            for _ in 0..n {
+                s.set_request(&borrow(&req)).unwrap();
+                s.rank(&list, &RankOptions::default(), &mut sc, &mut o)
+                    .unwrap();
+            }
+        };
+        run(100);
+        let t0 = Instant::now();
+        run(calls);
+        t0.elapsed().as_secs_f64() * 1e6 / calls as f64
+    };
+    for round in 1..=3 {
+        let one = time(1);
+        let at_once: Vec<f64> = std::thread::scope(|sc| {
+            let h: Vec<_> = (0..2).map(|_| sc.spawn(|| time(1))).collect();
+            h.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let two = time(2);
+        let ceiling = 2.0 * one / (at_once[0] + at_once[1]) * 2.0;
+        println!(
+            "round {round}: 1 thread {one:.0} us; two 1-thread sessions at once {:.0} and {:.0} us \
+             (the machine's ceiling for 2 threads: {ceiling:.2}x); 2 threads {two:.0} us ({:.2}x)",
+            at_once[0],
+            at_once[1],
+            one / two
+        );
+    }
+}
