@@ -74,6 +74,8 @@ fn spin_until(ready: impl Fn() -> bool) -> bool {
         if t0.elapsed() >= SPIN {
             return ready();
         }
+        // On a core shared with the thread being waited for, let it run.
+        std::thread::yield_now();
     }
 }
 
