@@ -8,6 +8,10 @@
 //! does (every expert's layers, same shapes, same 48-row chunks, same strides), nothing
 //! else: the time no epilogue, feature or gate work can go below, in the same run.
 //!
+//! `rank/int8/threads-T/B` ranks with a session of T threads (`SessionOptions::threads`,
+//! the best tier), T = 1 and 2 back to back for each B, so their ratio holds; on a
+//! 2-core machine pin the run: `taskset -c 0,1 cargo bench --bench rank -- int8/threads`.
+//!
 //! `cargo bench --bench rank` (add `-- --quick` for a short run).
 
 use std::hint::black_box;
@@ -17,7 +21,7 @@ use camoe::kernels::{kernels_for, PackedI8, RowView, Tier};
 use camoe::spec::{FieldKind, ModelSpec, Side};
 use camoe::{
     max_abs_scales, write_model, write_model_static, Candidate, Feature, Model, ModelConfig,
-    RankOptions, Session, Value, WriteOptions,
+    RankOptions, Session, SessionOptions, Value, WriteOptions,
 };
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -120,7 +124,48 @@ fn bench(c: &mut Criterion) {
         }
     }
     gemm_floor(&mut g, &cfg, best);
+    threads(&mut g, &spec, &req, &cands);
     g.finish();
+}
+
+/// The int8 ranking on 1 and 2 threads, each B's pair back to back.
+fn threads(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    spec: &ModelSpec,
+    req: &[Feature],
+    cands: &[Candidate],
+) {
+    let model = Model::from_bytes(&write_model(spec, WriteOptions::INT8).unwrap()).unwrap();
+    let mut sessions: Vec<Session> = [1, 2]
+        .into_iter()
+        .map(|threads| {
+            let options = SessionOptions {
+                max_candidates: 1000,
+                threads,
+            };
+            Session::with_options(model.clone(), options).unwrap()
+        })
+        .collect();
+    let (mut scores, mut order) = (vec![0.0; 1000], vec![0u32; 1000]);
+    for b in [1, 50, 200, 1000] {
+        g.throughput(Throughput::Elements(b as u64));
+        for session in &mut sessions {
+            let name = format!("int8/threads-{}", session.threads());
+            g.bench_with_input(BenchmarkId::new(name, b), &b, |bench, &b| {
+                bench.iter(|| {
+                    session.set_request(black_box(req)).unwrap();
+                    session
+                        .rank(
+                            black_box(&cands[..b]),
+                            &RankOptions::default(),
+                            &mut scores,
+                            &mut order,
+                        )
+                        .unwrap()
+                })
+            });
+        }
+    }
 }
 
 /// The int8 GEMMs of a ranking of B candidates and nothing else: per 48-row chunk

@@ -261,6 +261,45 @@ int main(int argc, char **argv) {
                      CAMOE_STATUS_OK);
         CHECK(n_copied == 4 && memcmp(copied_scores, scores, sizeof copied_scores) == 0);
         camoe_session_free(&cs);
+        /* Sessions with worker threads rank the same bits (64 candidates, so that every
+         * thread gets rows); freed with their workers idle. */
+        {
+            enum { MANY = 64 };
+            camoe_candidate many[MANY];
+            float one[MANY], threaded[MANY];
+            uint32_t one_order[MANY], threaded_order[MANY];
+            size_t n_one = 0, n_threaded = 0;
+            for (int i = 0; i < MANY; i++) many[i] = cands[i % 4];
+            camoe_session_options so;
+            memset(&so, 0xff, sizeof so);
+            so.struct_size = sizeof so;
+            CHECK_STATUS(camoe_session_options_default(&so), CAMOE_STATUS_OK);
+            CHECK(so.struct_size == sizeof so && so.threads == 1 && so.max_candidates == 256);
+            so.max_candidates = MANY;
+            for (uint32_t threads = 1; threads <= 4; threads++) {
+                camoe_session *ts = NULL;
+                so.threads = threads;
+                CHECK_STATUS(camoe_session_new_with_options(copied, &so, &ts), CAMOE_STATUS_OK);
+                CHECK_STATUS(camoe_session_set_request(ts, req, 4), CAMOE_STATUS_OK);
+                CHECK_STATUS(camoe_session_rank(ts, many, MANY, NULL, threaded, threaded_order, MANY, &n_threaded),
+                             CAMOE_STATUS_OK);
+                CHECK(n_threaded == MANY);
+                if (threads == 1) {
+                    memcpy(one, threaded, sizeof one);
+                    memcpy(one_order, threaded_order, sizeof one_order);
+                    n_one = n_threaded;
+                    CHECK(memcmp(one, scores, 4 * sizeof(float)) == 0);
+                }
+                CHECK(n_threaded == n_one && memcmp(threaded, one, sizeof one) == 0);
+                CHECK(memcmp(threaded_order, one_order, sizeof one_order) == 0);
+                camoe_session_free(&ts);
+                CHECK(ts == NULL);
+            }
+            camoe_session *ts = NULL;
+            so.threads = 0;
+            CHECK_STATUS(camoe_session_new_with_options(copied, &so, &ts), CAMOE_STATUS_INVALID_ARGUMENT);
+            CHECK(ts == NULL && strstr(camoe_last_error(), "threads") != NULL);
+        }
         camoe_model_free(&copied);
         CHECK(copied == NULL);
     }

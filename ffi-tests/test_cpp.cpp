@@ -69,6 +69,15 @@ int main(int argc, char **argv) {
     std::vector<float> copy_scores;
     CHECK(from_copy.rank(cands, copy_scores) == order && copy_scores == scores);
 
+    // Two threads (one worker): the same scores and order; 0 threads is refused.
+    {
+        camoe::Session threaded(model, 3, 2);
+        threaded.set_request(request);
+        std::vector<float> threaded_scores;
+        CHECK(threaded.rank(cands, threaded_scores) == order && threaded_scores == scores);
+        CHECK(status_of([&] { camoe::Session none(model, 3, 0); }) == CAMOE_STATUS_INVALID_ARGUMENT);
+    }
+
     // The same two candidates as columns (text ads with offsets, one missing dense value):
     // the same scores, bit for bit, into caller-owned arrays.
     {

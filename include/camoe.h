@@ -160,9 +160,10 @@ typedef int32_t camoe_status;
 // may use one model at once. Sessions keep it alive, so it may be freed before them.
 typedef struct camoe_model camoe_model;
 
-// A ranking session: per-thread scratch for one model. Owned by the caller from
-// `camoe_session_new` until `camoe_session_free`. Not thread-safe: use one session per
-// thread (or lock around it).
+// A ranking session: scratch for one model, and with `threads > 1` the worker
+// threads it owns. Owned by the caller from `camoe_session_new` until
+// `camoe_session_free`. Not thread-safe: use one session per calling thread (or lock
+// around it).
 typedef struct camoe_session camoe_session;
 
 // Sizes and shape of a model.
@@ -232,6 +233,21 @@ typedef struct {
   uint32_t format;
   uint32_t group;
 } camoe_task_info;
+
+// Options of `camoe_session_new_with_options`. Set `struct_size =
+// sizeof(camoe_session_options)`, then call `camoe_session_options_default` to fill
+// the rest. Growable like `camoe_rank_options` (this whole layout is the first one).
+typedef struct {
+  // `sizeof(camoe_session_options)` as the caller compiled it.
+  uint32_t struct_size;
+  // The most candidates one `camoe_session_rank` takes, 1..=1048576 (default 256).
+  size_t max_candidates;
+  // Threads a rank call runs on, 1..=64 (default 1; 0 or more than 64 is
+  // `CAMOE_STATUS_INVALID_ARGUMENT`): the calling thread and `threads - 1` worker
+  // threads the session starts when it is created and joins when it is freed. They
+  // sleep between calls. Scores are the same bits for every thread count.
+  uint32_t threads;
+} camoe_session_options;
 
 // One feature of a request or a candidate. Frozen layout: arrays of it have no room
 // for a size field, so new kinds of values come as new `CAMOE_VALUE_*` kinds and new
@@ -422,10 +438,26 @@ camoe_status camoe_model_hash_str(const camoe_model *model, const char *s, size_
 
 // Opens a session for up to `max_candidates` candidates per `camoe_session_rank`;
 // `max_candidates` must be in 1..=1048576 (else `CAMOE_STATUS_INVALID_ARGUMENT`).
-// All its memory is allocated here.
+// It ranks on the calling thread only (`camoe_session_new_with_options` with
+// `threads = 1`). All its memory is allocated here.
 camoe_status camoe_session_new(const camoe_model *model, size_t max_candidates, camoe_session **out);
 
-// Frees a session and sets `*session` to NULL. NULL or `*session == NULL` is a no-op.
+// Fills `*out` with the default session options (256 candidates, 1 thread). Set
+// `out->struct_size = sizeof(camoe_session_options)` first: only that many bytes are
+// written, and `struct_size` itself is kept.
+camoe_status camoe_session_options_default(camoe_session_options *out);
+
+// Opens a session as `options` say (NULL: the defaults). With `threads > 1` it starts
+// `threads - 1` worker threads, which each `camoe_session_rank` call splits its
+// candidates with (the calling thread takes a share too) and which sleep between
+// calls; `camoe_session_free` joins them. Scores and order are the same bits for
+// every thread count. All memory and every thread are made here; a system that
+// refuses a thread is `CAMOE_STATUS_CAPACITY`.
+camoe_status camoe_session_new_with_options(const camoe_model *model, const camoe_session_options *options, camoe_session **out);
+
+// Frees a session and sets `*session` to NULL, after joining its worker threads
+// (they are idle between calls, so this returns at once). NULL or
+// `*session == NULL` is a no-op.
 void camoe_session_free(camoe_session **session);
 
 // Sets the request's (user and context) features; computes what depends only on them.

@@ -189,11 +189,20 @@ class Columns {
     std::vector<camoe_column> cols_;
 };
 
-/* One thread's ranking session (move-only). */
+/* A ranking session for one calling thread (move-only). */
 class Session {
   public:
     Session(const Model &model, size_t max_candidates) {
         check(camoe_session_new(model.get(), max_candidates, &s_));
+    }
+    /* A session ranking on `threads` threads (the caller's and threads - 1 workers it owns). */
+    Session(const Model &model, size_t max_candidates, uint32_t threads) {
+        camoe_session_options o;
+        o.struct_size = sizeof o;
+        check(camoe_session_options_default(&o));
+        o.max_candidates = max_candidates;
+        o.threads = threads;
+        check(camoe_session_new_with_options(model.get(), &o, &s_));
     }
     Session(Session &&o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
     Session(const Session &) = delete;

@@ -46,7 +46,7 @@ pub use features::{Feature, Value};
 pub use format::{write_model, write_model_static, ActivationScales, DType, WriteOptions};
 pub use forward::{max_abs_scales, observe_inputs, InputPart, Observer};
 pub use model::Model;
-pub use rank::{Candidate, Objective, RankOptions, Session};
+pub use rank::{Candidate, Objective, RankOptions, Session, SessionOptions};
 pub use spec::{ModelConfig, ModelSpec};
 
 /// Semantic version of the library and its C ABI (agrees with Cargo.toml and the header).

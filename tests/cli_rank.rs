@@ -40,6 +40,8 @@ fn bad_flags_are_one_error_line_naming_them() {
         (vec!["--objective", "ctr"], "--objective ctr"),
         (vec!["--top-k"], "--top-k needs a value"),
         (vec!["extra.txt"], "extra.txt"),
+        (vec!["--threads", "0"], "threads 0"),
+        (vec!["--threads", "two"], "--threads"),
     ] {
         let all: Vec<&str> = MAIN_JOB.iter().copied().chain(args.clone()).collect();
         let (code, stdout, stderr) = rank(&all);
@@ -63,8 +65,30 @@ fn help_lists_every_flag() {
         "--objective",
         "--eligible",
         "--expert-top-k",
+        "--threads",
         "--list-tiers",
     ] {
         assert!(stdout.contains(flag), "{flag} not in {stdout}");
+    }
+}
+
+#[test]
+fn threads_print_the_same_ranking() {
+    // The ranking's lines, without the timings.
+    let ranking = |args: &[&str]| {
+        let (code, stdout, stderr) = rank(args);
+        assert_eq!(code, 0, "{stderr}");
+        let lines: Vec<String> = stdout
+            .lines()
+            .filter(|l| !l.contains(" in "))
+            .map(String::from)
+            .collect();
+        assert!(lines.len() > 3, "{stdout}");
+        lines
+    };
+    let one = ranking(&MAIN_JOB);
+    for t in ["2", "3"] {
+        let all: Vec<&str> = MAIN_JOB.iter().copied().chain(["--threads", t]).collect();
+        assert_eq!(ranking(&all), one, "--threads {t}");
     }
 }

@@ -1,5 +1,6 @@
 //! A session sized for N candidates performs no heap allocation in `set_request` or
-//! `rank`, on success and on the error path, through the Rust API and the C ABI.
+//! `rank`, on success and on the error path, through the Rust API and the C ABI, with
+//! one thread and with worker threads.
 
 // The Rust API returns the fixed-size `Error` by value (see src/lib.rs).
 #![allow(clippy::result_large_err)]
@@ -13,8 +14,8 @@ use camoe::ffi::*;
 use camoe::hash::SplitMix;
 use camoe::spec::{ModelSpec, Side};
 use camoe::{
-    write_model, Candidate, Feature, Model, ModelConfig, Objective, RankOptions, Session, Status,
-    Value, WriteOptions,
+    write_model, Candidate, Feature, Model, ModelConfig, Objective, RankOptions, Session,
+    SessionOptions, Status, Value, WriteOptions,
 };
 use common::*;
 
@@ -79,7 +80,6 @@ fn rank_allocates_nothing() {
         let bytes = camoe::write_model_static(&spec, opts, fixed.then_some(&scales)).unwrap();
         let model = Model::from_bytes(&bytes).unwrap();
         let n = 200;
-        let mut session = Session::new(model.clone(), n).unwrap();
         let mut rng = SplitMix(1);
         let req = random_side(&spec.config, Side::Request, &mut rng);
         let req = borrow(&req);
@@ -104,35 +104,47 @@ fn rank_allocates_nothing() {
             expert_top_k: 2,
         };
 
-        let (count, r) = allocations(|| {
-            session.set_request(&req).unwrap();
-            session
-                .rank(&list, &RankOptions::default(), &mut scores, &mut order)
-                .unwrap();
-            session.rank(&list, &opts, &mut scores, &mut order)
-        });
-        assert_eq!(r.unwrap(), 10);
-        assert_eq!(count, 0, "rank allocated {count} times");
-
-        // The error path allocates nothing either (messages live in fixed buffers).
         let bad = [Feature {
             field: 9999,
             value: Value::Id(1),
         }];
-        let (count, r) = allocations(|| {
-            session.rank(
-                &[Candidate {
-                    task: 0,
-                    bid: 1.0,
-                    features: &bad,
-                }],
-                &opts,
-                &mut scores,
-                &mut order,
-            )
-        });
-        assert!(r.is_err());
-        assert_eq!(count, 0, "a failing rank allocated {count} times");
+        let mut bad_list = list.clone();
+        bad_list[n - 1].features = &bad;
+        // One thread, and worker threads (the counter is global, so what the workers
+        // allocate counts too).
+        for threads in [1, 3] {
+            let options = SessionOptions {
+                max_candidates: n,
+                threads,
+            };
+            let mut session = Session::with_options(model.clone(), options).unwrap();
+            let (count, r) = allocations(|| {
+                session.set_request(&req).unwrap();
+                session
+                    .rank(&list, &RankOptions::default(), &mut scores, &mut order)
+                    .unwrap();
+                session.rank(&list, &opts, &mut scores, &mut order)
+            });
+            assert_eq!(r.unwrap(), 10);
+            assert_eq!(
+                count, 0,
+                "rank on {threads} threads allocated {count} times"
+            );
+
+            // The error path allocates nothing either (messages live in fixed buffers).
+            let all = RankOptions::default();
+            // A batch of one bad candidate, and a full one whose last (on the last
+            // thread) is bad.
+            let (count, r) = allocations(|| {
+                [&bad_list[n - 1..], &bad_list[..]]
+                    .map(|l| session.rank(l, &all, &mut scores, &mut order).is_err())
+            });
+            assert_eq!(r, [true, true]);
+            assert_eq!(
+                count, 0,
+                "a failing rank on {threads} threads allocated {count} times"
+            );
+        }
 
         // Through the C ABI.
         let bytes = write_model(&spec, WriteOptions::INT8).unwrap();
@@ -147,14 +159,16 @@ fn rank_allocates_nothing() {
         let cc = c_candidates(&list, &cf);
         // Options passed by pointer: reading a sized struct allocates nothing either.
         let c_opts = camoe_rank_options::from_rust(&RankOptions::default());
-        let mut len = 0;
-        let (count, st) = allocations(|| {
+        // Sets an empty request and ranks every candidate (n = 200) with `c_opts`.
+        let c_rank = |session: *mut camoe_session| {
             assert_eq!(
-                camoe_session_set_request(s, std::ptr::null(), 0),
+                camoe_session_set_request(session, std::ptr::null(), 0),
                 Status::Ok
             );
-            camoe_session_rank(
-                s,
+            let mut len = 0;
+            let (mut scores, mut order) = ([0.0f32; 200], [0u32; 200]);
+            let st = camoe_session_rank(
+                session,
                 cc.as_ptr(),
                 cc.len(),
                 &c_opts,
@@ -162,10 +176,27 @@ fn rank_allocates_nothing() {
                 order.as_mut_ptr(),
                 order.len(),
                 &mut len,
-            )
-        });
-        assert_eq!((st, len), (Status::Ok, n));
+            );
+            (st, len)
+        };
+        let (count, r) = allocations(|| c_rank(s));
+        assert_eq!(r, (Status::Ok, n));
         assert_eq!(count, 0, "camoe_session_rank allocated {count} times");
+        // Its worker starts (and may allocate) inside camoe_session_new_with_options.
+        let mut ts = std::ptr::null_mut();
+        let so = camoe_session_options::from_rust(&SessionOptions {
+            max_candidates: n,
+            threads: 2,
+        });
+        assert_eq!(camoe_session_new_with_options(m, &so, &mut ts), Status::Ok);
+        let (count, r) = allocations(|| c_rank(ts));
+        assert_eq!(r, (Status::Ok, n));
+        assert_eq!(
+            count, 0,
+            "a threaded camoe_session_rank allocated {count} times"
+        );
+        camoe_session_free(&mut ts);
+        let mut len = 0;
         let (count, st) = allocations(|| {
             camoe_session_rank(
                 s,

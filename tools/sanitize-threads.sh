@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The thread tests (tests/hot_swap.rs, tests/threads.rs) under LeakSanitizer (ASan
-# with detect_leaks=1) and ThreadSanitizer (std rebuilt instrumented, -Zbuild-std, so
-# Arc's atomics are seen and not reported as races). Usage: tools/sanitize-threads.sh
-# [asan|tsan|all] (default all). Needs nightly with rust-src; installs both if missing.
-# Each sanitizer has its own target dir (target/asan, target/tsan).
+# The thread tests (the library's unit tests, which hold rank::workers' pool tests;
+# tests/hot_swap.rs, tests/threads.rs, tests/intra_threads.rs, and tests/no_alloc.rs,
+# which ranks with worker threads) under LeakSanitizer (ASan with detect_leaks=1) and
+# ThreadSanitizer (std rebuilt instrumented, -Zbuild-std, so Arc's atomics are seen
+# and not reported as races). Usage: tools/sanitize-threads.sh [asan|tsan|all]
+# (default all). Needs nightly with rust-src; installs both if missing. Each
+# sanitizer has its own target dir (target/asan, target/tsan).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +21,7 @@ rustup component list --toolchain nightly --installed | grep -q '^rust-src' ||
     rustup component add rust-src --toolchain nightly
 # With --target, RUSTFLAGS reach only the target's code, not build scripts or proc macros.
 host="$(rustc +nightly -vV | sed -n 's/^host: //p')"
-tests=(-p camoe --profile ci --target "$host" --test hot_swap --test threads)
+tests=(-p camoe --profile ci --target "$host" --lib --test hot_swap --test threads --test intra_threads --test no_alloc)
 
 if [ "$which" != tsan ]; then
     echo "== LeakSanitizer + AddressSanitizer: ${tests[*]}"

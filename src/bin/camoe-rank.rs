@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use camoe::spec::FieldKind;
-use camoe::{Candidate, Feature, Model, Objective, RankOptions, Session, Value};
+use camoe::{Candidate, Feature, Model, Objective, RankOptions, Session, SessionOptions, Value};
 
 const USAGE: &str = "\
 usage: camoe-rank [MODEL.camoe] [REQUEST.txt] [flags]
@@ -21,6 +21,7 @@ usage: camoe-rank [MODEL.camoe] [REQUEST.txt] [flags]
   --objective pctr|ev    rank by pCTR (default) or bid x pCTR
   --eligible F,F,..      only candidates of these ad formats
   --expert-top-k K       keep each candidate's K best experts (default: all)
+  --threads N            rank on N threads, 1..=64 (default 1; same scores)
   --list-tiers           print the kernel tiers this CPU runs and exit
                          (CAMOE_KERNEL_TIER=<tier> caps the one used)
   -h, --help             print this and exit";
@@ -94,10 +95,12 @@ fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let (mut positional, mut opts) = (Vec::new(), RankOptions::default());
     let mut eligible_names: Option<String> = None;
+    let mut threads = 1;
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
             "--top-k" => opts.top_k = value()?.parse().map_err(|_| "--top-k needs a number")?,
+            "--threads" => threads = value()?.parse().map_err(|_| "--threads needs a number")?,
             "--expert-top-k" => {
                 opts.expert_top_k = value()?
                     .parse()
@@ -182,8 +185,11 @@ fn run() -> Result<(), String> {
         })
         .collect::<Result<Vec<_>, String>>()?;
 
-    let mut session =
-        Session::new(model.clone(), candidates.len().max(1)).map_err(|e| e.to_string())?;
+    let options = SessionOptions {
+        max_candidates: candidates.len().max(1),
+        threads,
+    };
+    let mut session = Session::with_options(model.clone(), options).map_err(|e| e.to_string())?;
     let mut scores = vec![0.0; candidates.len()];
     let mut order = vec![0; candidates.len()];
     let t1 = Instant::now();

@@ -8,11 +8,12 @@ use super::model::camoe_model;
 use super::types::*;
 use crate::columns::CandidateColumns;
 use crate::error::{Error, Status};
-use crate::rank::{RankOptions, Session};
+use crate::rank::{RankOptions, Session, SessionOptions};
 
-/// A ranking session: per-thread scratch for one model. Owned by the caller from
-/// `camoe_session_new` until `camoe_session_free`. Not thread-safe: use one session per
-/// thread (or lock around it).
+/// A ranking session: scratch for one model, and with `threads > 1` the worker
+/// threads it owns. Owned by the caller from `camoe_session_new` until
+/// `camoe_session_free`. Not thread-safe: use one session per calling thread (or lock
+/// around it).
 pub struct camoe_session {
     _private: [u8; 0],
 }
@@ -24,7 +25,8 @@ impl Castable for camoe_session {
 
 /// Opens a session for up to `max_candidates` candidates per `camoe_session_rank`;
 /// `max_candidates` must be in 1..=1048576 (else `CAMOE_STATUS_INVALID_ARGUMENT`).
-/// All its memory is allocated here.
+/// It ranks on the calling thread only (`camoe_session_new_with_options` with
+/// `threads = 1`). All its memory is allocated here.
 #[no_mangle]
 pub extern "C" fn camoe_session_new(
     model: *const camoe_model,
@@ -39,7 +41,50 @@ pub extern "C" fn camoe_session_new(
     })
 }
 
-/// Frees a session and sets `*session` to NULL. NULL or `*session == NULL` is a no-op.
+/// Fills `*out` with the default session options (256 candidates, 1 thread). Set
+/// `out->struct_size = sizeof(camoe_session_options)` first: only that many bytes are
+/// written, and `struct_size` itself is kept.
+#[no_mangle]
+pub extern "C" fn camoe_session_options_default(out: *mut camoe_session_options) -> Status {
+    boundary(|| {
+        or_fail!(write_sized(
+            out,
+            camoe_session_options::from_rust(&SessionOptions::default())
+        ));
+        Status::Ok
+    })
+}
+
+/// Opens a session as `options` say (NULL: the defaults). With `threads > 1` it starts
+/// `threads - 1` worker threads, which each `camoe_session_rank` call splits its
+/// candidates with (the calling thread takes a share too) and which sleep between
+/// calls; `camoe_session_free` joins them. Scores and order are the same bits for
+/// every thread count. All memory and every thread are made here; a system that
+/// refuses a thread is `CAMOE_STATUS_CAPACITY`.
+#[no_mangle]
+pub extern "C" fn camoe_session_new_with_options(
+    model: *const camoe_model,
+    options: *const camoe_session_options,
+    out: *mut *mut camoe_session,
+) -> Status {
+    boundary(|| {
+        let model = or_null!(clone_arc(model), "model");
+        let out = try_out!(out);
+        let defaults = camoe_session_options::from_rust(&SessionOptions::default());
+        let options = if options.is_null() {
+            defaults
+        } else {
+            or_fail!(read_sized(options, defaults))
+        };
+        let session = or_fail!(Session::with_options(model, options.to_rust()));
+        out.write(to_box(session));
+        Status::Ok
+    })
+}
+
+/// Frees a session and sets `*session` to NULL, after joining its worker threads
+/// (they are idle between calls, so this returns at once). NULL or
+/// `*session == NULL` is a no-op.
 #[no_mangle]
 pub extern "C" fn camoe_session_free(session: *mut *mut camoe_session) {
     boundary(|| free_box(session))

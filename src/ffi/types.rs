@@ -9,7 +9,7 @@ use crate::err;
 use crate::error::{Error, Status};
 use crate::features::{Feature, FeatureList, Value};
 use crate::model::Mode;
-use crate::rank::{CandidateList, Objective, RankOptions};
+use crate::rank::{CandidateList, Objective, RankOptions, SessionOptions};
 use crate::spec::{Missing, Side};
 
 /// `camoe_feature.kind`: no value (the field's missing policy applies).
@@ -129,6 +129,47 @@ pub struct camoe_candidate {
     /// Bid, for `CAMOE_OBJECTIVE_EXPECTED_VALUE` (finite and >= 0, else
     /// `CAMOE_STATUS_BAD_FEATURE`).
     pub bid: f32,
+}
+
+/// Options of `camoe_session_new_with_options`. Set `struct_size =
+/// sizeof(camoe_session_options)`, then call `camoe_session_options_default` to fill
+/// the rest. Growable like `camoe_rank_options` (this whole layout is the first one).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct camoe_session_options {
+    /// `sizeof(camoe_session_options)` as the caller compiled it.
+    pub struct_size: u32,
+    /// The most candidates one `camoe_session_rank` takes, 1..=1048576 (default 256).
+    pub max_candidates: usize,
+    /// Threads a rank call runs on, 1..=64 (default 1; 0 or more than 64 is
+    /// `CAMOE_STATUS_INVALID_ARGUMENT`): the calling thread and `threads - 1` worker
+    /// threads the session starts when it is created and joins when it is freed. They
+    /// sleep between calls. Scores are the same bits for every thread count.
+    pub threads: u32,
+}
+
+// SAFETY: repr(C), starts with the u32 struct_size, integer fields only.
+unsafe impl Growable for camoe_session_options {
+    const MIN_SIZE: usize = core::mem::size_of::<camoe_session_options>();
+    const NAME: &'static str = "camoe_session_options";
+}
+
+impl camoe_session_options {
+    /// The C form of Rust options.
+    pub fn from_rust(o: &SessionOptions) -> camoe_session_options {
+        camoe_session_options {
+            struct_size: core::mem::size_of::<camoe_session_options>() as u32,
+            max_candidates: o.max_candidates,
+            threads: o.threads.try_into().unwrap_or(u32::MAX),
+        }
+    }
+
+    pub fn to_rust(self) -> SessionOptions {
+        SessionOptions {
+            max_candidates: self.max_candidates,
+            threads: self.threads as usize,
+        }
+    }
 }
 
 /// Options of `camoe_session_rank`. Set `struct_size = sizeof(camoe_rank_options)`,

@@ -20,7 +20,7 @@ pub(crate) use fixed::Fixed;
 use linear::{matmul, Init, Input, Rows};
 pub use observe::{max_abs_scales, observe_inputs, InputPart, Observer};
 pub(crate) use scratch::Scratch;
-use scratch::CHUNK;
+pub(crate) use scratch::CHUNK;
 
 /// Whether the experts run a fused int8 path (every linear layer int8: per-row scales,
 /// or the static path when the model has calibrated scales).

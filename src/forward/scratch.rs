@@ -105,6 +105,20 @@ impl Scratch {
     }
 }
 
+impl Scratch {
+    /// Takes the request's state (x_req and its partials) from `other`, a scratch of
+    /// the same model: a session's threads share one request, computed once.
+    pub fn copy_request(&mut self, other: &Scratch) {
+        self.x_req.copy_from_slice(&other.x_req);
+        for (d, s) in self.expert_partial.iter_mut().zip(&other.expert_partial) {
+            d.copy_from_slice(s);
+        }
+        for (d, s) in self.gate_partial.iter_mut().zip(&other.gate_partial) {
+            d.copy_from_slice(s);
+        }
+    }
+}
+
 pub(super) fn pad16(n: usize) -> usize {
     n.div_ceil(16) * 16
 }
