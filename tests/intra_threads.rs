@@ -58,6 +58,25 @@ fn models() -> Vec<(String, Arc<Model>)> {
         let m = Model::from_bytes(&write_model(&spec, opts).unwrap()).unwrap();
         v.push((name.to_string(), m));
     }
+    // int8-static: scales from the float model's own inputs on random requests.
+    let f32m = Model::from_bytes(&write_model(&spec, WriteOptions::F32).unwrap()).unwrap();
+    let scales = camoe::max_abs_scales(&spec.config, || {
+        let mut rng = SplitMix(17);
+        let mut s = session(&f32m, 16, 1);
+        for _ in 0..32 {
+            let req = random_side(&spec.config, Side::Request, &mut rng);
+            let tasks = spec.config.tasks.len() as u64;
+            let cands = random_candidates(&spec.config, 16, tasks, &mut rng);
+            let feats = borrow_candidates(&cands);
+            s.set_request(&borrow(&req)).unwrap();
+            rank_bits(&mut s, &candidate_list(&feats), &RankOptions::default());
+        }
+    });
+    let bytes = camoe::write_model_static(&spec, WriteOptions::INT8, Some(&scales)).unwrap();
+    v.push((
+        "random int8-static".into(),
+        Model::from_bytes(&bytes).unwrap(),
+    ));
     v
 }
 
