@@ -17,14 +17,16 @@
  *   success.
  * - After a failure, camoe_last_error() returns a message describing it (at most 256
  *   bytes), for the calling thread, until that thread's next camoe call.
- * - Handles are opaque. camoe_model is immutable and thread-safe; camoe_session is one
- *   thread's scratch. *_free(&handle) frees and sets the handle to NULL; passing NULL
+ * - Handles are opaque. camoe_model is immutable and thread-safe; a camoe_session is
+ *   used by one thread at a time (it may own worker threads: camoe_session_options).
+ *   *_free(&handle) frees and sets the handle to NULL; passing NULL
  *   (or a pointer to NULL) is a no-op.
  * - Arrays cross as pointer + length; a NULL pointer is accepted when the length is 0.
  *   Strings are pointer + length (UTF-8, no NUL needed) unless a function says
  *   NUL-terminated. Who owns a buffer is in the function's name: *_copy copies,
  *   *_borrowed keeps using the caller's memory.
- * - Growing structs: camoe_rank_options starts with struct_size (set it to sizeof);
+ * - Growing structs: camoe_rank_options, camoe_session_options, camoe_candidate_columns
+ *   and camoe_model_identity start with struct_size (set it to sizeof);
  *   the library reads that many bytes and defaults fields a smaller (older) struct
  *   lacks. camoe_feature and camoe_candidate are frozen: new data comes as new
  *   CAMOE_VALUE_* kinds or new functions, never as new fields.
