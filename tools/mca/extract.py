@@ -28,8 +28,9 @@ RULES = [
     # The fused epilogue's first pass for a hidden layer (ReLU, output kept as f32):
     # i32 → f32, scale, bias, ReLU, store. Its other finishes differ by one or two ops.
     ("requantize_relu", "values", {"scvtf": 4}, ["fcmgt"], ["fabs", "bit", "bif", "bsl"]),
-    # The activation quantizer's byte pass (also the epilogue's second pass).
-    ("quantize", "values", {"fcvtns": 4}, ["sqxtn"], []),
+    # The activation quantizer's byte pass (also the epilogue's second pass); not the
+    # static layers' fused GEMM, whose tile also ends in fcvtns but converts sums first.
+    ("quantize", "values", {"fcvtns": 4}, ["sqxtn"], ["scvtf", "sdot", "smull", "smull2"]),
 ]
 
 KERNELS = re.compile(r"^(_ZN5camoe7kernels7aarch645LINES\w*):")
