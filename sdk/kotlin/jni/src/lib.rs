@@ -17,7 +17,7 @@ use std::sync::{Arc, Weak};
 use camoe::spec::{FieldKind, Missing, Side};
 use camoe::{
     CandidateColumns, Column, ColumnValues, Feature, Model, Objective, RankOptions, Session,
-    Status, Value,
+    SessionOptions, Status, Value,
 };
 use jni::objects::{
     JByteArray, JByteBuffer, JClass, JFloatArray, JIntArray, JLongArray, JObject, JObjectArray,
@@ -395,10 +395,15 @@ pub extern "system" fn Java_dev_camoe_Native_newSession<'l>(
     _: JClass<'l>,
     model: jlong,
     max_candidates: jint,
+    threads: jint,
 ) -> jlong {
     boundary(&mut env, |_| {
-        let max = count(max_candidates, "max_candidates")?;
-        let session = Session::new(model_of(model)?, max)?;
+        let options = SessionOptions {
+            max_candidates: count(max_candidates, "max_candidates")?,
+            // Session::with_options refuses 0 and more than 64 (its MAX_THREADS) itself.
+            threads: count(threads, "threads")?,
+        };
+        let session = Session::with_options(model_of(model)?, options)?;
         Ok(boxed_into_handle(NativeSession {
             session,
             buffers: Buffers::default(),

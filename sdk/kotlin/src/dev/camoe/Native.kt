@@ -35,7 +35,7 @@ internal object Native {
     @JvmStatic external fun releaseWatch(watch: Long)
     @JvmStatic external fun panicForTest()
 
-    @JvmStatic external fun newSession(model: Long, maxCandidates: Int): Long
+    @JvmStatic external fun newSession(model: Long, maxCandidates: Int, threads: Int): Long
     @JvmStatic external fun releaseSession(handle: Long)
 
     // `owner` keeps the Kotlin object (and so its handle) reachable during the call.

@@ -28,13 +28,23 @@ data class RankOptions(
 /**
  * Ranking state for one model, sized once for at most [maxCandidates] candidates.
  *
+ * [threads] (1..64) is how many threads one [rank] call runs on: the calling thread and
+ * `threads - 1` native workers the session starts and owns (1, the default, starts none).
+ * Scores and order are the same bits for every thread count; a small batch runs on fewer
+ * threads (each takes at least 16 candidates). Out of range, the constructor throws
+ * [CamoeException] with [Status.INVALID_ARGUMENT].
+ *
  * Thread rules (as in `camoe.h`): a session belongs to one thread at a time; use one
- * session per thread (they may share one [Model]). [close] frees it (closing twice is
- * safe; any use after close throws [CamoeException] with [Status.NULL_ARGUMENT]); one never
- * closed is freed by a [Cleaner] once unreachable.
+ * session per thread (they may share one [Model]). [close] frees it and stops its workers
+ * (closing twice is safe; any use after close throws [CamoeException] with
+ * [Status.NULL_ARGUMENT]); one never closed is freed by a [Cleaner] once unreachable.
  */
-class Session(val model: Model, val maxCandidates: Int) : AutoCloseable {
-    private var handle: Long = model.withHandle { Native.newSession(it, maxCandidates) }
+class Session @JvmOverloads constructor(
+    val model: Model,
+    val maxCandidates: Int,
+    val threads: Int = 1,
+) : AutoCloseable {
+    private var handle: Long = model.withHandle { Native.newSession(it, maxCandidates, threads) }
     private val cleanable: Cleaner.Cleanable = CLEANER.register(this, Release(handle))
 
     private class Release(private val handle: Long) : Runnable {

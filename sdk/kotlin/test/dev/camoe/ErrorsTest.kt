@@ -32,7 +32,8 @@ class ErrorsTest {
         expect(Status.IO) { Model.load(File(dir, "absent.camoe").path) }
         expect(Status.BAD_MODEL) { loadBytes("not a model at all, just text".toByteArray()) }
         expect(Status.BAD_MODEL) { loadBytes(good.copyOf(good.size / 2)) }
-        expect(Status.VERSION) { loadBytes(good.copyOf().also { it[8] = 2 }) }
+        // The next format version (byte 8: the low byte of the little-endian version).
+        expect(Status.VERSION) { loadBytes(good.copyOf().also { it[8] = (it[8] + 1).toByte() }) }
         expect(Status.CHECKSUM) { loadBytes(good.copyOf().also { it[good.size / 2] = (it[good.size / 2] + 1).toByte() }) }
         val file = File(dir, "m.camoe").apply { writeBytes(good) }
         FileInputStream(file).use { input ->

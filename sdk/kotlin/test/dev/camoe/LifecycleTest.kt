@@ -27,7 +27,8 @@ class LifecycleTest {
     private fun abandonedModel(): Model.Watch {
         val model = Model.load(Sample.modelPath)
         val watch = Model.Watch(model)
-        repeat(2) { Session(model, 4).setRequest(Sample.request(model)) }
+        // The second runs on 2 threads: the cleaner also stops a session's workers.
+        repeat(2) { Session(model, 4, threads = it + 1).setRequest(Sample.request(model)) }
         return watch
     }
 

@@ -91,9 +91,14 @@ object Sample {
     /** `camoe-rank`'s header: `model NAME (Mode, N bytes, F fields, T tasks, E experts)`. */
     val rankHeader: String by lazy { File(property("camoe.rank.output")).readLines().first() }
 
-    /** Ranks [batch] with a fresh session; (index, score bits) best first. */
-    fun rank(model: Model, batch: CandidateBatch, options: RankOptions = RankOptions.DEFAULT): List<Pair<Int, Int>> =
-        Session(model, batch.capacity).use { s ->
+    /** Ranks [batch] with a fresh session on [threads] threads; (index, score bits) best first. */
+    fun rank(
+        model: Model,
+        batch: CandidateBatch,
+        options: RankOptions = RankOptions.DEFAULT,
+        threads: Int = 1,
+    ): List<Pair<Int, Int>> =
+        Session(model, batch.capacity, threads).use { s ->
             s.setRequest(request(model))
             val scores = FloatArray(batch.size)
             val order = IntArray(batch.size)
