@@ -44,7 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #define CAMOE_VERSION_MAJOR 0
-#define CAMOE_VERSION_MINOR 2
+#define CAMOE_VERSION_MINOR 3
 #define CAMOE_VERSION_PATCH 0
 /* Equals camoe_abi_version(). */
 #define CAMOE_VERSION_NUMBER ((CAMOE_VERSION_MAJOR << 16) | (CAMOE_VERSION_MINOR << 8) | CAMOE_VERSION_PATCH)

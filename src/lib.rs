@@ -53,6 +53,6 @@ pub use spec::{ModelConfig, ModelSpec};
 /// cbindgen:ignore
 pub const VERSION_MAJOR: u32 = 0;
 /// cbindgen:ignore
-pub const VERSION_MINOR: u32 = 2;
+pub const VERSION_MINOR: u32 = 3;
 /// cbindgen:ignore
 pub const VERSION_PATCH: u32 = 0;
