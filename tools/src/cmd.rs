@@ -157,12 +157,20 @@ pub struct SimulateArgs {
     n: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Modality divergence D: 0 is the original world; larger values give each
+    /// format a click model of its own (docs/SIMULATOR.md, "Divergence").
+    #[arg(long, value_name = "D", default_value_t = 0.0)]
+    divergence: f32,
 }
 
 pub fn simulate(a: &SimulateArgs) -> Res {
+    if !(a.divergence.is_finite() && a.divergence >= 0.0) {
+        return Err(format!("--divergence {} must be finite and >= 0", a.divergence).into());
+    }
     let cfg = sim::SimConfig {
         seed: a.seed,
         impressions: a.n,
+        divergence: a.divergence,
         ..Default::default()
     };
     let t0 = std::time::Instant::now();
