@@ -999,4 +999,70 @@ mod tests {
         let col = (demo.x0_width() + sb.arch.expert_mlp[1] as usize) as u64;
         assert!(got >= want && got - want < col, "{got} vs {want}");
     }
+
+    /// Sparse gating keeps exactly k experts per row and group, and the
+    /// load-balancing term is 1 when the gates are uniform (its minimum under
+    /// balanced routing) and pulls the gate when they are not.
+    #[test]
+    fn sparse_gating_keeps_k_experts_and_balances() {
+        assert_eq!(
+            crate::model::top_k_kept(&[0.1, 0.9, 0.5, 0.9, 3.0, 2.0, 1.0, 0.0], 4, 2),
+            vec![false, true, false, true, true, true, false, false]
+        );
+        let dev = Device::Cpu;
+        let cfg = tiny_cfg();
+        let ims = simulate_vec(&SimConfig {
+            seed: 5,
+            impressions: 300,
+            ..Default::default()
+        });
+        let ds = Dataset::from_sim(&cfg, &ims);
+        let rows: Vec<usize> = (0..128).collect();
+        let own = own_groups(&cfg, Variant::Camoe, &ds);
+        let mut net = Net::new(&cfg, 3, 0.1, &dev).unwrap();
+        net.gate_top_k = 2;
+        let fw = net
+            .forward(&net.x0(&Batch::new(&ds, &rows, &dev).unwrap()).unwrap())
+            .unwrap();
+        let e = cfg.arch.experts as usize;
+        for row in fw.kept.chunks(e) {
+            assert_eq!(row.iter().filter(|&&k| k).count(), 2);
+        }
+        // Uniform gates: zero gate weights.
+        let (d, g) = (cfg.x0_width(), cfg.groups.len());
+        net.gate_w
+            .set(&Tensor::zeros((d, g * e), candle_core::DType::F32, &dev).unwrap())
+            .unwrap();
+        let fw = net
+            .forward(&net.x0(&Batch::new(&ds, &rows, &dev).unwrap()).unwrap())
+            .unwrap();
+        let b = balance_loss(&net, &fw, &rows, &own)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!((b - 1.0).abs() < 1e-5, "balance at uniform gates {b}");
+        // Skewed gates: the term exceeds 1 and has a gradient on the gate.
+        let mut w = vec![0f32; d * g * e];
+        for r in 0..d {
+            w[r * g * e] = 0.5;
+        }
+        net.gate_w
+            .set(&Tensor::from_vec(w, (d, g * e), &dev).unwrap())
+            .unwrap();
+        let x0 = net.x0(&Batch::new(&ds, &rows, &dev).unwrap()).unwrap();
+        let fw = net.forward(&x0).unwrap();
+        let b = balance_loss(&net, &fw, &rows, &own).unwrap();
+        assert!(b.to_scalar::<f32>().unwrap() > 1.0);
+        let grad = b.backward().unwrap();
+        let gw = grad.get(net.gate_w.as_tensor()).unwrap();
+        assert!(
+            gw.abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                > 0.0
+        );
+    }
 }
