@@ -363,7 +363,10 @@ pub struct ExportArgs {
 pub fn export(a: &ExportArgs) -> Res {
     let (prefix, out) = (&a.model, &a.out);
     let dev = Device::Cpu;
-    let net = load_model(prefix, &dev)?;
+    let mut net = load_model(prefix, &dev)?;
+    // The NNEF graph is the dense gate (docs/NNEF.md); a sparse-trained model keeps
+    // it and is ranked with the runtime's expert_top_k. Check the graph as dense.
+    net.gate_top_k = 0;
     let spec = net.to_spec()?;
     let nnef_path = PathBuf::from(format!("{}.nnef.tgz", out.display()));
     if let Some(dir) = out.parent() {
