@@ -127,6 +127,13 @@ pub struct TrainOptArgs {
     /// Stop after this many validation checks without improvement.
     #[arg(long, default_value_t = TrainOpts::default().patience)]
     patience: usize,
+    /// Sparse gating: each row keeps its K best experts, renormalized (0 = dense);
+    /// score the model with the runtime's expert_top_k = K.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    gate_top_k: usize,
+    /// Weight of the load-balancing loss under sparse gating.
+    #[arg(long, default_value_t = TrainOpts::default().balance)]
+    balance: f64,
 }
 
 impl TrainOptArgs {
@@ -142,6 +149,8 @@ impl TrainOptArgs {
             seed: self.seed,
             evals_per_epoch: self.evals_per_epoch,
             patience: self.patience,
+            gate_top_k: self.gate_top_k,
+            balance: self.balance,
             quiet: false,
         }
     }
@@ -157,12 +166,20 @@ pub struct SimulateArgs {
     n: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Modality divergence D: 0 is the original world; larger values give each
+    /// format a click model of its own (docs/SIMULATOR.md, "Divergence").
+    #[arg(long, value_name = "D", default_value_t = 0.0)]
+    divergence: f32,
 }
 
 pub fn simulate(a: &SimulateArgs) -> Res {
+    if !(a.divergence.is_finite() && a.divergence >= 0.0) {
+        return Err(format!("--divergence {} must be finite and >= 0", a.divergence).into());
+    }
     let cfg = sim::SimConfig {
         seed: a.seed,
         impressions: a.n,
+        divergence: a.divergence,
         ..Default::default()
     };
     let t0 = std::time::Instant::now();
@@ -263,6 +280,7 @@ pub fn train(a: &TrainArgs) -> Res {
         "weight_decay": o.weight_decay, "emb_weight_decay": o.emb_weight_decay,
         "emb_lr_scale": o.emb_lr_scale, "emb_std": o.emb_std,
         "evals_per_epoch": o.evals_per_epoch, "patience": o.patience,
+        "gate_top_k": variant.gate_top_k(&o), "balance": o.balance,
         "train_seconds": train_s, "mflop_per_candidate": mflop, "int8_camoe_bytes": bytes,
     });
     config::write(&trained.cfg, meta, &out.with_extension("config.json"))?;
@@ -278,9 +296,14 @@ pub fn train(a: &TrainArgs) -> Res {
     Ok(())
 }
 
+/// A trained model, scored with the sparse gate it was trained with (if any).
 fn load_model(prefix: &Path, dev: &Device) -> Result<Net, Box<dyn std::error::Error>> {
-    let cfg = config::read(&prefix.with_extension("config.json"))?;
-    Ok(Net::load(&cfg, &prefix.with_extension("safetensors"), dev)?)
+    let path = prefix.with_extension("config.json");
+    let cfg = config::read(&path)?;
+    let mut net = Net::load(&cfg, &prefix.with_extension("safetensors"), dev)?;
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    net.gate_top_k = meta["training"]["gate_top_k"].as_u64().unwrap_or(0) as usize;
+    Ok(net)
 }
 
 #[derive(Args)]
@@ -340,7 +363,10 @@ pub struct ExportArgs {
 pub fn export(a: &ExportArgs) -> Res {
     let (prefix, out) = (&a.model, &a.out);
     let dev = Device::Cpu;
-    let net = load_model(prefix, &dev)?;
+    let mut net = load_model(prefix, &dev)?;
+    // The NNEF graph is the dense gate (docs/NNEF.md); a sparse-trained model keeps
+    // it and is ranked with the runtime's expert_top_k. Check the graph as dense.
+    net.gate_top_k = 0;
     let spec = net.to_spec()?;
     let nnef_path = PathBuf::from(format!("{}.nnef.tgz", out.display()));
     if let Some(dir) = out.parent() {
@@ -399,7 +425,14 @@ pub struct AblateArgs {
     /// The variants to train, comma-separated (default: all).
     #[arg(long, value_delimiter = ',', value_parser = one_of(&Variant::ALL, Variant::name))]
     variants: Option<Vec<Variant>>,
-    /// Write the results as JSON (rewritten after each variant).
+    /// Train every variant once per seed, e.g. 1,2,3 (default: --seed); metrics are
+    /// reported as mean ± 95 % interval over the seeds and test rows.
+    #[arg(long, value_delimiter = ',', value_name = "S,S,..")]
+    seeds: Option<Vec<u64>>,
+    /// Bootstrap resamples of the test rows for the intervals (0 = seeds only).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    resamples: usize,
+    /// Write the results as JSON (rewritten after each run).
     #[arg(long, value_name = "OUT.json")]
     json: Option<PathBuf>,
     #[command(flatten)]
@@ -416,33 +449,141 @@ pub fn ablate(a: &AblateArgs) -> Res {
     let te = load_split(&base, data, "test", max_rows)?;
     let variants = a.variants.clone().unwrap_or(Variant::ALL.to_vec());
     let dev = Device::Cpu;
-    let o = a.opts.opts();
-    let mut results = Vec::new();
-    for v in variants {
-        let t0 = std::time::Instant::now();
-        let trained = train::train_variant(&base, v, &tr, &va, &o, &dev)?;
-        let secs = t0.elapsed().as_secs_f64();
-        let p = trained.predict(&te, &dev)?;
-        let res = train::evaluate(&trained.cfg, &p, &te);
-        train::print_metrics(
-            &format!("{} (test, calibrated, {:.0}s):", v.name(), secs),
-            &res,
-        );
-        let mflop = 2.0 * trained.cfg.macs_per_candidate() as f64 / 1e6;
-        results.push(serde_json::json!({
-            "variant": v.name(), "train_seconds": secs, "mflop_per_candidate": mflop,
-            "metrics": train::metrics_json(&res),
-        }));
+    let o0 = a.opts.opts();
+    let seeds = a.seeds.clone().unwrap_or(vec![o0.seed]);
+    eprintln!(
+        "ablate: expert MACs per candidate: camoe {} ({} experts), shared-bottom {} (one expert, MLP {:?})",
+        train::expert_macs(&base),
+        base.arch.experts,
+        train::expert_macs(&Variant::SharedBottom.config(&base)),
+        Variant::SharedBottom.config(&base).arch.expert_mlp,
+    );
+    let t_all = std::time::Instant::now();
+    // Per variant: its runs' JSON and each seed's test predictions.
+    let mut runs: Vec<(Variant, Vec<serde_json::Value>, Vec<Vec<f32>>)> = Vec::new();
+    for &v in &variants {
+        let (mut js, mut preds) = (Vec::new(), Vec::new());
+        for &seed in &seeds {
+            let o = TrainOpts { seed, ..o0.clone() };
+            let t0 = std::time::Instant::now();
+            let trained = train::train_variant(&base, v, &tr, &va, &o, &dev)?;
+            let secs = t0.elapsed().as_secs_f64();
+            let p = trained.predict(&te, &dev)?;
+            let res = train::evaluate(&trained.cfg, &p, &te);
+            train::print_metrics(
+                &format!("{} seed {seed} (test, calibrated, {:.0}s):", v.name(), secs),
+                &res,
+            );
+            js.push(serde_json::json!({
+                "seed": seed, "train_seconds": secs,
+                "mflop_per_candidate": 2.0 * trained.cfg.macs_per_candidate() as f64 / 1e6,
+                "expert_macs": train::expert_macs(&trained.cfg),
+                "metrics": train::metrics_json(&res),
+            }));
+            preds.push(p);
+        }
+        runs.push((v, js, preds));
         if let Some(j) = &a.json {
-            std::fs::write(
-                j,
-                serde_json::to_string_pretty(&serde_json::json!({
-                    "data": data.display().to_string(), "max_rows": max_rows.min(tr.len()),
-                    "seed": o.seed, "epochs": o.epochs, "lr": o.lr, "batch": o.batch, "results": results,
-                }))?,
-            )?;
+            let wall = t_all.elapsed().as_secs_f64();
+            write_ablation(a, &seeds, &runs, &[], wall, j)?;
         }
     }
+    // Intervals once at the end: each costs resamples × seeds evaluations.
+    let camoe = runs.iter().find(|r| r.0 == Variant::Camoe);
+    let sums: Vec<Summary> = runs
+        .iter()
+        .map(|(v, _, preds)| {
+            let gap = camoe
+                .filter(|c| c.0 != *v)
+                .map(|c| train::summarize(&base, &te, &c.2, Some(preds), a.resamples));
+            (train::summarize(&base, &te, preds, None, a.resamples), gap)
+        })
+        .collect();
+    print_summary(&runs, &sums);
+    if let Some(j) = &a.json {
+        let wall = t_all.elapsed().as_secs_f64();
+        write_ablation(a, &seeds, &runs, &sums, wall, j)?;
+        eprintln!("ablate: {:.0}s in all; wrote {}", wall, j.display());
+    }
+    Ok(())
+}
+
+type Runs = [(Variant, Vec<serde_json::Value>, Vec<Vec<f32>>)];
+/// A variant's intervals, and its paired gap to camoe (camoe minus it).
+type Summary = (train::FormatIntervals, Option<train::FormatIntervals>);
+
+/// Prints mean ± 95 % interval of the main metrics per variant and format, and
+/// the NE gap to camoe.
+fn print_summary(runs: &Runs, sums: &[Summary]) {
+    println!("mean ± 95% interval over seeds and test rows (gap: camoe minus the variant, paired by seed):");
+    println!("  variant          format   NE                  gain share        ECE vs p_true        AUC-PR            NE gap");
+    for ((v, _, _), (sum, gap)) in runs.iter().zip(sums) {
+        for (k, (f, ivs)) in sum.iter().enumerate() {
+            let get = |ivs: &[(&str, train::Interval)], n: &str| {
+                ivs.iter()
+                    .find(|(m, _)| *m == n)
+                    .map(|x| x.1)
+                    .expect("a summary metric")
+            };
+            let (ne, gs, ece, ap) = (
+                get(ivs, "ne"),
+                get(ivs, "gain_share"),
+                get(ivs, "true_ece"),
+                get(ivs, "auc_pr"),
+            );
+            let g = gap
+                .as_ref()
+                .map(|g| {
+                    let x = get(&g[k].1, "ne");
+                    format!("{:+.5} ± {:.5}", x.mean, x.half)
+                })
+                .unwrap_or_default();
+            println!(
+                "  {:<16} {:<8} {:.5} ± {:.5}   {:.4} ± {:.4}   {:.5} ± {:.5}   {:.4} ± {:.4}   {g}",
+                v.name(), f, ne.mean, ne.half, gs.mean, gs.half, ece.mean, ece.half, ap.mean, ap.half
+            );
+        }
+    }
+}
+
+/// The ablation JSON: every run, each variant's summary, and each variant's paired
+/// gap to `camoe` (camoe minus the variant) when camoe was trained.
+fn write_ablation(
+    a: &AblateArgs,
+    seeds: &[u64],
+    runs: &Runs,
+    sums: &[Summary],
+    wall: f64,
+    path: &Path,
+) -> Res {
+    let base = a.model.config()?;
+    let base = &base;
+    let results: Vec<serde_json::Value> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, (v, js, _))| {
+            let mut r = serde_json::json!({"variant": v.name(), "runs": js});
+            if let Some((sum, gap)) = sums.get(i) {
+                r["summary"] = train::summary_json(sum);
+                if let Some(g) = gap {
+                    r["camoe_minus"] = train::summary_json(g);
+                }
+            }
+            r
+        })
+        .collect();
+    let o = a.opts.opts();
+    std::fs::write(
+        path,
+        serde_json::to_string_pretty(&serde_json::json!({
+            "data": a.data.data.display().to_string(), "max_rows": a.data.max_rows,
+            "seeds": seeds, "epochs": o.epochs, "lr": o.lr, "batch": o.batch,
+            "resamples": a.resamples, "wall_seconds": wall,
+            "expert_macs": {"camoe": train::expert_macs(base),
+                "shared_bottom": train::expert_macs(&Variant::SharedBottom.config(base))},
+            "results": results,
+        }))?,
+    )?;
     Ok(())
 }
 

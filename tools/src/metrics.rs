@@ -1,6 +1,7 @@
 //! Offline metrics: AUC-PR (average precision), AUC-ROC, log loss, ECE, the Platt
 //! calibration fit (definitions in `models/README.md`, "Metrics"), and the ranking
-//! agreement `camoe convert` reports (top-k, Kendall's tau).
+//! agreement `camoe convert` reports (top-k, Kendall's tau), and the noise-free
+//! versions scored against the simulator's true probabilities instead of clicks.
 
 /// Indices sorted by score, highest first (stable, NaN last).
 fn order_desc(scores: &[f32]) -> Vec<usize> {
@@ -111,6 +112,74 @@ pub fn ece(p: &[f32], labels: &[f32], bins: usize) -> f64 {
         e += m / n as f64 * (sp / m - sy / m).abs();
     }
     e
+}
+
+/// Binary entropy in nats, clipped like [`log_loss`].
+pub fn entropy(p: f64) -> f64 {
+    let p = p.clamp(1e-7, 1.0 - 1e-7);
+    -(p * p.ln() + (1.0 - p) * (1.0 - p).ln())
+}
+
+/// Expected log loss of predictions `q` against true probabilities `p`:
+/// `−Σ [p ln q + (1−p) ln(1−q)] / n`, the mean of what [`log_loss`] would give
+/// over every draw of the clicks.
+pub fn expected_log_loss(q: &[f32], p: &[f32]) -> f64 {
+    let n = q.len().max(1) as f64;
+    q.iter()
+        .zip(p)
+        .map(|(&q, &p)| {
+            let (q, p) = ((q as f64).clamp(1e-7, 1.0 - 1e-7), p as f64);
+            -(p * q.ln() + (1.0 - p) * (1.0 - q).ln())
+        })
+        .sum::<f64>()
+        / n
+}
+
+/// Normalized entropy against the truth: expected log loss divided by the
+/// entropy of the mean true CTR (the loss of always predicting that mean).
+pub fn normalized_entropy(q: &[f32], p: &[f32]) -> f64 {
+    let mean = p.iter().map(|&x| x as f64).sum::<f64>() / p.len().max(1) as f64;
+    expected_log_loss(q, p) / entropy(mean)
+}
+
+/// Share of the oracle's gain a model recovers: `(NE_base − NE) / (NE_base −
+/// NE_oracle)` with NE_base = 1 (the mean-CTR constant) and NE_oracle the NE of
+/// `p` itself. 0 = no better than the constant, 1 = the oracle.
+pub fn oracle_gain_share(q: &[f32], p: &[f32]) -> f64 {
+    let oracle = normalized_entropy(p, p);
+    (1.0 - normalized_entropy(q, p)) / (1.0 - oracle)
+}
+
+/// AUC-ROC with soft labels: each row is a positive of weight `p` and a negative
+/// of weight `1 − p`; pairs of distinct rows only (the expected numerator and
+/// denominator of the click-based AUC over the draws of the clicks). Ties count
+/// one half. `NaN` when no pair has both a positive and a negative weight.
+pub fn soft_auc_roc(scores: &[f32], p: &[f32]) -> f64 {
+    let idx = order_desc(scores);
+    let (mut seen_pos, mut wins, mut self_pairs) = (0f64, 0f64, 0f64);
+    let mut i = 0;
+    while i < idx.len() {
+        let s = scores[idx[i]];
+        let (mut gp, mut gn, mut gself) = (0f64, 0f64, 0f64);
+        while i < idx.len() && scores[idx[i]] == s {
+            let w = p[idx[i]] as f64;
+            gp += w;
+            gn += 1.0 - w;
+            gself += w * (1.0 - w);
+            i += 1;
+        }
+        // Within a tie group, pairs of distinct rows count one half.
+        wins += gn * seen_pos + 0.5 * (gp * gn - gself);
+        seen_pos += gp;
+        self_pairs += gself;
+    }
+    let neg: f64 = p.iter().map(|&w| 1.0 - w as f64).sum();
+    let pairs = seen_pos * neg - self_pairs;
+    if pairs <= 0.0 {
+        f64::NAN
+    } else {
+        wins / pairs
+    }
 }
 
 /// Fits Platt scaling `p = sigmoid(a·z + b)` to logits `z` and labels by Newton's
@@ -254,5 +323,88 @@ mod tests {
         assert_eq!(kendall_tau(&[1., 2., 3.], &[3., 2., 1.]), -1.0);
         assert!((kendall_tau(&[1., 2., 3., 4.], &[1., 3., 2., 4.]) - 4.0 / 6.0).abs() < 1e-12);
         assert_eq!(top(&[0.1, 0.5, 0.5, 0.2], 3), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn noise_free_metrics_hand_computed() {
+        // Expected log loss: one row p = 0.25 scored q = 0.5 → ln 2; scored by the
+        // truth it is the entropy of 0.25.
+        assert!((expected_log_loss(&[0.5], &[0.25]) - 2f64.ln()).abs() < 1e-9);
+        let h = -(0.25f64 * 0.25f64.ln() + 0.75 * 0.75f64.ln());
+        assert!((expected_log_loss(&[0.25], &[0.25]) - h).abs() < 1e-7);
+        // NE: rows p = (0.1, 0.3), mean 0.2. The constant 0.2 has NE 1 and gain
+        // share 0; the truth has gain share 1.
+        let p = [0.1f32, 0.3];
+        assert!((normalized_entropy(&[0.2, 0.2], &p) - 1.0).abs() < 1e-6);
+        assert!(oracle_gain_share(&[0.2, 0.2], &p).abs() < 1e-5);
+        assert!((oracle_gain_share(&p, &p) - 1.0).abs() < 1e-9);
+        // By hand: NE of the truth = (H(0.1) + H(0.3)) / 2 / H(0.2).
+        let hh = |x: f64| -(x * x.ln() + (1.0 - x) * (1.0 - x).ln());
+        let want = (hh(0.1) + hh(0.3)) / 2.0 / hh(0.2);
+        assert!((normalized_entropy(&p, &p) - want).abs() < 1e-6);
+        // Soft AUC: scores 0.9, 0.1 with p = 0.8, 0.2. Pairs of distinct rows:
+        // (pos 0, neg 1) weight 0.8·0.8 wins; (pos 1, neg 0) weight 0.2·0.2 loses.
+        let a = soft_auc_roc(&[0.9, 0.1], &[0.8, 0.2]);
+        assert!((a - 0.64 / (0.64 + 0.04)).abs() < 1e-6, "{a}");
+        // Hard labels give the click-based AUC.
+        let s = [0.1, 0.9, 0.7, 0.8];
+        let y = [0.0, 1.0, 1.0, 0.0];
+        assert!((soft_auc_roc(&s, &y) - auc_roc(&s, &y)).abs() < 1e-12);
+        // All tied: one half.
+        assert!((soft_auc_roc(&[0.5; 3], &[0.2, 0.6, 0.9]) - 0.5).abs() < 1e-9);
+        // ECE against p: the soft labels enter as the bins' mean outcome.
+        assert!((ece(&[0.2, 0.4], &[0.1, 0.3], 1) - 0.1).abs() < 1e-6);
+    }
+
+    /// On a large sample, each noise-free metric agrees with its click-based
+    /// counterpart within the click-based one's sampling error.
+    #[test]
+    fn noise_free_metrics_agree_with_clicks_on_a_large_sample() {
+        let mut rng = camoe::hash::SplitMix(17);
+        let n = 400_000;
+        let (mut p, mut q, mut y) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..n {
+            let z = rng.normal() * 1.2 - 3.0;
+            let pi = sigmoid(z);
+            // A model that sees part of the logit, slightly miscalibrated.
+            let qi = sigmoid(0.8 * z + 0.5 * rng.normal() - 0.4);
+            p.push(pi);
+            q.push(qi);
+            y.push((rng.uniform() < pi) as u8 as f32);
+        }
+        // Log loss: the clicks' mean has standard error sd(per-row loss)/√n.
+        let per: Vec<f64> = q
+            .iter()
+            .zip(&y)
+            .map(|(&q, &y)| log_loss(&[q], &[y]))
+            .collect();
+        let m = per.iter().sum::<f64>() / n as f64;
+        let se = (per.iter().map(|l| (l - m) * (l - m)).sum::<f64>() / n as f64).sqrt()
+            / (n as f64).sqrt();
+        let e = expected_log_loss(&q, &p);
+        assert!((m - e).abs() < 4.0 * se, "log loss {m} vs {e} (se {se})");
+        // AUC-ROC: Hanley–McNeil standard error of the click-based AUC.
+        let a = auc_roc(&q, &y);
+        let np = y.iter().sum::<f32>() as f64;
+        let nn = n as f64 - np;
+        let (q1, q2) = (a / (2.0 - a), 2.0 * a * a / (1.0 + a));
+        let se_a = ((a * (1.0 - a) + (np - 1.0) * (q1 - a * a) + (nn - 1.0) * (q2 - a * a))
+            / (np * nn))
+            .sqrt();
+        let sa = soft_auc_roc(&q, &p);
+        assert!(
+            (a - sa).abs() < 4.0 * se_a,
+            "AUC {a} vs soft {sa} (se {se_a})"
+        );
+        // ECE over 10 bins: each bin's click mean has error √(Σ p(1−p))/n_b.
+        let (ec, ep) = (ece(&q, &y, 10), ece(&q, &p, 10));
+        let var: f64 = p.iter().map(|&x| (x * (1.0 - x)) as f64).sum::<f64>();
+        let se_e = (var / 10.0).sqrt() / (n as f64 / 10.0);
+        assert!((ec - ep).abs() < 4.0 * se_e, "ECE {ec} vs {ep} (se {se_e})");
+        assert!(ep > 0.005, "the model is miscalibrated: ECE {ep}");
+        // NE: the clicks' log loss over the entropy of the click rate.
+        let ne_c = m / entropy(np / n as f64);
+        let ne = normalized_entropy(&q, &p);
+        assert!((ne_c - ne).abs() < 0.01, "NE {ne_c} vs {ne}");
     }
 }

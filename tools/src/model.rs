@@ -30,6 +30,33 @@ pub struct Net {
     /// Per tower layer (including the final one to 1): `[G, in, out]`, `[G, 1, out]`.
     pub tower_w: Vec<Var>,
     pub tower_b: Vec<Var>,
+    /// Sparse gating: each row's gate keeps its `gate_top_k` largest logits and
+    /// renormalizes over them, as the runtime does at `expert_top_k` (0 = dense).
+    /// Not a parameter: set it before training and before scoring.
+    pub gate_top_k: usize,
+}
+
+/// A forward pass with what the load-balancing loss needs.
+pub struct Forward {
+    /// Per-group logits `[B, G]`.
+    pub logits: Tensor,
+    /// The dense softmax of every group's gate `[B, G, E]`.
+    pub dense_gates: Tensor,
+    /// Row-major `[B, G, E]`: whether the sparse gate kept that expert (empty when dense).
+    pub kept: Vec<bool>,
+}
+
+/// Per row of `e` gate logits: whether each is among the `k` largest (ties: lower index).
+pub fn top_k_kept(logits: &[f32], e: usize, k: usize) -> Vec<bool> {
+    let mut kept = vec![false; logits.len()];
+    for (row, out) in logits.chunks(e).zip(kept.chunks_mut(e)) {
+        let mut idx: Vec<usize> = (0..e).collect();
+        idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+        for &i in idx.iter().take(k) {
+            out[i] = true;
+        }
+    }
+    kept
 }
 
 /// One batch: embedding rows per categorical field, normalized dense columns.
@@ -143,6 +170,7 @@ impl Net {
             gate_b,
             tower_w,
             tower_b,
+            gate_top_k: 0,
         })
     }
 
@@ -254,6 +282,11 @@ impl Net {
 
     /// Per-group logits `[B, G]` from x0 `[B, D]`.
     pub fn logits_from_x0(&self, x0: &Tensor) -> CResult<Tensor> {
+        Ok(self.forward(x0)?.logits)
+    }
+
+    /// The forward pass from x0 `[B, D]`, with the gates.
+    pub fn forward(&self, x0: &Tensor) -> CResult<Forward> {
         let e = self.cfg.arch.experts as usize;
         let g = self.cfg.groups.len();
         let (bsz, d) = x0.dims2()?;
@@ -280,7 +313,18 @@ impl Net {
             .matmul(self.gate_w.as_tensor())?
             .broadcast_add(self.gate_b.as_tensor())?
             .reshape((bsz, g, e))?;
-        let gates = candle_nn::ops::softmax(&gates, D::Minus1)?;
+        let dense_gates = candle_nn::ops::softmax(&gates, D::Minus1)?;
+        let k = self.gate_top_k;
+        let (gates, kept) = if k > 0 && k < e {
+            let kept = top_k_kept(&gates.flatten_all()?.to_vec1::<f32>()?, e, k);
+            // A large negative logit, not −inf: its softmax weight is exactly 0 in
+            // f32 and the arithmetic stays finite.
+            let add: Vec<f32> = kept.iter().map(|&k| if k { 0.0 } else { -1e9 }).collect();
+            let add = Tensor::from_vec(add, (bsz, g, e), x0.device())?;
+            (candle_nn::ops::softmax(&(gates + add)?, D::Minus1)?, kept)
+        } else {
+            (dense_gates.clone(), Vec::new())
+        };
         let xb = x.transpose(0, 1)?.contiguous()?; // [B, E, H]
         let h = gates.matmul(&xb)?; // [B, G, H]
         let mut h = h.transpose(0, 1)?.contiguous()?; // [G, B, H]
@@ -291,7 +335,11 @@ impl Net {
                 h = h.relu()?;
             }
         }
-        h.squeeze(2)?.t() // [B, G]
+        Ok(Forward {
+            logits: h.squeeze(2)?.t()?, // [B, G]
+            dense_gates,
+            kept,
+        })
     }
 
     pub fn logits(&self, b: &Batch) -> CResult<Tensor> {

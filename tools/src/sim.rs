@@ -95,6 +95,10 @@ pub struct SimConfig {
     /// Fractions of impressions in validation and test (the rest is train).
     pub valid_frac: f32,
     pub test_frac: f32,
+    /// Modality divergence D (docs/SIMULATOR.md, "Divergence"): 0 is the
+    /// original world, bit for bit; larger values give the formats click models
+    /// of their own.
+    pub divergence: f32,
 }
 
 impl Default for SimConfig {
@@ -107,6 +111,7 @@ impl Default for SimConfig {
             advertisers: 400,
             valid_frac: 0.1,
             test_frac: 0.2,
+            divergence: 0.0,
         }
     }
 }
@@ -204,13 +209,60 @@ pub struct World {
     ads: Vec<Ad>,
     /// hour-of-day block (6) × device (6) × genre (24) effect.
     hdg: Vec<f32>,
+    div: Divergence,
+}
+
+/// The terms that make the formats' click models differ (all zero at D = 0).
+/// Drawn from a stream of their own so that the world and the impressions of a
+/// seed do not depend on D.
+struct Divergence {
+    d: f32,
+    /// Per format: its own hour × device × genre table, N(0, 0.45) per cell.
+    hdg: Vec<f32>,
+    /// Display only: age bucket (6) × daypart (6), N(0, 0.5) per cell.
+    age_daypart: Vec<f32>,
+}
+
+/// Per-format change of the interest weight per unit of D (audio, video, display):
+/// at D = 1 the weights are 0.9 × (1.2, 0.6, 1.1).
+const DIV_INTEREST: [f32; 3] = [0.2, -0.4, 0.1];
+/// Per-format session-length slope per unit of D: long sessions help audio
+/// (the listener is settled in) and hurt video (fatigue with the screen).
+const DIV_SESSION: [f32; 3] = [0.3, -0.3, 0.0];
+
+impl Divergence {
+    fn new(seed: u64, d: f32) -> Divergence {
+        let mut rng = SplitMix(seed ^ 0xD17E_0000_0000_0005);
+        Divergence {
+            d,
+            hdg: (0..3 * 6 * 6 * 24).map(|_| rng.normal() * 0.45).collect(),
+            age_daypart: (0..6 * 6).map(|_| rng.normal() * 0.5).collect(),
+        }
+    }
+
+    /// The divergence terms of the logit; `interest` is the user's interest in the
+    /// ad's category, `cell` the shared hdg table's index.
+    fn logit(&self, im: &Impression, interest: f32, cell: usize) -> f32 {
+        let (d, f) = (self.d, im.format as usize);
+        let block = (im.hour_of_week as usize % 24) / 4;
+        let session = ((im.session_minutes - 20.0) / 20.0).clamp(-1.0, 3.0);
+        let mut z = d * DIV_INTEREST[f] * 0.9 * interest
+            + d * self.hdg[f * 864 + cell]
+            + d * DIV_SESSION[f] * session;
+        if f == 2 {
+            z += d * self.age_daypart[im.age as usize * 6 + block];
+        }
+        z
+    }
 }
 
 /// Format-level base logits: audio, video, display (see SIMULATOR.md for the levels).
 const BASE: [f32; 3] = [-6.6, -6.8, -8.2];
 /// Placement offsets (task order).
 const PLACEMENT_OFFSET: [f32; 7] = [0.0, 0.25, 0.1, 0.0, 0.0, -0.3, 0.35];
-/// ln(10): the screen-visible effect.
+/// ln(10): the screen-visible effect. This literal, not `LN_10` (one ulp apart in
+/// f32): the logs of every seed were generated with it.
+#[allow(clippy::approx_constant)]
 pub const SCREEN_EFFECT: f32 = 2.302_585;
 /// Audio: the companion banner (60% of audio ads, +0.5 visible / −0.1 hidden)
 /// carries part of the screen effect, so the base part is smaller; together ≈ ×10.
@@ -279,6 +331,7 @@ impl World {
             by_format,
             ads,
             hdg,
+            div: Divergence::new(cfg.seed, cfg.divergence),
         }
     }
 
@@ -308,7 +361,12 @@ impl World {
         z += 0.9 * u.interest[ad.category as usize];
         // Hour of day × device × genre.
         let block = (im.hour_of_week as usize % 24) / 4;
-        z += self.hdg[(block * 6 + im.device as usize) * 24 + im.genre as usize];
+        let cell = (block * 6 + im.device as usize) * 24 + im.genre as usize;
+        z += self.hdg[cell];
+        // Skipped, not multiplied by 0, at D = 0: the original world bit for bit.
+        if self.div.d != 0.0 {
+            z += self.div.logit(im, u.interest[ad.category as usize], cell);
+        }
         // Creative length (longer audio and video creatives lose attention), session fatigue.
         if f != 2 {
             z -= 0.02 * (ad.seconds - 15.0);
@@ -687,5 +745,86 @@ mod tests {
         let m = zs.iter().sum::<f64>() / zs.len() as f64;
         let sd = (zs.iter().map(|z| (z - m) * (z - m)).sum::<f64>() / zs.len() as f64).sqrt();
         assert!(sd > 0.8, "logit sd {sd}");
+    }
+
+    /// FNV-1a of the CSV rows (with p_true's bits and the split) of a log.
+    fn log_hash(cfg: &SimConfig) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        simulate(cfg, |im| {
+            let mut row = Vec::new();
+            write_row(&mut row, im).unwrap();
+            row.extend_from_slice(&im.p_true.to_bits().to_le_bytes());
+            row.push(im.split);
+            for b in row {
+                h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+            }
+        });
+        h
+    }
+
+    #[test]
+    fn divergence_zero_is_the_original_log() {
+        let cfg = SimConfig {
+            seed: 1,
+            impressions: 20_000,
+            ..Default::default()
+        };
+        // Hash of the same rows written before the divergence knob existed.
+        assert_eq!(log_hash(&cfg), 0x0bee_0e89_737f_9eb4);
+        // A positive D changes the probabilities but not the impressions drawn.
+        let d = SimConfig {
+            divergence: 1.0,
+            ..cfg.clone()
+        };
+        assert_ne!(log_hash(&d), log_hash(&cfg));
+        let (a, b) = (simulate_vec(&cfg), simulate_vec(&d));
+        assert!(a
+            .iter()
+            .zip(&b)
+            .all(|(x, y)| (x.user, x.ad, x.hour_of_week) == (y.user, y.ad, y.hour_of_week)));
+    }
+
+    /// Slope of the true logit on session length, per format, with everything
+    /// else as drawn (least squares of logit on clamped session minutes).
+    fn session_slope(ims: &[Impression], f: u8) -> f64 {
+        let pts: Vec<(f64, f64)> = ims
+            .iter()
+            .filter(|im| im.format == f)
+            .map(|im| {
+                let p = im.p_true as f64;
+                (
+                    (im.session_minutes as f64 - 20.0).clamp(-20.0, 60.0),
+                    (p / (1.0 - p)).ln(),
+                )
+            })
+            .collect();
+        let n = pts.len() as f64;
+        let (mx, my) = (
+            pts.iter().map(|p| p.0).sum::<f64>() / n,
+            pts.iter().map(|p| p.1).sum::<f64>() / n,
+        );
+        let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+        let sxx: f64 = pts.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+        sxy / sxx
+    }
+
+    #[test]
+    fn divergence_gives_session_length_opposite_signs() {
+        let base = simulate_vec(&SimConfig {
+            seed: 8,
+            impressions: 150_000,
+            ..Default::default()
+        });
+        let div = simulate_vec(&SimConfig {
+            seed: 8,
+            impressions: 150_000,
+            divergence: 2.0,
+            ..Default::default()
+        });
+        // Today: session fatigue, the same negative slope for every format.
+        assert!(session_slope(&base, 0) < 0.0 && session_slope(&base, 1) < 0.0);
+        // Diverged: long sessions help audio and hurt video.
+        let (a, v) = (session_slope(&div, 0), session_slope(&div, 1));
+        assert!(a > 0.0 && v < 0.0, "audio slope {a}, video slope {v}");
     }
 }

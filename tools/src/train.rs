@@ -27,10 +27,12 @@ pub enum Variant {
     /// Groups by the request's content type (music, podcast, audiobook, video)
     /// instead of the ad's modality; masking on.
     ContentGroups,
+    /// CAMoE trained with sparse top-2 gating and the load-balancing loss.
+    CamoeTop2,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 7] = [
+    pub const ALL: [Variant; 8] = [
         Variant::Camoe,
         Variant::NoCross,
         Variant::NoMask,
@@ -38,6 +40,7 @@ impl Variant {
         Variant::SharedBottom,
         Variant::SingleTask,
         Variant::ContentGroups,
+        Variant::CamoeTop2,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -48,6 +51,7 @@ impl Variant {
             Variant::SharedBottom => "shared-bottom",
             Variant::SingleTask => "single-task",
             Variant::ContentGroups => "content-groups",
+            Variant::CamoeTop2 => "camoe-top2",
         }
     }
     pub fn parse(s: &str) -> Option<Variant> {
@@ -56,11 +60,18 @@ impl Variant {
     pub fn masked(self) -> bool {
         !matches!(self, Variant::NoMask | Variant::Mmoe)
     }
+    /// The sparse gate's k this variant trains with (0 = dense).
+    pub fn gate_top_k(self, o: &TrainOpts) -> usize {
+        match self {
+            Variant::CamoeTop2 => 2,
+            _ => o.gate_top_k,
+        }
+    }
     /// The model config this variant trains, derived from the base (CAMoE) config.
     pub fn config(self, base: &ModelConfig) -> ModelConfig {
         let mut c = base.clone();
         match self {
-            Variant::Camoe | Variant::NoMask | Variant::SingleTask => {}
+            Variant::Camoe | Variant::NoMask | Variant::SingleTask | Variant::CamoeTop2 => {}
             Variant::NoCross => c.arch.cross_layers = 0,
             Variant::Mmoe => {
                 c.groups = c.tasks.iter().map(|t| t.name.clone()).collect();
@@ -69,7 +80,7 @@ impl Variant {
                 }
             }
             Variant::SharedBottom => {
-                c.arch.experts = 1;
+                c.arch = compute_matched_bottom(base);
                 c.groups = c.tasks.iter().map(|t| t.name.clone()).collect();
                 for (i, t) in c.tasks.iter_mut().enumerate() {
                     t.group = i as u32;
@@ -81,6 +92,54 @@ impl Variant {
         }
         c
     }
+}
+
+/// MACs of all experts together (cross layers and MLP) for one candidate.
+pub fn expert_macs(cfg: &ModelConfig) -> u64 {
+    let a = &cfg.arch;
+    let d = cfg.x0_width() as u64;
+    let cross = match a.cross_rank {
+        0 => d * d,
+        r => 2 * d * r as u64,
+    } * a.cross_layers as u64;
+    let mut inp = d;
+    let mut mlp = 0;
+    for &w in &a.expert_mlp {
+        mlp += inp * w as u64;
+        inp = w as u64;
+    }
+    a.experts as u64 * (cross + mlp)
+}
+
+/// The shared bottom of the same expert MACs as `base`'s experts together: one
+/// expert whose first MLP layer is widened (the cross layers are D×D whatever the
+/// width; the last width stays, so the towers are unchanged).
+pub fn compute_matched_bottom(base: &ModelConfig) -> camoe::spec::Architecture {
+    let mut a = base.arch.clone();
+    let target = expert_macs(base);
+    a.experts = 1;
+    if a.expert_mlp.is_empty() {
+        // No MLP: one layer as wide as x0, so the towers' input is unchanged.
+        a.expert_mlp = vec![base.x0_width() as u32];
+    }
+    let one = |w: u32, a: &camoe::spec::Architecture| {
+        let mut c = base.clone();
+        c.arch = a.clone();
+        c.arch.expert_mlp[0] = w;
+        expert_macs(&c)
+    };
+    // MACs grow with the first width: the smallest width that reaches the target.
+    let (mut lo, mut hi) = (1u32, 1u32 << 20);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if one(mid, &a) >= target {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    a.expert_mlp[0] = lo;
+    a
 }
 
 #[derive(Clone, Debug)]
@@ -99,6 +158,11 @@ pub struct TrainOpts {
     pub evals_per_epoch: usize,
     /// Stop after this many validation checks without improvement.
     pub patience: usize,
+    /// Sparse gating: keep each row's `gate_top_k` best experts (0 = dense).
+    pub gate_top_k: usize,
+    /// Weight of the load-balancing loss with sparse gating (Switch Transformer's
+    /// `E · Σ_e f_e · P_e`, 1 when balanced).
+    pub balance: f64,
     pub quiet: bool,
 }
 
@@ -115,6 +179,8 @@ impl Default for TrainOpts {
             seed: 1,
             evals_per_epoch: 4,
             patience: 2,
+            gate_top_k: 0,
+            balance: 0.01,
             quiet: false,
         }
     }
@@ -139,10 +205,12 @@ pub fn loss(
     rows: &[usize],
     own: &[u32],
     masked: bool,
+    balance: f64,
     dev: &Device,
 ) -> CResult<Tensor> {
     let b = Batch::new(ds, rows, dev)?;
-    let z = net.logits(&b)?;
+    let fw = net.forward(&net.x0(&b)?)?;
+    let z = fw.logits.clone();
     let g = net.cfg.groups.len();
     let n = rows.len();
     let y = Tensor::from_vec(
@@ -159,7 +227,45 @@ pub fn loss(
     let msum: f32 = m.iter().sum();
     let mask = Tensor::from_vec(m, (n, g), dev)?;
     let per = bce_with_logits(&z, &y)?;
-    (per * mask)?.sum_all()? / msum.max(1.0) as f64
+    let l = ((per * mask)?.sum_all()? / msum.max(1.0) as f64)?;
+    if fw.kept.is_empty() || balance == 0.0 {
+        return Ok(l);
+    }
+    l + (balance_loss(net, &fw, rows, own)? * balance)?
+}
+
+/// The load-balancing term of sparse gating, per group over the rows it scores:
+/// `E · Σ_e f_e · P_e` with f_e the share of the group's kept slots that went to
+/// expert e (constant) and P_e its mean dense gate weight (differentiable);
+/// averaged over the groups present.
+fn balance_loss(
+    net: &Net,
+    fw: &crate::model::Forward,
+    rows: &[usize],
+    own: &[u32],
+) -> CResult<Tensor> {
+    let (g, e) = (net.cfg.groups.len(), net.cfg.arch.experts as usize);
+    let k = net.gate_top_k.min(e) as f32;
+    let mut count = vec![0f32; g];
+    let mut f = vec![0f32; g * e];
+    for (r, &i) in rows.iter().enumerate() {
+        let gi = own[i] as usize;
+        count[gi] += 1.0;
+        for x in 0..e {
+            f[gi * e + x] += fw.kept[(r * g + gi) * e + x] as u8 as f32;
+        }
+    }
+    let present = count.iter().filter(|&&c| c > 0.0).count().max(1) as f32;
+    let mut c = vec![0f32; rows.len() * g * e];
+    for (r, &i) in rows.iter().enumerate() {
+        let gi = own[i] as usize;
+        for x in 0..e {
+            let share = f[gi * e + x] / (count[gi] * k);
+            c[(r * g + gi) * e + x] = e as f32 * share / count[gi] / present;
+        }
+    }
+    let c = Tensor::from_vec(c, (rows.len(), g, e), fw.dense_gates.device())?;
+    (&fw.dense_gates * c)?.sum_all()
 }
 
 /// Own-group logits of every row.
@@ -192,7 +298,8 @@ pub fn train_net(
     o: &TrainOpts,
     dev: &Device,
 ) -> CResult<Net> {
-    let net = Net::new(cfg, o.seed, o.emb_std, dev)?;
+    let mut net = Net::new(cfg, o.seed, o.emb_std, dev)?;
+    net.gate_top_k = variant.gate_top_k(o);
     let (emb, rest) = net.vars();
     let mut opt_emb = AdamW::new(
         emb,
@@ -228,7 +335,7 @@ pub fn train_net(
         let mut run_loss = 0f64;
         let mut run_n = 0;
         for (step, rows) in idx.chunks(o.batch).enumerate() {
-            let l = loss(&net, train, rows, &own_t, variant.masked(), dev)?;
+            let l = loss(&net, train, rows, &own_t, variant.masked(), o.balance, dev)?;
             let grads = l.backward()?;
             opt_emb.step(&grads)?;
             opt.step(&grads)?;
@@ -401,22 +508,49 @@ pub struct FormatMetrics {
     pub ece: f64,
     /// AUC-PR of the true probabilities on the same rows (NaN on real logs).
     pub oracle_auc_pr: f64,
+    /// Noise-free, against `p_true` (NaN on real logs): expected log loss,
+    /// normalized entropy, share of the oracle's gain, ECE, soft-label AUC-ROC.
+    pub true_log_loss: f64,
+    pub ne: f64,
+    pub gain_share: f64,
+    pub true_ece: f64,
+    pub soft_auc: f64,
 }
 
 pub const ECE_BINS: usize = 10;
 
+/// The test rows of each format (config order; empty when none).
+pub fn format_rows(cfg: &ModelConfig, ds: &Dataset) -> Vec<Vec<usize>> {
+    (0..cfg.formats.len())
+        .map(|f| {
+            (0..ds.len())
+                .filter(|&i| cfg.tasks[ds.task[i] as usize].format as usize == f)
+                .collect()
+        })
+        .collect()
+}
+
 pub fn evaluate(cfg: &ModelConfig, p: &[f32], ds: &Dataset) -> Vec<FormatMetrics> {
+    evaluate_rows(cfg, p, ds, &format_rows(cfg, ds))
+}
+
+/// [`evaluate`] on the given rows of each format (repeats allowed: a bootstrap resample).
+pub fn evaluate_rows(
+    cfg: &ModelConfig,
+    p: &[f32],
+    ds: &Dataset,
+    by_format: &[Vec<usize>],
+) -> Vec<FormatMetrics> {
     let mut out = Vec::new();
-    for (f, name) in cfg.formats.iter().enumerate() {
-        let rows: Vec<usize> = (0..ds.len())
-            .filter(|&i| cfg.tasks[ds.task[i] as usize].format as usize == f)
-            .collect();
+    for (name, rows) in cfg.formats.iter().zip(by_format) {
         if rows.is_empty() {
             continue;
         }
         let pp: Vec<f32> = rows.iter().map(|&i| p[i]).collect();
         let yy: Vec<f32> = rows.iter().map(|&i| ds.label[i]).collect();
         let tt: Vec<f32> = rows.iter().map(|&i| ds.p_true[i]).collect();
+        let known = !tt.iter().any(|x| x.is_nan());
+        let truth = |m: fn(&[f32], &[f32]) -> f64| if known { m(&pp, &tt) } else { f64::NAN };
         out.push(FormatMetrics {
             name: name.clone(),
             rows: rows.len(),
@@ -425,11 +559,16 @@ pub fn evaluate(cfg: &ModelConfig, p: &[f32], ds: &Dataset) -> Vec<FormatMetrics
             auc_roc: metrics::auc_roc(&pp, &yy),
             log_loss: metrics::log_loss(&pp, &yy),
             ece: metrics::ece(&pp, &yy, ECE_BINS),
-            oracle_auc_pr: if tt.iter().any(|x| x.is_nan()) {
-                f64::NAN
-            } else {
+            oracle_auc_pr: if known {
                 metrics::auc_pr(&tt, &yy)
+            } else {
+                f64::NAN
             },
+            true_log_loss: truth(metrics::expected_log_loss),
+            ne: truth(metrics::normalized_entropy),
+            gain_share: truth(metrics::oracle_gain_share),
+            true_ece: truth(|p, t| metrics::ece(p, t, ECE_BINS)),
+            soft_auc: truth(metrics::soft_auc_roc),
         });
     }
     out
@@ -454,6 +593,17 @@ pub fn print_metrics(label: &str, m: &[FormatMetrics]) {
             f.auc_pr / f.oracle_auc_pr
         );
     }
+    if m.iter().any(|f| f.ne.is_finite()) {
+        println!(
+            "  against p_true: format  exp.logloss  NE      gain share  ECE      soft AUC-ROC"
+        );
+        for f in m {
+            println!(
+                "                  {:<7} {:.5}      {:.5}  {:.4}      {:.5}  {:.4}",
+                f.name, f.true_log_loss, f.ne, f.gain_share, f.true_ece, f.soft_auc
+            );
+        }
+    }
 }
 
 pub fn metrics_json(m: &[FormatMetrics]) -> serde_json::Value {
@@ -471,10 +621,185 @@ pub fn metrics_json(m: &[FormatMetrics]) -> serde_json::Value {
                     "format": f.name, "rows": f.rows, "clicks": f.clicks,
                     "auc_pr": num(f.auc_pr), "auc_roc": num(f.auc_roc), "log_loss": num(f.log_loss),
                     "ece": num(f.ece), "oracle_auc_pr": num(f.oracle_auc_pr),
+                    "true_log_loss": num(f.true_log_loss), "ne": num(f.ne),
+                    "gain_share": num(f.gain_share), "true_ece": num(f.true_ece),
+                    "soft_auc": num(f.soft_auc),
                 })
             })
             .collect(),
     )
+}
+
+/// The metrics summarized over seeds, by their JSON names.
+pub const SUMMARY_METRICS: [&str; 9] = [
+    "auc_pr",
+    "auc_roc",
+    "log_loss",
+    "ece",
+    "true_log_loss",
+    "ne",
+    "gain_share",
+    "true_ece",
+    "soft_auc",
+];
+
+fn metric(f: &FormatMetrics, name: &str) -> f64 {
+    match name {
+        "auc_pr" => f.auc_pr,
+        "auc_roc" => f.auc_roc,
+        "log_loss" => f.log_loss,
+        "ece" => f.ece,
+        "true_log_loss" => f.true_log_loss,
+        "ne" => f.ne,
+        "gain_share" => f.gain_share,
+        "true_ece" => f.true_ece,
+        "soft_auc" => f.soft_auc,
+        _ => f64::NAN,
+    }
+}
+
+/// Student's t 97.5 % quantile with `df` degrees of freedom (1.96 beyond 10).
+fn t975(df: usize) -> f64 {
+    const T: [f64; 10] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    ];
+    T.get(df.wrapping_sub(1)).copied().unwrap_or(1.96)
+}
+
+/// A mean over seeds with its 95 % interval half-width.
+#[derive(Clone, Copy, Debug)]
+pub struct Interval {
+    pub mean: f64,
+    pub half: f64,
+}
+
+/// Per format (name): each summary metric's interval.
+pub type FormatIntervals = Vec<(String, Vec<(&'static str, Interval)>)>;
+
+/// Mean over seeds of a metric of `preds[s]` (minus the same metric of
+/// `baseline[s]` when given: a paired gap), per format and metric, with a 95 %
+/// interval that adds in quadrature the spread between seeds (Student's t over
+/// the seeds' values) and the test sample's (a percentile bootstrap of the
+/// seed mean over `resamples` resamples of each format's rows, the same
+/// resamples for every variant so gaps are paired).
+pub fn summarize(
+    cfg: &ModelConfig,
+    ds: &Dataset,
+    preds: &[Vec<f32>],
+    baseline: Option<&[Vec<f32>]>,
+    resamples: usize,
+) -> FormatIntervals {
+    let rows = format_rows(cfg, ds);
+    let value =
+        |p: &[f32], by: &[Vec<usize>]| -> Vec<FormatMetrics> { evaluate_rows(cfg, p, ds, by) };
+    // values[s][format][metric]
+    let per_seed = |by: &[Vec<usize>]| -> Vec<Vec<Vec<f64>>> {
+        (0..preds.len())
+            .map(|s| {
+                let m = value(&preds[s], by);
+                let b = baseline.map(|b| value(&b[s], by));
+                m.iter()
+                    .enumerate()
+                    .map(|(fi, f)| {
+                        SUMMARY_METRICS
+                            .iter()
+                            .map(|&n| metric(f, n) - b.as_ref().map_or(0.0, |b| metric(&b[fi], n)))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let full = per_seed(&rows);
+    let n_seeds = preds.len() as f64;
+    let mean_over_seeds =
+        |v: &[Vec<Vec<f64>>], f: usize, m: usize| v.iter().map(|s| s[f][m]).sum::<f64>() / n_seeds;
+    let boot: Vec<Vec<Vec<f64>>> = (0..resamples)
+        .map(|b| {
+            let mut rng = SplitMix(0xB007_0000 + b as u64);
+            let by: Vec<Vec<usize>> = rows
+                .iter()
+                .map(|r| {
+                    (0..r.len())
+                        .map(|_| r[rng.below(r.len() as u64) as usize])
+                        .collect()
+                })
+                .collect();
+            let v = per_seed(&by);
+            (0..v[0].len())
+                .map(|f| {
+                    (0..SUMMARY_METRICS.len())
+                        .map(|m| mean_over_seeds(&v, f, m))
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    let names: Vec<String> = cfg
+        .formats
+        .iter()
+        .zip(&rows)
+        .filter(|(_, r)| !r.is_empty())
+        .map(|(n, _)| n.clone())
+        .collect();
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(f, name)| {
+            let ivs = SUMMARY_METRICS
+                .iter()
+                .enumerate()
+                .map(|(m, &mname)| {
+                    let mean = mean_over_seeds(&full, f, m);
+                    let seed_half = if preds.len() > 1 {
+                        let var = full.iter().map(|s| (s[f][m] - mean).powi(2)).sum::<f64>()
+                            / (n_seeds - 1.0);
+                        t975(preds.len() - 1) * (var / n_seeds).sqrt()
+                    } else {
+                        0.0
+                    };
+                    let mut bs: Vec<f64> = boot
+                        .iter()
+                        .map(|b| b[f][m])
+                        .filter(|x| x.is_finite())
+                        .collect();
+                    bs.sort_by(f64::total_cmp);
+                    let boot_half = if bs.len() >= 20 {
+                        let q = |p: f64| bs[((bs.len() - 1) as f64 * p).round() as usize];
+                        (q(0.975) - q(0.025)) / 2.0
+                    } else {
+                        0.0
+                    };
+                    let half = (seed_half * seed_half + boot_half * boot_half).sqrt();
+                    (mname, Interval { mean, half })
+                })
+                .collect();
+            (name, ivs)
+        })
+        .collect()
+}
+
+/// [`summarize`]'s result as JSON: `{format: {metric: [mean, half-width]}}`.
+pub fn summary_json(s: &FormatIntervals) -> serde_json::Value {
+    let num = |x: f64| {
+        if x.is_finite() {
+            serde_json::json!(x)
+        } else {
+            serde_json::Value::Null
+        }
+    };
+    let mut out = serde_json::Map::new();
+    for (f, ivs) in s {
+        let mut m = serde_json::Map::new();
+        for (n, iv) in ivs {
+            m.insert(
+                n.to_string(),
+                serde_json::json!([num(iv.mean), num(iv.half)]),
+            );
+        }
+        out.insert(f.clone(), m.into());
+    }
+    out.into()
 }
 
 #[cfg(test)]
@@ -518,7 +843,7 @@ mod tests {
         let net = Net::new(&cfg, 3, 0.1, &dev).unwrap();
         let e = cfg.arch.experts as usize;
         for masked in [true, false] {
-            let l = loss(&net, &ds, &audio, &own, masked, &dev).unwrap();
+            let l = loss(&net, &ds, &audio, &own, masked, 0.0, &dev).unwrap();
             let grads = l.backward().unwrap();
             // Video group = 1: its gate columns are [E..2E) of gate.w; its tower slices are index 1.
             let gw = grads.get(net.gate_w.as_tensor()).unwrap();
@@ -594,7 +919,7 @@ mod tests {
                 .collect()
         };
         let before = video_head(&net);
-        let l = loss(&net, &ds, &audio, &own, true, &dev).unwrap();
+        let l = loss(&net, &ds, &audio, &own, true, 0.0, &dev).unwrap();
         opt.step(&l.backward().unwrap()).unwrap();
         let after = video_head(&net);
         assert_eq!(before, after);
@@ -629,5 +954,115 @@ mod tests {
         let y: Vec<f32> = audio.iter().map(|&i| valid.label[i]).collect();
         let auc = metrics::auc_roc(&s, &y);
         assert!(auc > 0.62, "audio AUC-ROC {auc}");
+    }
+
+    #[test]
+    fn summary_intervals_cover_seed_spread_and_pair_gaps() {
+        let cfg = tiny_cfg();
+        let ims = simulate_vec(&SimConfig {
+            seed: 3,
+            impressions: 20_000,
+            ..Default::default()
+        });
+        let ds = Dataset::from_sim(&cfg, &ims);
+        // Three "seeds" of a model: the truth shrunk towards a constant by different amounts.
+        let preds: Vec<Vec<f32>> = [0.5f32, 0.6, 0.7]
+            .iter()
+            .map(|&w| {
+                ds.p_true
+                    .iter()
+                    .map(|&p| w * p + (1.0 - w) * 0.005)
+                    .collect()
+            })
+            .collect();
+        let s = summarize(&cfg, &ds, &preds, None, 30);
+        let ne = |s: &[(String, Vec<(&str, Interval)>)], f: usize| {
+            s[f].1.iter().find(|(n, _)| *n == "ne").unwrap().1
+        };
+        let audio = ne(&s, 0);
+        let each: Vec<f64> = preds.iter().map(|p| evaluate(&cfg, p, &ds)[0].ne).collect();
+        assert!((audio.mean - each.iter().sum::<f64>() / 3.0).abs() < 1e-9);
+        // The interval is at least the t-interval of the three values.
+        let m = audio.mean;
+        let sd = (each.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / 2.0).sqrt();
+        assert!(audio.half >= 4.303 * sd / 3f64.sqrt() - 1e-12);
+        // A gap against itself is exactly zero, interval included.
+        let g = summarize(&cfg, &ds, &preds, Some(&preds), 30);
+        assert_eq!(ne(&g, 0).mean, 0.0);
+        assert_eq!(ne(&g, 0).half, 0.0);
+        // Compute-matched shared bottom: one expert of at least CAMoE's expert MACs,
+        // within one first-layer column of it.
+        let demo = ModelConfig::demo();
+        let sb = Variant::SharedBottom.config(&demo);
+        assert_eq!(sb.arch.experts, 1);
+        let (want, got) = (expert_macs(&demo), expert_macs(&sb));
+        let col = (demo.x0_width() + sb.arch.expert_mlp[1] as usize) as u64;
+        assert!(got >= want && got - want < col, "{got} vs {want}");
+    }
+
+    /// Sparse gating keeps exactly k experts per row and group, and the
+    /// load-balancing term is 1 when the gates are uniform (its minimum under
+    /// balanced routing) and pulls the gate when they are not.
+    #[test]
+    fn sparse_gating_keeps_k_experts_and_balances() {
+        assert_eq!(
+            crate::model::top_k_kept(&[0.1, 0.9, 0.5, 0.9, 3.0, 2.0, 1.0, 0.0], 4, 2),
+            vec![false, true, false, true, true, true, false, false]
+        );
+        let dev = Device::Cpu;
+        let cfg = tiny_cfg();
+        let ims = simulate_vec(&SimConfig {
+            seed: 5,
+            impressions: 300,
+            ..Default::default()
+        });
+        let ds = Dataset::from_sim(&cfg, &ims);
+        let rows: Vec<usize> = (0..128).collect();
+        let own = own_groups(&cfg, Variant::Camoe, &ds);
+        let mut net = Net::new(&cfg, 3, 0.1, &dev).unwrap();
+        net.gate_top_k = 2;
+        let fw = net
+            .forward(&net.x0(&Batch::new(&ds, &rows, &dev).unwrap()).unwrap())
+            .unwrap();
+        let e = cfg.arch.experts as usize;
+        for row in fw.kept.chunks(e) {
+            assert_eq!(row.iter().filter(|&&k| k).count(), 2);
+        }
+        // Uniform gates: zero gate weights.
+        let (d, g) = (cfg.x0_width(), cfg.groups.len());
+        net.gate_w
+            .set(&Tensor::zeros((d, g * e), candle_core::DType::F32, &dev).unwrap())
+            .unwrap();
+        let fw = net
+            .forward(&net.x0(&Batch::new(&ds, &rows, &dev).unwrap()).unwrap())
+            .unwrap();
+        let b = balance_loss(&net, &fw, &rows, &own)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!((b - 1.0).abs() < 1e-5, "balance at uniform gates {b}");
+        // Skewed gates: the term exceeds 1 and has a gradient on the gate.
+        let mut w = vec![0f32; d * g * e];
+        for r in 0..d {
+            w[r * g * e] = 0.5;
+        }
+        net.gate_w
+            .set(&Tensor::from_vec(w, (d, g * e), &dev).unwrap())
+            .unwrap();
+        let x0 = net.x0(&Batch::new(&ds, &rows, &dev).unwrap()).unwrap();
+        let fw = net.forward(&x0).unwrap();
+        let b = balance_loss(&net, &fw, &rows, &own).unwrap();
+        assert!(b.to_scalar::<f32>().unwrap() > 1.0);
+        let grad = b.backward().unwrap();
+        let gw = grad.get(net.gate_w.as_tensor()).unwrap();
+        assert!(
+            gw.abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                > 0.0
+        );
     }
 }

@@ -228,7 +228,7 @@ fn unknown_flags_and_bad_values_are_named() {
 #[test]
 fn help_names_each_subcommands_flags() {
     for (sub, flags) in [
-        ("simulate", &["--out", "--n", "--seed"][..]),
+        ("simulate", &["--out", "--n", "--seed", "--divergence"][..]),
         (
             "train",
             &[
@@ -253,6 +253,8 @@ fn help_names_each_subcommands_flags() {
                 "--evals-per-epoch",
                 "--patience",
                 "--name",
+                "--gate-top-k",
+                "--balance",
             ][..],
         ),
         (
@@ -270,6 +272,8 @@ fn help_names_each_subcommands_flags() {
                 "--epochs",
                 "--lr",
                 "--config",
+                "--seeds",
+                "--resamples",
             ][..],
         ),
         ("obd", &["--obd", "--out"][..]),
@@ -334,6 +338,9 @@ fn documented_command_lines_parse() {
         "ablate --data data/sim --max-rows 700000 --epochs 2 --lr 0.002 --json runs/ablation-sim.json",
         "obd --obd obd/obp/dataset/obd --out data/obd",
         "ablate --config data/obd/obd.config.json --data data/obd --variants camoe,camoe-nocross,camoe-nomask,mmoe,shared-bottom,single-task --epochs 10 --batch 256 --lr 0.002 --json runs/ablation-obd.json",
+        "simulate --out runs/data/s1 --n 250000 --seed 1 --divergence 1",
+        "ablate --data runs/data/s0 --max-rows 100000 --epochs 1 --evals-per-epoch 2 --resamples 50 --variants camoe,mmoe,camoe-nomask,shared-bottom,camoe-top2 --seeds 1,2,3 --json runs/ablation-d0.json",
+        "train --data runs/data/s0 --out runs/camoe-top2 --max-rows 100000 --epochs 1 --evals-per-epoch 2 --gate-top-k 2 --balance 0.01",
         "train --data d --out o --variant shared-bottom --experts 8 --cross-layers 2 --cross-rank 0 --expert-mlp 128,64 --tower 32 --max-rows 10 --config c.json",
     ] {
         let mut args: Vec<&str> = line.split(' ').collect();
@@ -391,4 +398,78 @@ fn keygen_and_sign_make_a_signature_the_runtime_verifies() {
     assert_eq!(code, 1);
     assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
     assert!(!junk_sig.exists());
+}
+
+/// `simulate --divergence` then `ablate --seeds`: every run is reported, and each
+/// format gets a noise-free NE with an interval and camoe's paired gap to the
+/// baseline. A tiny model on a tiny log: seconds.
+#[test]
+fn ablate_over_seeds_reports_intervals_on_a_diverged_log() {
+    let dir = tmp("div");
+    let d = dir.to_str().unwrap();
+    let (code, _, err) = camoe(&[
+        "simulate",
+        "--out",
+        d,
+        "--n",
+        "6000",
+        "--seed",
+        "4",
+        "--divergence",
+        "1.5",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let json = tmp("ablate.json");
+    let (code, out, err) = camoe(&[
+        "ablate",
+        "--data",
+        d,
+        "--variants",
+        "camoe,shared-bottom",
+        "--seeds",
+        "1,2",
+        "--epochs",
+        "1",
+        "--experts",
+        "2",
+        "--cross-layers",
+        "1",
+        "--expert-mlp",
+        "8",
+        "--tower",
+        "4",
+        "--resamples",
+        "20",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("NE gap"), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["seeds"], serde_json::json!([1, 2]));
+    let res = v["results"].as_array().unwrap();
+    assert_eq!(res.len(), 2);
+    for r in res {
+        assert_eq!(r["runs"].as_array().unwrap().len(), 2);
+        for f in ["audio", "video", "display"] {
+            let ne = &r["summary"][f]["ne"];
+            assert!(
+                ne[0].as_f64().unwrap() > 0.5 && ne[1].as_f64().unwrap() > 0.0,
+                "{f}: {ne}"
+            );
+        }
+    }
+    assert!(res[1]["camoe_minus"]["video"]["ne"][0].is_f64());
+    // The shared bottom is one expert of the experts' MACs (2 experts here).
+    let macs = &v["expert_macs"];
+    let (c, sb) = (
+        macs["camoe"].as_u64().unwrap(),
+        macs["shared_bottom"].as_u64().unwrap(),
+    );
+    assert!(sb >= c && sb < c + 200, "{c} vs {sb}");
+    // A negative divergence is refused by name.
+    let (code, _, err) = camoe(&["simulate", "--out", d, "--n", "10", "--divergence=-1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--divergence"), "{err}");
 }
