@@ -12,7 +12,8 @@
 #          (-Zlocation-detail=none), derived Debug printing only type names
 #          (-Zfmt-debug=shallow; Debug of strings, used in error messages, is unchanged), and
 #          packed relative relocations (-z pack-relative-relocs: DT_RELR, which needs glibc
-#          2.36+ or Android 11+), plus identical-code folding where the linker is LLD (x86_64).
+#          2.36+ or Android 11+) and identical-code folding, linked by the toolchain's LLD on
+#          both architectures.
 # Stripped libraries land in target/release-libs/<recipe>/<arch>/ (under $CARGO_TARGET_DIR when
 # set); their sizes are printed as "<recipe> <arch> <lib> <bytes>" lines.
 set -euo pipefail
@@ -49,7 +50,7 @@ for arch in $arches; do
         x86_64)
             strip=strip
             # rustc links x86_64 Linux with its bundled LLD, which folds identical functions.
-            archflags+=(-C link-arg=-Wl,--icf=all)
+            [ "$recipe" = minimal ] && archflags+=(-C link-arg=-Wl,--icf=all)
             ;;
         aarch64)
             strip=aarch64-linux-gnu-strip
@@ -59,6 +60,12 @@ for arch in $arches; do
             fi
             [ "$recipe" = stable ] && { rustup target list --installed | grep -q "^$triple" || rustup target add "$triple"; }
             export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+            if [ "$recipe" = minimal ]; then
+                # The toolchain's LLD instead of GNU ld 2.40, which ignores pack-relative-relocs
+                # on aarch64 and pads the file before the RELRO segment (~12 KB at 16 KB pages).
+                gccld=$(rustc +nightly --print sysroot)/lib/rustlib/$(rustc +nightly -vV | sed -n 's/^host: //p')/bin/gcc-ld
+                archflags+=(-C "link-arg=-B$gccld" -C link-arg=-fuse-ld=lld -C link-arg=-Wl,--icf=all)
+            fi
             ;;
         *) echo "tools/release.sh: unknown arch '$arch' (x86_64 or aarch64)" >&2; exit 2 ;;
     esac
