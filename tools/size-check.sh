@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Size budget of the shipped libraries: builds the documented size recipe
 # (`tools/release.sh minimal`: nightly, -Zbuild-std, opt-level "s", panic = unwind) for
-# x86_64 and aarch64, fails when a stripped library exceeds its budget below, and runs the
+# x86_64 and aarch64, fails when a stripped library exceeds its budget below or a LOAD
+# segment is aligned below 16 KB, and runs the
 # C consumer (ffi-tests/test_c.c: load, info, rank, every error path) against each
 # minimal libcamoe.so, the aarch64 one under qemu, so the budget is met by a library that works.
 #   tools/size-check.sh            (CAMOE_SIZE_ARCHES="x86_64" to check one architecture)
@@ -43,6 +44,16 @@ while read -r _ arch lib bytes; do
         printf 'ok           %-8s %-16s %8d B <= %8d B\n' "$arch" "$lib" "$bytes" "$limit"
     fi
 done <<<"$sizes"
+# Android's 16 KB pages hold for these libraries too (LLD links aarch64 here, GNU ld elsewhere).
+for arch in $arches; do
+    for lib in libcamoe.so libcamoe_jni.so; do
+        aligns=$(readelf -lW "$libs/$arch/$lib" | awk '$1 == "LOAD" {print $NF}')
+        for align in ${aligns:-none}; do
+            [ "$align" != none ] && (( align >= 0x4000 )) ||
+                { echo "$arch $lib: a LOAD segment is aligned to $align, below 0x4000"; failed=1; }
+        done
+    done
+done
 # Every budgeted library must have been measured: a recipe that stops building one must fail.
 for arch in $arches; do
     for lib in libcamoe.so libcamoe_jni.so; do
