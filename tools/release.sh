@@ -14,9 +14,9 @@
 #          packed relative relocations (-z pack-relative-relocs: DT_RELR, which needs glibc
 #          2.36+ or Android 11+) and identical-code folding, linked by the toolchain's LLD on
 #          both architectures.
-#          Its cost: opt-level "s" turns LLVM's loop vectorizer off, and ranking is 2-3x slower.
+#          Its cost: opt-level "s" turns LLVM's loop vectorizer off: ranking 1.5-3x slower (x86).
 # lean:    minimal, but the runtime crate at opt-level 3 (vectorized loops) with the "s"
-#          inlining threshold: ranking as fast as stable, ~35-70 KB larger than minimal.
+#          inlining threshold: ranking as fast as stable, 13-43 KB larger than minimal.
 # Stripped libraries land in target/release-libs/<recipe>/<arch>/ (under $CARGO_TARGET_DIR when
 # set); their sizes are printed as "<recipe> <arch> <lib> <bytes>" lines.
 set -euo pipefail
