@@ -4,7 +4,8 @@
 # qemu), the committed header against a fresh cbindgen, the runtime's dependency tree,
 # the C/C++ consumers (plain and under ASan+UBSan), the Kotlin/JNA consumer, the Swift
 # module map, the Kotlin SDK over JNI (JVM tests, 16 KB-page Android stand-in builds,
-# AAR), the Rust ABI tests under ASan, the thread tests under LSan and TSan, bounded
+# AAR), the stripped size budget of the minimal release build (x86_64 and aarch64),
+# the Rust ABI tests under ASan, the thread tests under LSan and TSan, bounded
 # coverage-guided fuzzing, and the tools' tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -88,6 +89,9 @@ bash sdk/kotlin/test.sh
 
 step "Kotlin SDK: aarch64/x86_64 libraries with 16 KB pages, exports, AAR"
 bash sdk/kotlin/android.sh
+
+step "library size: tools/release.sh minimal within budget on x86_64 and aarch64, C consumer passes against it"
+bash tools/size-check.sh
 
 step "Rust ABI, corrupt-model, reference and kernel tests under AddressSanitizer (nightly)"
 if ! cargo +nightly --version >/dev/null 2>&1; then

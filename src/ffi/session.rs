@@ -103,7 +103,8 @@ pub extern "C" fn camoe_session_set_request(
     boundary(|| {
         let s = try_mut!(session);
         let f = try_slice!(features, n_features);
-        or_fail!(s.set_request_from(f));
+        // `&f`: the same `encode::<&[camoe_feature]>` as the candidates' rows (one copy).
+        or_fail!(s.set_request_from(&f));
         Status::Ok
     })
 }
