@@ -12,16 +12,18 @@ arches=${CAMOE_SIZE_ARCHES:-x86_64 aarch64}
 target=${CARGO_TARGET_DIR:-$PWD/target}
 libs=$target/release-libs/minimal
 
-# Budgets in bytes of the stripped files: each is this recipe's measured size rounded up to
-# the next 1,000 B, so growth fails here. Issue 14's goal is 300,000 B for every library:
-# aarch64 libcamoe.so meets it (299,912 B); x86_64 libcamoe.so (331,936 B) misses it by 32 KB and the JNI
-# libraries by ~80 KB (the jni crate's wrappers, its combine signature parser and cesu8).
-# CAMOE_SIZE_BUDGET=<bytes> replaces every budget (to see the check fail).
+# Budgets in bytes of the stripped files. Issue 14's goal is 300,000 B for every library;
+# it is not met. Measured at 0.3.0 (format version 2, int8-static's fused kernels, the
+# session's worker threads, the reworked aarch64 GEMMs): x86_64 libcamoe.so 412,080 B,
+# libcamoe_jni.so 489,880 B; aarch64 371,024 B and 446,264 B (before those merges the same
+# recipe gave 331,936 / 414,192 / 299,912 / 379,384 B). Each budget is that size plus 3 %
+# (a fresh machine's nightly may differ slightly), rounded up to 1,000 B, so real growth
+# fails here. CAMOE_SIZE_BUDGET=<bytes> replaces every budget (to see the check fail).
 declare -A budget=(
-    [x86_64/libcamoe.so]=332000
-    [x86_64/libcamoe_jni.so]=415000
-    [aarch64/libcamoe.so]=300000
-    [aarch64/libcamoe_jni.so]=380000
+    [x86_64/libcamoe.so]=425000
+    [x86_64/libcamoe_jni.so]=505000
+    [aarch64/libcamoe.so]=383000
+    [aarch64/libcamoe_jni.so]=460000
 )
 if [ -n "${CAMOE_SIZE_BUDGET:-}" ]; then
     for k in "${!budget[@]}"; do budget[$k]=$CAMOE_SIZE_BUDGET; done
