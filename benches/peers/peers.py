@@ -340,7 +340,7 @@ def build(args):
 class Runner:
     """One engine at one batch size: call() = feed inputs, run, read pCTR."""
 
-    def __init__(self, engine, models, dump, b):
+    def __init__(self, engine, models, dump, b, threads=1):
         f, kind, _ = ENGINES[engine]
         path = os.path.join(models, f)
         self.kind = kind
@@ -348,7 +348,7 @@ class Runner:
             import onnxruntime as ort
 
             so = ort.SessionOptions()
-            so.intra_op_num_threads = 1
+            so.intra_op_num_threads = threads
             so.inter_op_num_threads = 1
             so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
             so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -359,7 +359,7 @@ class Runner:
             from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
             # AUTO = builtin kernels with the default delegate (XNNPACK) applied.
-            it = Interpreter(model_path=path, num_threads=1, experimental_op_resolver_type=OpResolverType.AUTO)
+            it = Interpreter(model_path=path, num_threads=threads, experimental_op_resolver_type=OpResolverType.AUTO)
             sig = it._get_full_signature_list()["serving_default"]
             feeds = dump.batch(0, b, np.int32)
             self.inputs = []
@@ -438,7 +438,7 @@ def timing(args):
     engines = args.engines.split(",") if args.engines else list(ENGINES)
     for e in engines:
         for b in batches:
-            r = Runner(e, args.models, dump, b)
+            r = Runner(e, args.models, dump, b, args.threads)
             end = time.perf_counter() + 0.25 * args.seconds
             n = 0
             while time.perf_counter() < end or n < 5:
@@ -518,6 +518,7 @@ def main():
             p.add_argument("--seconds", type=float, default=0.6)
             p.add_argument("--batches", default="1,10,50,200,1000")
             p.add_argument("--engines", default="")
+            p.add_argument("--threads", type=int, default=1, help="ORT intra_op_num_threads, LiteRT num_threads")
         if c == "parity":
             p.add_argument("--camoe-scores", action="append", help="LABEL=FILE of f32 scores from camoe-bench")
             p.add_argument("--csv")

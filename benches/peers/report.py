@@ -15,7 +15,7 @@ import re
 import time
 from collections import defaultdict
 
-PASSES = [("noamx", "AMX refused (noamx)"), ("amx", "AMX allowed")]
+PASSES = [("noamx", "AMX refused (noamx)"), ("amx", "AMX allowed"), ("noamx-t2", "two threads on cores 0,1, AMX refused")]
 
 
 def load(results):

@@ -13,6 +13,8 @@
 #   PEERS_TIERS    camoe kernel tiers to time (default "scalar best"; best = what the
 #                  library picks on this CPU; scalar = CAMOE_KERNEL_TIER=scalar)
 #   PEERS_README   README to update (default benches/README.md; empty = none)
+#   PEERS_THREADS2 1 (default) adds the two-thread rows: camoe --intra-threads 2, ORT
+#                  intra_op_num_threads = 2, LiteRT num_threads = 2, on cores 0,1, AMX refused
 #
 # Steps: venv (reused when present) -> cargo build --release --lib and the peers-dump
 # example -> C programs (camoe-bench, the device benchmark a user runs: it times camoe's
@@ -35,6 +37,7 @@ CORE="${PEERS_CORE:-1}"
 TIERS="${PEERS_TIERS:-scalar best}"
 README="${PEERS_README-benches/README.md}"
 BATCHES=1,10,50,200,1000
+THREADS2="${PEERS_THREADS2:-1}"
 PY="$VENV/bin/python"
 step() { printf '\n== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)" >&2; }
 quiet() { grep -v -e '^W0000' -e '^I0000' -e '^INFO: ' -e 'oneDNN custom operations' >&2 || true; }
@@ -158,6 +161,22 @@ for round in $(seq "$ROUNDS"); do
         "${pre[@]}" "$PY" "$HERE/peers.py" time "$WORK/dump" "$WORK/models" "$pass" --seconds "$SECS" --batches "$BATCHES" 2> >(quiet) | tee -a "$T"
     done
 done
+# Two threads (both cores, AMX refused): camoe's session with one worker thread
+# (--intra-threads 2), ORT intra_op_num_threads = 2, LiteRT (XNNPACK) num_threads = 2.
+if [ "$THREADS2" = 1 ]; then
+    for round in $(seq "$ROUNDS"); do
+        echo "-- two threads, round $round of $ROUNDS" >&2
+        for row in "${CAMOE_ROWS[@]}"; do
+            IFS=: read -r label mode tier <<< "$row"
+            [ "$tier" = best ] && [ "$mode" != f32 ] || continue
+            env -u CAMOE_KERNEL_TIER taskset -c 0,1 "$NOAMX" "$WORK/camoe-bench" "$WORK/dump/model-$mode.camoe" \
+                --requests "$WORK/dump/requests.txt" --intra-threads 2 --batches "$BATCHES" --seconds "$SECS" --json > "$WORK/timing.json"
+            "$PY" "$HERE/peers.py" camoe-bench "$label/noamx-t2" "$WORK/timing.json" | tee -a "$T"
+        done
+        taskset -c 0,1 "$NOAMX" "$PY" "$HERE/peers.py" time "$WORK/dump" "$WORK/models" noamx-t2 --threads 2 \
+            --engines ort-int8dyn,litert-int8 --seconds "$SECS" --batches "$BATCHES" 2> >(quiet) | tee -a "$T"
+    done
+fi
 echo "load average after timings: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$RES/machine.txt"
 
 step "report"
