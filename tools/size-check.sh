@@ -69,7 +69,8 @@ mkdir -p "$out"
 for arch in $arches; do
     case $arch in
         x86_64) cc=gcc run=() ;;
-        aarch64) cc=aarch64-linux-gnu-gcc run=(qemu-aarch64 -L /usr/aarch64-linux-gnu) ;;
+        # -L /, not -L /usr/aarch64-linux-gnu: threaded sessions hang under the latter.
+        aarch64) cc=aarch64-linux-gnu-gcc run=(qemu-aarch64 -L /) ;;
     esac
     "$cc" -std=c11 -O1 -Iinclude -Iffi-tests ffi-tests/test_c.c ffi-tests/tu2.c \
         -L"$libs/$arch" -lcamoe -Wl,-rpath,"$libs/$arch" -o "$out/test_c-$arch"
