@@ -24,22 +24,6 @@
 
 #include "camoe.h"
 
-/* Intra-rank threads arrive in a later library as camoe_session_options and
- * camoe_session_new_with_options. The bench declares them weak, under its own C names
- * bound to the library's symbol names, so it builds against a header with or without
- * them and runs against a library with or without them (NULL when absent). The struct
- * mirrors the library's layout; struct_size tells the library which fields it has. */
-typedef struct {
-    size_t struct_size;
-    size_t max_candidates;
-    uint32_t threads;
-} bench_session_options;
-extern camoe_status bench_session_options_default(bench_session_options *out)
-    __asm__("camoe_session_options_default") __attribute__((weak));
-extern camoe_status bench_session_new_with_options(const camoe_model *model, const bench_session_options *options,
-                                                   camoe_session **out)
-    __asm__("camoe_session_new_with_options") __attribute__((weak));
-
 #define MAX_BATCHES 32
 #define MAX_BATCH 1048576 /* the library's max_candidates */
 #define MIN_TIMED_ITERATIONS 5
@@ -56,7 +40,7 @@ static const char USAGE[] =
     "  --iterations N       ... or for N iterations per thread\n"
     "  --warmup N           untimed iterations per batch size and thread (default 20)\n"
     "  --threads N          N sessions ranking at once on N threads, one model (default 1)\n"
-    "  --intra-threads N    threads inside each rank call (needs a library with\n"
+    "  --intra-threads N    threads inside each rank call (the session's own workers;\n"
     "                       camoe_session_new_with_options; default 1)\n"
     "  --tier T             kernel tier cap, as CAMOE_KERNEL_TIER=T (scalar, avx2, avxvnni,\n"
     "                       avx512vnni, neon, dotprod, i8mm); one this CPU cannot run is an\n"
@@ -424,21 +408,13 @@ static void free_workload(workload *w) {
 
 static camoe_session *open_session(const camoe_model *model, size_t capacity, uint64_t intra_threads) {
     camoe_session *s = NULL;
-    if (bench_session_new_with_options && bench_session_options_default) {
-        bench_session_options o;
-        memset(&o, 0, sizeof o);
-        o.struct_size = sizeof o;
-        check(bench_session_options_default(&o), "camoe_session_options_default");
-        o.max_candidates = capacity;
-        o.threads = (uint32_t)intra_threads;
-        check(bench_session_new_with_options(model, &o, &s), "camoe_session_new_with_options");
-    } else if (intra_threads > 1) {
-        die("--intra-threads %llu: this libcamoe has no camoe_session_new_with_options (intra-rank threads); "
-            "use --intra-threads 1 or a newer library",
-            (unsigned long long)intra_threads);
-    } else {
-        check(camoe_session_new(model, capacity, &s), "camoe_session_new");
-    }
+    camoe_session_options o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    check(camoe_session_options_default(&o), "camoe_session_options_default");
+    o.max_candidates = capacity;
+    o.threads = (uint32_t)intra_threads;
+    check(camoe_session_new_with_options(model, &o, &s), "camoe_session_new_with_options");
     return s;
 }
 
