@@ -101,7 +101,7 @@ if cargo +nightly --version >/dev/null 2>&1; then
     RUSTFLAGS="-Zsanitizer=address" ASAN_OPTIONS=detect_leaks=1 \
         cargo +nightly test --target x86_64-unknown-linux-gnu --target-dir target/asan \
         -p camoe --test corrupt --test e2e --test reference --test kernels --test columns \
-        --test rank_rules --test signature
+        --test rank_rules --test signature --test static_int8
 else
     echo "SKIPPED: no nightly toolchain could be installed, so the Rust ASan run did not happen"
     skipped=$((skipped + 1))
