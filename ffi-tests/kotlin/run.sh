@@ -25,7 +25,10 @@ cargo build --profile "$profile" --lib --bin camoe-rank --quiet
 lib=$(realpath "${CARGO_TARGET_DIR:-target}")/$profile
 "$kotlinc" -nowarn -cp "$jna" ffi-tests/kotlin/CamoeTest.kt -include-runtime -d "$out/camoe-test.jar" 2>&1 | grep -v '^warning' || true
 test -f "$out/camoe-test.jar"
-java -cp "$jna:$out/camoe-test.jar" CamoeTestKt "$lib" "$model" "$request" > "$out/kotlin.txt"
+# The ABI version the header declares, (major << 16) | (minor << 8) | patch.
+abi=$(awk '/#define CAMOE_VERSION_(MAJOR|MINOR|PATCH) / {v[$2] = $3}
+    END {print v["CAMOE_VERSION_MAJOR"] * 65536 + v["CAMOE_VERSION_MINOR"] * 256 + v["CAMOE_VERSION_PATCH"]}' include/camoe.h)
+java -Dcamoe.abi="$abi" -cp "$jna:$out/camoe-test.jar" CamoeTestKt "$lib" "$model" "$request" > "$out/kotlin.txt"
 "$lib/camoe-rank" "$model" "$request" | awk '/^ +[0-9]+ +[0-9]+ /{printf "%4d %10d  %-18s %s\n", $1, $2, $3, $5}' > "$out/rust.txt"
 if ! diff -u "$out/rust.txt" "$out/kotlin.txt"; then
     echo "the Kotlin consumer's ranking differs from camoe-rank's"; exit 1
