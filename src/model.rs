@@ -36,11 +36,14 @@ pub(crate) struct Linear<'a> {
     pub bias: Option<&'a [f32]>,
 }
 
-/// Which columns of a layer a product reads: all, or x0's request or candidate part.
+/// Which columns of a layer a product reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Part {
+pub enum Part {
+    /// The whole input (a layer that does not read x0).
     All,
+    /// x0's request part (a layer that reads x0: once per request).
     Request,
+    /// x0's candidate part.
     Candidate,
 }
 

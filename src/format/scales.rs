@@ -20,6 +20,39 @@ pub struct ActivationScales {
 }
 
 impl ActivationScales {
+    /// The scale of a range (a largest |x| or a percentile of it): range / 127, or 1 when
+    /// nothing nonzero was seen (an input that is always zero quantizes to zeros with any
+    /// scale).
+    pub fn scale_of(range: f32) -> f32 {
+        if range > 0.0 && range.is_finite() {
+            range / 127.0
+        } else {
+            1.0
+        }
+    }
+
+    /// Scales from each input's range: x0's request and candidate parts, and `layer(i)`
+    /// for each linear layer of `cfg` (file order) that does not read x0; a layer that
+    /// reads x0 holds the candidate part's scale.
+    pub fn from_ranges(
+        cfg: &crate::ModelConfig,
+        request: f32,
+        candidate: f32,
+        mut layer: impl FnMut(usize) -> f32,
+    ) -> ActivationScales {
+        let candidate = Self::scale_of(candidate);
+        ActivationScales {
+            request: Self::scale_of(request),
+            candidate,
+            layers: (cfg.layers().iter().enumerate())
+                .map(|(i, l)| match l.source {
+                    Source::X0 => candidate,
+                    _ => Self::scale_of(layer(i)),
+                })
+                .collect(),
+        }
+    }
+
     /// The section's values: request, candidate, then one per layer.
     pub(crate) fn values(&self) -> Vec<f32> {
         [self.request, self.candidate]

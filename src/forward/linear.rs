@@ -3,7 +3,7 @@
 //! It runs the int8 or float kernels over all of a layer's columns or over x0's request
 //! or candidate part.
 
-use super::observe::{record, InputPart};
+use super::observe::record;
 use crate::kernels::{Kernels, RowView, Scaled};
 use crate::model::{Mat, Model, PackedFloatLayer, Part};
 
@@ -85,12 +85,7 @@ pub(crate) fn matmul(
         Input::X0Candidate { rows, .. } => rows,
     };
     debug_assert_eq!(cols, x.cols);
-    let observed = match part {
-        Part::All => InputPart::All,
-        Part::Request => InputPart::Request,
-        Part::Candidate => InputPart::Candidate,
-    };
-    record(layer, observed, x.data, rows, (x.stride, x.offset, cols));
+    record(layer, part, x.data, rows, (x.stride, x.offset, cols));
     let n_out = lin.outputs;
     let k = qs.kernels;
     let init: &[f32] = match init {

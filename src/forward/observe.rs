@@ -4,16 +4,9 @@
 
 use std::cell::RefCell;
 
-/// Which columns of a layer's input an observed row holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InputPart {
-    /// The whole input (a layer that does not read x0).
-    All,
-    /// x0's request part (a layer that reads x0: once per request).
-    Request,
-    /// x0's candidate part.
-    Candidate,
-}
+/// Which columns of a layer's input an observed row holds: the model's own [`Part`]
+/// (all of them, or x0's request or candidate part).
+pub use crate::model::Part as InputPart;
 
 /// Called with (layer index in file order, part, one input row) for every row of every
 /// product the forward pass runs on this thread.
@@ -71,24 +64,6 @@ pub fn max_abs_scales(cfg: &crate::ModelConfig, f: impl FnOnce()) -> crate::Acti
     f();
     observe_inputs(previous);
     let seen = seen.borrow();
-    let scale = |m: f32| {
-        if m > 0.0 && m.is_finite() {
-            m / 127.0
-        } else {
-            1.0
-        }
-    };
-    let (request, candidate) = (scale(seen[layers.len()]), scale(seen[layers.len() + 1]));
-    crate::ActivationScales {
-        request,
-        candidate,
-        layers: layers
-            .iter()
-            .zip(seen.iter())
-            .map(|(l, &m)| match l.source {
-                crate::layers::Source::X0 => candidate,
-                _ => scale(m),
-            })
-            .collect(),
-    }
+    let n = layers.len();
+    crate::ActivationScales::from_ranges(cfg, seen[n], seen[n + 1], |i| seen[i])
 }

@@ -5,7 +5,6 @@
 
 use super::parity::score_camoe;
 use super::sample::{Pairs, Sample, Table};
-use camoe::layers::Source;
 use camoe::spec::ModelSpec;
 use camoe::{observe_inputs, ActivationScales, InputPart, WriteOptions};
 use std::cell::RefCell;
@@ -81,16 +80,6 @@ struct Seen {
     candidate: Vec<f32>,
 }
 
-/// The scale of a range: range / 127, or 1 when nothing nonzero was seen (an input that is
-/// always zero quantizes to zeros with any scale).
-fn scale_of(range: f32) -> f32 {
-    if range > 0.0 && range.is_finite() {
-        range / 127.0
-    } else {
-        1.0
-    }
-}
-
 /// The activation scales of `spec` calibrated on the first `cal.rows` rows of `table`.
 pub fn calibrate(
     spec: &ModelSpec,
@@ -123,21 +112,15 @@ pub fn calibrate(
     observe_inputs(previous);
     scored.map_err(|e| format!("calibration: {e}"))?;
     let mut s = seen.borrow_mut();
-    let candidate = scale_of(cal.range.of(&mut s.candidate));
-    let request = scale_of(cal.range.of(&mut s.request));
-    let per_layer = layers
-        .iter()
-        .zip(s.layers.iter_mut())
-        .map(|(l, v)| match l.source {
-            Source::X0 => candidate,
-            _ => scale_of(cal.range.of(v)),
-        })
-        .collect();
-    Ok(ActivationScales {
+    let s = &mut *s;
+    let (request, candidate) = (cal.range.of(&mut s.request), cal.range.of(&mut s.candidate));
+    let layers = &mut s.layers;
+    Ok(ActivationScales::from_ranges(
+        &spec.config,
         request,
         candidate,
-        layers: per_layer,
-    })
+        |i| cal.range.of(&mut layers[i]),
+    ))
 }
 
 #[cfg(test)]
@@ -146,6 +129,7 @@ mod tests {
 
     #[test]
     fn ranges_parse_and_pick_their_value() {
+        let scale_of = ActivationScales::scale_of;
         assert_eq!(Range::parse("max"), Ok(Range::Max));
         assert_eq!(Range::parse("p99.9"), Ok(Range::Percentile(99.9)));
         for bad in ["p0", "p100.5", "99", "pmax", ""] {
